@@ -1,0 +1,303 @@
+//! The HTTP surface, free of any platform type: routes, auth, CORS and response shaping. The
+//! Worker turns its `Request` into an [`HttpRequest`], calls [`App::handle`], and turns the
+//! [`HttpResponse`] back; everything between is tested natively.
+
+use crate::error::Error;
+use crate::relay::ClientStream;
+use crate::request::ChatRequest;
+use crate::router::{RoutedBody, Router};
+use serde_json::json;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Body size limit used when the config itself failed to load.
+const FALLBACK_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+/// Response headers a browser client may read (CORS).
+const EXPOSED_HEADERS: &str = "x-litellm-call-id, x-litellm-model-id, x-litellm-model-group, x-litellm-model-api-base, x-litellm-version, retry-after";
+
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: HttpBody,
+}
+
+pub enum HttpBody {
+    Bytes(Vec<u8>),
+    Stream(ClientStream),
+}
+
+impl HttpResponse {
+    fn json(status: u16, body: Vec<u8>) -> Self {
+        HttpResponse {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: HttpBody::Bytes(body),
+        }
+    }
+
+    /// The one place an error becomes a response.
+    pub fn from_error(e: &Error) -> Self {
+        let mut r = HttpResponse::json(e.status(), e.body());
+        if !e.client_should_retry() {
+            r.headers.push(("x-should-retry", "false".into()));
+        }
+        if let Error::Upstream {
+            retry_after: Some(ra),
+            ..
+        } = e
+        {
+            r.headers.push(("retry-after", ra.clone()));
+        }
+        if let Error::MethodNotAllowed { .. } = e {
+            r.headers.push(("allow", "GET, POST, OPTIONS".into()));
+        }
+        r
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The application: a router, or the reason there is none (an invalid config is reported on
+/// every request rather than crashing the Worker).
+pub struct App {
+    router: Result<Router, Error>,
+}
+
+enum Route {
+    ChatCompletions,
+    Models,
+    Liveliness,
+}
+
+impl App {
+    pub fn new(router: Result<Router, Error>) -> Self {
+        App { router }
+    }
+
+    pub fn router(&self) -> Option<&Router> {
+        self.router.as_ref().ok()
+    }
+
+    /// Largest request body accepted; the Worker checks it before reading the body.
+    pub fn max_body_bytes(&self) -> usize {
+        self.router
+            .as_ref()
+            .map(|r| r.config().general.max_request_size_bytes)
+            .unwrap_or(FALLBACK_BODY_LIMIT)
+    }
+
+    pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        let origin = req.header("origin").map(str::to_string);
+        let mut resp = if req.method == "OPTIONS" {
+            self.preflight(&req)
+        } else {
+            match self.dispatch(req).await {
+                Ok(r) => r,
+                Err(e) => HttpResponse::from_error(&e),
+            }
+        };
+        if let Some(origin) = origin {
+            self.add_cors(&origin, &mut resp);
+        }
+        resp
+    }
+
+    async fn dispatch(&self, req: HttpRequest) -> Result<HttpResponse, Error> {
+        let route = match_route(&req.method, &req.path)?;
+        if let Route::Liveliness = route {
+            return Ok(HttpResponse::json(200, br#""I'm alive!""#.to_vec()));
+        }
+        let router = self.router.as_ref().map_err(Clone::clone)?;
+        authorize(router, &req)?;
+        if req.body.len() > router.config().general.max_request_size_bytes {
+            return Err(Error::PayloadTooLarge {
+                limit_bytes: router.config().general.max_request_size_bytes,
+            });
+        }
+        match route {
+            Route::ChatCompletions => chat_completions(router, &req.body).await,
+            Route::Models => Ok(models(router)),
+            Route::Liveliness => Err(Error::Internal {
+                message: "unreachable route".into(),
+            }),
+        }
+    }
+
+    fn allowed_origin(&self, origin: &str) -> Option<String> {
+        let allowed = &self
+            .router
+            .as_ref()
+            .ok()?
+            .config()
+            .general
+            .cors_allowed_origins;
+        if allowed.iter().any(|a| a == "*") {
+            Some("*".into())
+        } else if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+            Some(origin.to_string())
+        } else {
+            None
+        }
+    }
+
+    fn preflight(&self, req: &HttpRequest) -> HttpResponse {
+        let mut r = HttpResponse {
+            status: 204,
+            headers: Vec::new(),
+            body: HttpBody::Bytes(Vec::new()),
+        };
+        let Some(origin) = req.header("origin") else {
+            return r;
+        };
+        if self.allowed_origin(origin).is_some() {
+            r.headers
+                .push(("access-control-allow-methods", "GET, POST, OPTIONS".into()));
+            let asked = req
+                .header("access-control-request-headers")
+                .unwrap_or("authorization, content-type, api-key");
+            r.headers
+                .push(("access-control-allow-headers", asked.to_string()));
+            r.headers.push(("access-control-max-age", "86400".into()));
+        }
+        r
+    }
+
+    fn add_cors(&self, origin: &str, resp: &mut HttpResponse) {
+        if let Some(allow) = self.allowed_origin(origin) {
+            resp.headers.push(("access-control-allow-origin", allow));
+            resp.headers
+                .push(("access-control-expose-headers", EXPOSED_HEADERS.into()));
+            resp.headers.push(("vary", "origin".into()));
+        }
+    }
+}
+
+fn match_route(method: &str, path: &str) -> Result<Route, Error> {
+    let path_only = path.split('?').next().unwrap_or(path);
+    let trimmed = path_only.trim_end_matches('/');
+    let (route, allowed) = match trimmed {
+        "/v1/chat/completions" | "/chat/completions" | "/openai/v1/chat/completions" => {
+            (Route::ChatCompletions, "POST")
+        }
+        "/v1/models" | "/models" => (Route::Models, "GET"),
+        "/health/liveliness" | "/health/liveness" => (Route::Liveliness, "GET"),
+        _ => {
+            return Err(Error::RouteNotFound {
+                path: path_only.to_string(),
+            })
+        }
+    };
+    if method == allowed || (allowed == "GET" && method == "HEAD") {
+        Ok(route)
+    } else {
+        Err(Error::MethodNotAllowed {
+            method: method.to_string(),
+            path: path_only.to_string(),
+        })
+    }
+}
+
+/// With a `master_key`, every API call must carry it as `Authorization: Bearer` or `api-key`.
+fn authorize(router: &Router, req: &HttpRequest) -> Result<(), Error> {
+    let Some(master) = router.config().general.master_key.as_deref() else {
+        return Ok(());
+    };
+    let presented = req
+        .header("authorization")
+        .map(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .unwrap_or(v)
+                .trim()
+        })
+        .or_else(|| req.header("api-key").map(str::trim))
+        .or_else(|| req.header("x-api-key").map(str::trim));
+    match presented {
+        None | Some("") => Err(Error::Unauthorized {
+            message: "Missing API key. Send it as `Authorization: Bearer <key>`.".into(),
+        }),
+        Some(k) if constant_time_eq(k.as_bytes(), master.as_bytes()) => Ok(()),
+        Some(_) => Err(Error::Unauthorized {
+            message: "Incorrect API key provided.".into(),
+        }),
+    }
+}
+
+/// Compares without returning early on the first different byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn chat_completions(router: &Router, body: &[u8]) -> Result<HttpResponse, Error> {
+    let req = ChatRequest::parse(body)?;
+    let call_id = router.call_id();
+    let routed = router.completion(&req).await?;
+    let mut headers = match routed.body {
+        RoutedBody::Json(_) => vec![("content-type", "application/json".to_string())],
+        RoutedBody::Stream(_) => vec![
+            ("content-type", "text/event-stream".to_string()),
+            ("cache-control", "no-cache".to_string()),
+        ],
+    };
+    headers.extend([
+        ("x-litellm-call-id", call_id),
+        ("x-litellm-model-id", routed.deployment_id),
+        ("x-litellm-model-group", routed.group),
+        ("x-litellm-model-api-base", routed.api_base),
+        ("x-litellm-version", VERSION.to_string()),
+    ]);
+    let body = match routed.body {
+        RoutedBody::Json(b) => HttpBody::Bytes(b),
+        RoutedBody::Stream(s) => HttpBody::Stream(s),
+    };
+    Ok(HttpResponse {
+        status: 200,
+        headers,
+        body,
+    })
+}
+
+/// `GET /v1/models`: the model groups, in OpenAI's list shape.
+fn models(router: &Router) -> HttpResponse {
+    let data: Vec<_> = router
+        .config()
+        .group_order
+        .iter()
+        .map(|g| json!({"id": g, "object": "model", "created": 0, "owned_by": "switchyard"}))
+        .collect();
+    HttpResponse::json(
+        200,
+        json!({"object": "list", "data": data})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests;

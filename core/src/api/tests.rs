@@ -1,0 +1,267 @@
+use super::*;
+use crate::config::Config;
+use crate::router::Runtime;
+use crate::testing::{ManualClock, Reply, ScriptedUpstream};
+use futures::executor::block_on;
+use serde_json::Value;
+use std::rc::Rc;
+
+const UP: &str = "http://up.test/v1/chat/completions";
+const COMPLETION: &str = r#"{"id":"c1","object":"chat.completion","choices":[]}"#;
+
+fn app_with(config: &str, up: &Rc<ScriptedUpstream>) -> App {
+    let router = Config::from_text(config, &|_| None).map(|c| {
+        Router::new(
+            c,
+            Runtime {
+                upstream: up.clone(),
+                clock: Rc::new(ManualClock::default()),
+                seed: 3,
+            },
+        )
+    });
+    App::new(router)
+}
+
+fn app(up: &Rc<ScriptedUpstream>) -> App {
+    app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1"}},
+                          {"model_name":"h","litellm_params":{"model":"m","api_base":"http://up.test/v1"}}],
+            "general_settings":{"master_key":"sk-master","cors_allowed_origins":["https://ok.example"]}}"#,
+        up,
+    )
+}
+
+fn req(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpRequest {
+    HttpRequest {
+        method: method.into(),
+        path: path.into(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+const AUTH: (&str, &str) = ("authorization", "Bearer sk-master");
+const CHAT: &str = r#"{"model":"g","messages":[{"role":"user","content":"hi"}]}"#;
+
+fn body_json(r: &HttpResponse) -> Value {
+    match &r.body {
+        HttpBody::Bytes(b) => serde_json::from_slice(b).unwrap(),
+        HttpBody::Stream(_) => panic!("unexpected stream"),
+    }
+}
+
+#[test]
+fn authorized_chat_gets_the_upstream_answer_and_headers() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::json(200, COMPLETION));
+    let r = block_on(app(&up).handle(req("POST", "/v1/chat/completions", &[AUTH], CHAT)));
+    assert_eq!(r.status, 200);
+    assert_eq!(body_json(&r)["id"], "c1");
+    assert_eq!(r.header("x-litellm-model-group"), Some("g"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("x-litellm-call-id").map(str::len), Some(32));
+    assert!(r.header("x-litellm-model-id").is_some());
+}
+
+#[test]
+fn api_key_header_and_unprefixed_path_work() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::json(200, COMPLETION));
+    let r = block_on(app(&up).handle(req(
+        "POST",
+        "/chat/completions",
+        &[("api-key", "sk-master")],
+        CHAT,
+    )));
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn missing_or_wrong_key_is_401_and_upstream_untouched() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app(&up);
+    for headers in [
+        vec![],
+        vec![("authorization", "Bearer nope")],
+        vec![("authorization", "Bearer ")],
+    ] {
+        let r = block_on(a.handle(req("POST", "/v1/chat/completions", &headers, CHAT)));
+        assert_eq!(r.status, 401);
+        assert_eq!(body_json(&r)["error"]["type"], "authentication_error");
+        assert_eq!(r.header("x-should-retry"), Some("false"));
+    }
+    let r = block_on(a.handle(req("GET", "/v1/models", &[], "")));
+    assert_eq!(r.status, 401);
+    assert!(up.calls.borrow().is_empty());
+}
+
+#[test]
+fn no_master_key_means_open() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m"}}]}"#,
+        &up,
+    );
+    let r = block_on(a.handle(req("GET", "/v1/models", &[], "")));
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn models_lists_groups_in_order() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let r = block_on(app(&up).handle(req("GET", "/v1/models", &[AUTH], "")));
+    let v = body_json(&r);
+    assert_eq!(v["object"], "list");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["g", "h"]);
+}
+
+#[test]
+fn bad_requests_are_openai_shaped_400s() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app(&up);
+    for (body, param) in [
+        ("{oops", Value::Null),
+        (r#"{"model":"g"}"#, Value::from("messages")),
+        (
+            r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#,
+            Value::from("model"),
+        ),
+    ] {
+        let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[AUTH], body)));
+        assert_eq!(r.status, 400, "{body}");
+        let v = body_json(&r);
+        assert_eq!(v["error"]["param"], param, "{body}");
+        for k in ["message", "type", "param", "code"] {
+            assert!(v["error"].get(k).is_some(), "{k} in {v}");
+        }
+    }
+    assert!(up.calls.borrow().is_empty());
+}
+
+#[test]
+fn unknown_route_is_404_and_wrong_method_405() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app(&up);
+    let r = block_on(a.handle(req("GET", "/v2/nothing", &[AUTH], "")));
+    assert_eq!(r.status, 404);
+    assert_eq!(body_json(&r)["error"]["code"], "unknown_url");
+    let r = block_on(a.handle(req("GET", "/v1/chat/completions", &[AUTH], "")));
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, POST, OPTIONS"));
+}
+
+#[test]
+fn oversized_body_is_413() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m"}}],"general_settings":{"max_request_size_mb":0.0001}}"#,
+        &up,
+    );
+    assert_eq!(a.max_body_bytes(), 104);
+    let big = format!(
+        r#"{{"model":"g","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(200)
+    );
+    let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[], &big)));
+    assert_eq!(r.status, 413);
+    assert!(up.calls.borrow().is_empty());
+}
+
+#[test]
+fn invalid_config_answers_500_with_the_reason() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"bogus/x"}}]}"#,
+        &up,
+    );
+    let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[], CHAT)));
+    assert_eq!(r.status, 500);
+    let msg = body_json(&r)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("model_list[0].litellm_params.model"), "{msg}");
+    let r = block_on(a.handle(req("GET", "/health/liveliness", &[], "")));
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn upstream_500_passes_through() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        UP,
+        Reply::json(
+            500,
+            r#"{"error":{"message":"boom","type":"server_error","param":null,"code":null}}"#,
+        ),
+    );
+    let r = block_on(app(&up).handle(req("POST", "/v1/chat/completions", &[AUTH], CHAT)));
+    assert_eq!(r.status, 500);
+    assert_eq!(body_json(&r)["error"]["message"], "boom");
+    assert_eq!(r.header("x-should-retry"), None);
+}
+
+#[test]
+fn cors_only_for_allowed_origins() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app(&up);
+    let pre = |origin: &str| {
+        block_on(a.handle(req(
+            "OPTIONS",
+            "/v1/chat/completions",
+            &[
+                ("origin", origin),
+                (
+                    "access-control-request-headers",
+                    "authorization, content-type",
+                ),
+            ],
+            "",
+        )))
+    };
+    let ok = pre("https://ok.example");
+    assert_eq!(ok.status, 204);
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://ok.example")
+    );
+    assert_eq!(
+        ok.header("access-control-allow-headers"),
+        Some("authorization, content-type")
+    );
+    let bad = pre("https://evil.example");
+    assert_eq!(bad.status, 204);
+    assert_eq!(bad.header("access-control-allow-origin"), None);
+
+    let r = block_on(a.handle(req(
+        "GET",
+        "/v1/models",
+        &[AUTH, ("origin", "https://ok.example")],
+        "",
+    )));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://ok.example")
+    );
+    assert!(r
+        .header("access-control-expose-headers")
+        .unwrap()
+        .contains("x-litellm-model-id"));
+}
+
+#[test]
+fn constant_time_compare() {
+    assert!(constant_time_eq(b"abc", b"abc"));
+    assert!(!constant_time_eq(b"abc", b"abd"));
+    assert!(!constant_time_eq(b"abc", b"ab"));
+}

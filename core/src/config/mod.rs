@@ -1,0 +1,443 @@
+//! Config: LiteLLM's proxy config (`model_list`, `router_settings`, `litellm_settings`,
+//! `general_settings`) as JSON or YAML text -> a validated [`Config`]. Parsed once per isolate.
+//!
+//! Order of work: text -> JSON tree -> deployment ids (from the text as written, so secrets never
+//! feed an id) -> `os.environ/NAME` resolved -> typed structs (unknown keys become warnings) ->
+//! checks that name the key path.
+
+mod raw;
+mod secrets;
+
+use crate::error::Error;
+use crate::provider::{self, Provider};
+use raw::{RawConfig, RawDeployment};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+pub use secrets::SECRET_PREFIX;
+
+/// Seconds an upstream call may take when neither the deployment nor the router sets `timeout`.
+/// The OpenAI SDK's own default, so the router gives up no later than its clients would.
+pub const DEFAULT_TIMEOUT_SECS: f64 = 600.0;
+/// Request bodies above this many MiB get a 413 unless `general_settings.max_request_size_mb`
+/// says otherwise.
+pub const DEFAULT_MAX_REQUEST_SIZE_MB: f64 = 10.0;
+
+/// OpenAI request parameters that a deployment's `litellm_params` may carry as defaults (LiteLLM
+/// passes them on to the provider). A value in the client's request wins.
+const BODY_DEFAULT_KEYS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
+    "seed",
+    "response_format",
+    "reasoning_effort",
+    "logprobs",
+    "top_logprobs",
+    "parallel_tool_calls",
+    "service_tier",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub deployments: Vec<Deployment>,
+    /// Model group name -> indexes into `deployments`, in config order.
+    pub groups: HashMap<String, Vec<usize>>,
+    /// Group names in the order they first appear in `model_list`.
+    pub group_order: Vec<String>,
+    pub router: RouterSettings,
+    pub general: GeneralSettings,
+    /// Keys that were ignored, as key paths. Logged once at load.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    /// `model_info.id`, else a stable hash of the deployment as written.
+    pub id: String,
+    /// The model group (`model_name`) clients ask for.
+    pub group: String,
+    pub provider: Provider,
+    /// The model name the provider knows (prefix stripped).
+    pub model: String,
+    pub api_base: String,
+    pub api_key: Option<String>,
+    pub api_version: Option<String>,
+    pub organization: Option<String>,
+    pub timeout_ms: u64,
+    pub stream_timeout_ms: u64,
+    pub max_retries: Option<u32>,
+    pub weight: Option<f64>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub order: Option<u32>,
+    pub tags: Vec<String>,
+    /// Request parameters sent when the client does not set them.
+    pub body_defaults: Map<String, Value>,
+    pub info: ModelInfo,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelInfo {
+    pub mode: Option<String>,
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub max_input_tokens: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    pub supports_function_calling: Option<bool>,
+    pub supports_vision: Option<bool>,
+    pub base_model: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingStrategy {
+    /// Random, weighted by `weight`, else `rpm`, else `tpm`.
+    SimpleShuffle,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterSettings {
+    pub routing_strategy: RoutingStrategy,
+    pub timeout_ms: u64,
+    pub stream_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneralSettings {
+    pub master_key: Option<String>,
+    pub max_request_size_bytes: usize,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Config {
+    /// Parses config text (JSON or YAML). `env` looks up Worker secrets and variables for
+    /// `os.environ/NAME` values.
+    pub fn from_text(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let trimmed = text.trim_start();
+        if trimmed.is_empty() {
+            return Err(config_error("the config is empty: set ROUTER_CONFIG"));
+        }
+        let tree: Value = if trimmed.starts_with('{') {
+            serde_json::from_str(trimmed)
+                .map_err(|e| config_error(format!("the config is not valid JSON: {e}")))?
+        } else {
+            serde_yaml_ng::from_str(trimmed)
+                .map_err(|e| config_error(format!("the config is not valid YAML: {e}")))?
+        };
+        Config::from_value(tree, env)
+    }
+
+    pub fn from_value(
+        mut tree: Value,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        if !tree.is_object() {
+            return Err(config_error(
+                "the config must be a mapping with a `model_list`",
+            ));
+        }
+        let ids = written_ids(&tree);
+        let body_defaults = take_body_defaults(&mut tree);
+        secrets::resolve(&mut tree, env)?;
+
+        let mut warnings = Vec::new();
+        let raw: RawConfig = {
+            let mut note = |path: serde_ignored::Path| {
+                warnings.push(format!("{path}: unknown key, ignored"));
+            };
+            let ignored = serde_ignored::Deserializer::new(&tree, &mut note);
+            serde_path_to_error::deserialize(ignored).map_err(|e| {
+                config_error(format!(
+                    "{}: {}",
+                    display_path(&e.path().to_string()),
+                    e.inner()
+                ))
+            })?
+        };
+        build(raw, ids, body_defaults, warnings)
+    }
+
+    /// The deployments of a model group, in config order.
+    pub fn group(&self, name: &str) -> Option<impl Iterator<Item = &Deployment>> {
+        self.groups
+            .get(name)
+            .map(|ix| ix.iter().map(move |&i| &self.deployments[i]))
+    }
+}
+
+fn config_error(message: impl Into<String>) -> Error {
+    Error::Config {
+        message: format!("Invalid router config: {}", message.into()),
+    }
+}
+
+/// serde_path_to_error prints the root as `.`; say so in words.
+fn display_path(p: &str) -> &str {
+    if p == "." {
+        "(top level)"
+    } else {
+        p
+    }
+}
+
+/// For each `model_list` entry: its `model_info.id`, else a hash of `model_name` and
+/// `litellm_params` as written (before secrets are resolved), so every isolate derives the same id.
+fn written_ids(tree: &Value) -> Vec<String> {
+    let Some(list) = tree.get("model_list").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|entry| {
+            if let Some(id) = entry.pointer("/model_info/id").and_then(Value::as_str) {
+                return id.to_string();
+            }
+            let mut h = Fnv64::new();
+            h.write(
+                entry
+                    .get("model_name")
+                    .map(Value::to_string)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            h.write(b"\0");
+            h.write(
+                entry
+                    .get("litellm_params")
+                    .map(Value::to_string)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            format!("{:016x}", h.finish())
+        })
+        .collect()
+}
+
+fn take_body_defaults(tree: &mut Value) -> Vec<Map<String, Value>> {
+    let Some(list) = tree.get_mut("model_list").and_then(Value::as_array_mut) else {
+        return Vec::new();
+    };
+    list.iter_mut()
+        .map(|entry| {
+            let mut defaults = Map::new();
+            if let Some(params) = entry
+                .get_mut("litellm_params")
+                .and_then(Value::as_object_mut)
+            {
+                for key in BODY_DEFAULT_KEYS {
+                    if let Some(v) = params.remove(*key) {
+                        defaults.insert((*key).to_string(), v);
+                    }
+                }
+            }
+            defaults
+        })
+        .collect()
+}
+
+fn secs_to_ms(path: &str, secs: Option<f64>) -> Result<Option<u64>, Error> {
+    match secs {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some((s * 1000.0).round().max(1.0) as u64)),
+        Some(s) => Err(config_error(format!(
+            "{path}: must be a positive number of seconds, got {s}"
+        ))),
+    }
+}
+
+fn build(
+    raw: RawConfig,
+    ids: Vec<String>,
+    mut body_defaults: Vec<Map<String, Value>>,
+    warnings: Vec<String>,
+) -> Result<Config, Error> {
+    let rs = &raw.router_settings;
+    let routing_strategy = match rs.routing_strategy.as_deref() {
+        None | Some("simple-shuffle") => RoutingStrategy::SimpleShuffle,
+        Some(other) => {
+            return Err(config_error(format!(
+                "router_settings.routing_strategy: `{other}` is not supported by this version; supported: simple-shuffle"
+            )))
+        }
+    };
+    let router_timeout = secs_to_ms("router_settings.timeout", rs.timeout)?;
+    let settings_timeout = secs_to_ms(
+        "litellm_settings.request_timeout",
+        raw.litellm_settings.request_timeout,
+    )?;
+    let timeout_ms = router_timeout
+        .or(settings_timeout)
+        .unwrap_or((DEFAULT_TIMEOUT_SECS * 1000.0) as u64);
+    let router = RouterSettings {
+        routing_strategy,
+        timeout_ms,
+        stream_timeout_ms: secs_to_ms("router_settings.stream_timeout", rs.stream_timeout)?,
+    };
+
+    let gs = raw.general_settings;
+    let size_mb = gs
+        .max_request_size_mb
+        .unwrap_or(DEFAULT_MAX_REQUEST_SIZE_MB);
+    if !(size_mb.is_finite() && size_mb > 0.0) {
+        return Err(config_error(format!(
+            "general_settings.max_request_size_mb: must be a positive number, got {size_mb}"
+        )));
+    }
+    if gs.master_key.as_deref() == Some("") {
+        return Err(config_error(
+            "general_settings.master_key: must not be empty",
+        ));
+    }
+    let general = GeneralSettings {
+        master_key: gs.master_key,
+        max_request_size_bytes: (size_mb * 1024.0 * 1024.0) as usize,
+        cors_allowed_origins: gs.cors_allowed_origins.unwrap_or_default(),
+    };
+
+    let mut deployments = Vec::with_capacity(raw.model_list.len());
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut group_order = Vec::new();
+    for (i, (d, id)) in raw.model_list.into_iter().zip(ids).enumerate() {
+        let defaults = std::mem::take(&mut body_defaults[i]);
+        let explicit = d.model_info.id.is_some();
+        let mut dep = deployment(i, d, id, defaults, &router)?;
+        if !explicit
+            && deployments
+                .iter()
+                .any(|other: &Deployment| other.id == dep.id)
+        {
+            // The same deployment written twice: keep both, with distinct, stable ids.
+            dep.id = format!("{}-{i}", dep.id);
+        }
+        if deployments
+            .iter()
+            .any(|other: &Deployment| other.id == dep.id)
+        {
+            return Err(config_error(format!(
+                "model_list[{i}].model_info.id: `{}` is used by another deployment",
+                dep.id
+            )));
+        }
+        let members = groups.entry(dep.group.clone()).or_default();
+        if members.is_empty() {
+            group_order.push(dep.group.clone());
+        }
+        members.push(i);
+        deployments.push(dep);
+    }
+    Ok(Config {
+        deployments,
+        groups,
+        group_order,
+        router,
+        general,
+        warnings,
+    })
+}
+
+fn deployment(
+    i: usize,
+    d: RawDeployment,
+    id: String,
+    body_defaults: Map<String, Value>,
+    router: &RouterSettings,
+) -> Result<Deployment, Error> {
+    let at = |key: &str| format!("model_list[{i}].{key}");
+    if d.model_name.trim().is_empty() {
+        return Err(config_error(format!(
+            "{}: must not be empty",
+            at("model_name")
+        )));
+    }
+    let p = d.litellm_params;
+    let (provider, model) = provider::resolve(&p.model, p.custom_llm_provider.as_deref())
+        .map_err(|e| config_error(format!("{}: {e}", at("litellm_params.model"))))?;
+    let api_base = match (p.api_base, provider.default_api_base) {
+        (Some(base), _) => {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(config_error(format!(
+                    "{}: must be an http:// or https:// URL, got `{base}`",
+                    at("litellm_params.api_base")
+                )));
+            }
+            base
+        }
+        (None, Some(default)) => default.to_string(),
+        (None, None) => {
+            return Err(config_error(format!(
+                "{}: required for provider `{}`",
+                at("litellm_params.api_base"),
+                provider.name
+            )))
+        }
+    };
+    let timeout_ms =
+        secs_to_ms(&at("litellm_params.timeout"), p.timeout)?.unwrap_or(router.timeout_ms);
+    let stream_timeout_ms = secs_to_ms(&at("litellm_params.stream_timeout"), p.stream_timeout)?
+        .or(router.stream_timeout_ms)
+        .unwrap_or(timeout_ms);
+    if let Some(w) = p.weight {
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(config_error(format!(
+                "{}: must be a number >= 0, got {w}",
+                at("litellm_params.weight")
+            )));
+        }
+    }
+    let mi = d.model_info;
+    Ok(Deployment {
+        id,
+        group: d.model_name,
+        provider,
+        model,
+        api_base,
+        api_key: p.api_key.filter(|k| !k.is_empty()),
+        api_version: p.api_version,
+        organization: p.organization,
+        timeout_ms,
+        stream_timeout_ms,
+        max_retries: p.max_retries,
+        weight: p.weight,
+        rpm: p.rpm,
+        tpm: p.tpm,
+        order: p.order,
+        tags: p.tags.unwrap_or_default(),
+        body_defaults,
+        info: ModelInfo {
+            mode: mi.mode,
+            input_cost_per_token: mi.input_cost_per_token.or(p.input_cost_per_token),
+            output_cost_per_token: mi.output_cost_per_token.or(p.output_cost_per_token),
+            max_tokens: mi.max_tokens,
+            max_input_tokens: mi.max_input_tokens,
+            max_output_tokens: mi.max_output_tokens,
+            supports_function_calling: mi.supports_function_calling,
+            supports_vision: mi.supports_vision,
+            base_model: mi.base_model,
+        },
+    })
+}
+
+/// FNV-1a, 64 bit: a stable, dependency-free hash for ids (not for secrets or security).
+pub(crate) struct Fnv64(u64);
+
+impl Fnv64 {
+    pub(crate) fn new() -> Self {
+        Fnv64(0xcbf2_9ce4_8422_2325)
+    }
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,58 @@
+//! `os.environ/NAME` values: LiteLLM's way to keep secrets out of the config. At the edge NAME is
+//! a Worker secret (`wrangler secret put NAME`) or variable.
+
+use crate::error::Error;
+use serde_json::Value;
+
+pub const SECRET_PREFIX: &str = "os.environ/";
+
+/// Replaces every `os.environ/NAME` string in the tree with the value of NAME. A name that is not
+/// set is an error naming the key path and the secret, never a silent empty key.
+pub(super) fn resolve(tree: &mut Value, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
+    walk(tree, &mut String::new(), env)
+}
+
+fn walk(
+    v: &mut Value,
+    path: &mut String,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Error> {
+    match v {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix(SECRET_PREFIX) {
+                let name = name.trim();
+                match env(name) {
+                    Some(value) => *s = value,
+                    None => {
+                        return Err(Error::Config {
+                            message: format!(
+                                "Invalid router config: {path}: the secret or variable `{name}` is not set (wrangler secret put {name}, or add it to .dev.vars)"
+                            ),
+                        })
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                walk(item, path, env)?;
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(item, path, env)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

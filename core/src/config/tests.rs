@@ -1,0 +1,217 @@
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "OPENAI_API_KEY" => Some("sk-secret-1".into()),
+        "MASTER" => Some("sk-master".into()),
+        _ => None,
+    }
+}
+
+fn load(text: &str) -> Result<Config, Error> {
+    Config::from_text(text, &env)
+}
+
+fn message(e: Error) -> String {
+    e.message()
+}
+
+const YAML: &str = r#"
+model_list:
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: os.environ/OPENAI_API_KEY
+      weight: 3
+      temperature: 0.2
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_base: http://127.0.0.1:9999/v1
+      timeout: 2.5
+    model_info:
+      id: local-1
+      input_cost_per_token: 0.000001
+router_settings:
+  routing_strategy: simple-shuffle
+  timeout: 30
+general_settings:
+  master_key: os.environ/MASTER
+"#;
+
+#[test]
+fn yaml_config_loads_with_secrets_and_defaults() {
+    let c = load(YAML).unwrap();
+    assert_eq!(c.deployments.len(), 2);
+    assert_eq!(c.group_order, vec!["gpt-4o".to_string()]);
+    let d0 = &c.deployments[0];
+    assert_eq!(d0.api_key.as_deref(), Some("sk-secret-1"));
+    assert_eq!(d0.api_base, "https://api.openai.com/v1");
+    assert_eq!(d0.model, "gpt-4o");
+    assert_eq!(d0.weight, Some(3.0));
+    assert_eq!(d0.timeout_ms, 30_000, "router timeout applies");
+    assert_eq!(
+        d0.body_defaults.get("temperature"),
+        Some(&serde_json::json!(0.2))
+    );
+    let d1 = &c.deployments[1];
+    assert_eq!(d1.id, "local-1");
+    assert_eq!(d1.timeout_ms, 2_500, "deployment timeout wins");
+    assert_eq!(
+        d1.stream_timeout_ms, 2_500,
+        "stream timeout defaults to timeout"
+    );
+    assert_eq!(d1.info.input_cost_per_token, Some(0.000001));
+    assert_eq!(c.general.master_key.as_deref(), Some("sk-master"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn json_config_is_the_same_as_yaml() {
+    let yaml: Value = serde_yaml_ng::from_str(YAML).unwrap();
+    let json_text = serde_json::to_string(&yaml).unwrap();
+    assert_eq!(load(&json_text).unwrap(), load(YAML).unwrap());
+}
+
+#[test]
+fn generated_ids_are_stable_and_independent_of_secret_values() {
+    let a = load(YAML).unwrap().deployments[0].id.clone();
+    let other_env = |n: &str| {
+        if n == "MASTER" {
+            Some("m".into())
+        } else {
+            Some("other-secret".into())
+        }
+    };
+    let b = Config::from_text(YAML, &other_env).unwrap().deployments[0]
+        .id
+        .clone();
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 16);
+    assert!(!a.contains("secret"));
+}
+
+#[test]
+fn missing_secret_names_path_and_variable() {
+    let text = r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"gpt-4o","api_key":"os.environ/NOPE"}}]}"#;
+    let m = message(load(text).unwrap_err());
+    assert!(m.contains("model_list[0].litellm_params.api_key"), "{m}");
+    assert!(m.contains("`NOPE`"), "{m}");
+}
+
+#[test]
+fn wrong_type_names_the_key_path() {
+    let text = r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"gpt-4o","timeout":"soon"}}]}"#;
+    let e = load(text).unwrap_err();
+    assert_eq!(e.status(), 500);
+    let m = message(e);
+    assert!(m.contains("model_list[0].litellm_params.timeout"), "{m}");
+}
+
+#[test]
+fn missing_required_field_is_named() {
+    let m =
+        message(load(r#"{"model_list":[{"model_name":"m","litellm_params":{}}]}"#).unwrap_err());
+    assert!(m.contains("model"), "{m}");
+    let m = message(load(r#"{"model_list":[{"litellm_params":{"model":"x"}}]}"#).unwrap_err());
+    assert!(m.contains("model_name"), "{m}");
+}
+
+#[test]
+fn unknown_keys_are_warnings_not_errors() {
+    let text = r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"gpt-4o","frobnicate":1}}],
+                  "router_settings":{"zzz":true},"something_else":{}}"#;
+    let c = load(text).unwrap();
+    let w = c.warnings.join("\n");
+    assert!(w.contains("model_list.0.litellm_params.frobnicate"), "{w}");
+    assert!(w.contains("router_settings.zzz"), "{w}");
+    assert!(w.contains("something_else"), "{w}");
+}
+
+#[test]
+fn invalid_values_are_rejected() {
+    for (text, needle) in [
+        (
+            r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"gpt-4o","timeout":-1}}]}"#,
+            "timeout",
+        ),
+        (
+            r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"gpt-4o","weight":-2}}]}"#,
+            "weight",
+        ),
+        (
+            r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"gpt-4o","api_base":"ftp://x"}}]}"#,
+            "api_base",
+        ),
+        (
+            r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"hosted_vllm/x"}}]}"#,
+            "required",
+        ),
+        (
+            r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"bogus/x"}}]}"#,
+            "unknown provider",
+        ),
+        (
+            r#"{"model_list":[{"model_name":" ","litellm_params":{"model":"gpt-4o"}}]}"#,
+            "model_name",
+        ),
+        (
+            r#"{"router_settings":{"routing_strategy":"nope"}}"#,
+            "routing_strategy",
+        ),
+        (
+            r#"{"general_settings":{"max_request_size_mb":0}}"#,
+            "max_request_size_mb",
+        ),
+        (r#"{"general_settings":{"master_key":""}}"#, "master_key"),
+        ("[1,2]", "mapping"),
+        ("", "empty"),
+        ("{not json", "JSON"),
+        ("model_list: [unclosed", "YAML"),
+    ] {
+        let m = message(load(text).expect_err(text));
+        assert!(m.contains(needle), "{text}: {m}");
+    }
+}
+
+#[test]
+fn duplicate_ids_are_rejected() {
+    let text = r#"{"model_list":[
+        {"model_name":"a","litellm_params":{"model":"gpt-4o"},"model_info":{"id":"x"}},
+        {"model_name":"b","litellm_params":{"model":"gpt-4o"},"model_info":{"id":"x"}}]}"#;
+    assert!(message(load(text).unwrap_err()).contains("`x`"));
+}
+
+#[test]
+fn groups_keep_config_order() {
+    let text = r#"{"model_list":[
+        {"model_name":"b","litellm_params":{"model":"gpt-4o"}},
+        {"model_name":"a","litellm_params":{"model":"gpt-4o-mini"}},
+        {"model_name":"b","litellm_params":{"model":"gpt-4.1"}}]}"#;
+    let c = load(text).unwrap();
+    assert_eq!(c.group_order, vec!["b".to_string(), "a".to_string()]);
+    let b: Vec<&str> = c.group("b").unwrap().map(|d| d.model.as_str()).collect();
+    assert_eq!(b, vec!["gpt-4o", "gpt-4.1"]);
+    assert!(c.group("zzz").is_none());
+}
+
+#[test]
+fn defaults_without_settings() {
+    let c =
+        load(r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"gpt-4o"}}]}"#).unwrap();
+    assert_eq!(c.router.timeout_ms, 600_000);
+    assert_eq!(c.general.max_request_size_bytes, 10 * 1024 * 1024);
+    assert!(c.general.master_key.is_none());
+    assert!(c.general.cors_allowed_origins.is_empty());
+    assert_eq!(c.router.routing_strategy, RoutingStrategy::SimpleShuffle);
+}
+
+#[test]
+fn litellm_settings_request_timeout_applies_when_router_has_none() {
+    let c = load(
+        r#"{"model_list":[{"model_name":"m","litellm_params":{"model":"gpt-4o"}}],
+                     "litellm_settings":{"request_timeout":12}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.deployments[0].timeout_ms, 12_000);
+}

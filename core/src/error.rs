@@ -1,0 +1,345 @@
+//! The one error type. Every failure a client can see is a variant here, and this module alone
+//! decides its HTTP status and renders its OpenAI-shaped body (`{"error":{message,type,param,code}}`)
+//! or its in-band SSE event.
+
+use serde_json::{json, Value};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The client's request is malformed: bad JSON, a missing or wrong-typed field.
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+        code: Option<&'static str>,
+    },
+    /// No credentials, or the wrong ones.
+    Unauthorized { message: String },
+    /// The path names no endpoint.
+    RouteNotFound { path: String },
+    /// The path exists, but not for this method.
+    MethodNotAllowed { method: String, path: String },
+    /// The requested model is not a group of this router.
+    ModelNotFound { model: String },
+    /// The body exceeds `general_settings.max_request_size_mb`.
+    PayloadTooLarge { limit_bytes: usize },
+    /// The upstream answered with a non-2xx status; its body is passed on.
+    Upstream {
+        status: u16,
+        body: Vec<u8>,
+        retry_after: Option<String>,
+    },
+    /// The upstream could not be reached (connection refused, reset before headers, DNS).
+    UpstreamUnreachable { message: String },
+    /// The upstream sent no answer (or no next chunk) within the deadline.
+    UpstreamTimeout { after_ms: u64 },
+    /// A stream broke after it started (cut, malformed or ended without `[DONE]`).
+    StreamInterrupted { message: String },
+    /// The router's configuration is invalid; every request gets this until it is fixed.
+    Config { message: String },
+    /// A bug: something that should not happen. Never a panic.
+    Internal { message: String },
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>, param: impl Into<Option<String>>) -> Self {
+        Error::InvalidRequest {
+            message: message.into(),
+            param: param.into(),
+            code: None,
+        }
+    }
+
+    /// HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidRequest { .. } | Error::ModelNotFound { .. } => 400,
+            Error::Unauthorized { .. } => 401,
+            Error::RouteNotFound { .. } => 404,
+            Error::MethodNotAllowed { .. } => 405,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::Upstream { status, .. } => *status,
+            Error::UpstreamUnreachable { .. } | Error::StreamInterrupted { .. } => 502,
+            Error::UpstreamTimeout { .. } => 504,
+            Error::Config { .. } | Error::Internal { .. } => 500,
+        }
+    }
+
+    /// OpenAI's `error.type`.
+    pub fn openai_type(&self) -> &'static str {
+        match self {
+            Error::InvalidRequest { .. }
+            | Error::ModelNotFound { .. }
+            | Error::RouteNotFound { .. }
+            | Error::MethodNotAllowed { .. }
+            | Error::PayloadTooLarge { .. } => "invalid_request_error",
+            Error::Unauthorized { .. } => "authentication_error",
+            Error::Upstream { status, .. } => type_for_status(*status),
+            Error::UpstreamUnreachable { .. }
+            | Error::UpstreamTimeout { .. }
+            | Error::StreamInterrupted { .. }
+            | Error::Config { .. }
+            | Error::Internal { .. } => "server_error",
+        }
+    }
+
+    /// OpenAI's `error.code`.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Error::InvalidRequest { code, .. } => *code,
+            Error::Unauthorized { .. } => Some("invalid_api_key"),
+            Error::ModelNotFound { .. } => Some("model_not_found"),
+            Error::RouteNotFound { .. } => Some("unknown_url"),
+            Error::MethodNotAllowed { .. } => Some("method_not_allowed"),
+            Error::PayloadTooLarge { .. } => Some("request_too_large"),
+            Error::Upstream { .. } => None,
+            Error::UpstreamUnreachable { .. } => Some("upstream_unreachable"),
+            Error::UpstreamTimeout { .. } => Some("timeout"),
+            Error::StreamInterrupted { .. } => Some("stream_interrupted"),
+            Error::Config { .. } => Some("config_error"),
+            Error::Internal { .. } => Some("internal_error"),
+        }
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            Error::InvalidRequest { param, .. } => param.as_deref(),
+            Error::ModelNotFound { .. } => Some("model"),
+            _ => None,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Error::InvalidRequest { message, .. }
+            | Error::Unauthorized { message }
+            | Error::UpstreamUnreachable { message }
+            | Error::StreamInterrupted { message }
+            | Error::Config { message }
+            | Error::Internal { message } => message.clone(),
+            Error::RouteNotFound { path } => format!("Unknown request URL: {path}."),
+            Error::MethodNotAllowed { method, path } => {
+                format!("Method {method} is not allowed on {path}.")
+            }
+            Error::ModelNotFound { model } => format!(
+                "The model `{model}` does not exist on this router. GET /v1/models lists the available models."
+            ),
+            Error::PayloadTooLarge { limit_bytes } => {
+                format!("Request body is larger than the limit of {limit_bytes} bytes.")
+            }
+            Error::Upstream { status, body, .. } => upstream_message(*status, body),
+            Error::UpstreamTimeout { after_ms } => {
+                format!("The upstream provider did not answer within {after_ms} ms.")
+            }
+        }
+    }
+
+    /// Whether an OpenAI SDK should retry this on its own. Client mistakes must not be retried:
+    /// the SDKs retry 408/409/429/5xx unless told `x-should-retry: false`.
+    pub fn client_should_retry(&self) -> bool {
+        match self {
+            Error::Upstream { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
+            Error::UpstreamUnreachable { .. }
+            | Error::UpstreamTimeout { .. }
+            | Error::StreamInterrupted { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The JSON body sent to the client. An upstream's own OpenAI-shaped error body is passed on
+    /// as it is; anything else is wrapped.
+    pub fn body(&self) -> Vec<u8> {
+        if let Error::Upstream { body, .. } = self {
+            if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
+                if map.get("error").is_some_and(Value::is_object) {
+                    return body.clone();
+                }
+            }
+        }
+        self.wrapped_body().to_string().into_bytes()
+    }
+
+    fn wrapped_body(&self) -> Value {
+        json!({
+            "error": {
+                "message": self.message(),
+                "type": self.openai_type(),
+                "param": self.param(),
+                "code": self.code(),
+            }
+        })
+    }
+
+    /// The in-band SSE event that ends a stream that already started.
+    pub fn sse_event(&self) -> Vec<u8> {
+        let mut out = b"data: ".to_vec();
+        out.extend_from_slice(self.wrapped_body().to_string().as_bytes());
+        out.extend_from_slice(b"\n\n");
+        out
+    }
+}
+
+fn type_for_status(status: u16) -> &'static str {
+    match status {
+        400 | 404 | 409 | 413 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        _ => "server_error",
+    }
+}
+
+/// A short message from an upstream error body: its `error.message` when there is one, else the
+/// start of the text.
+fn upstream_message(status: u16, body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        let msg = v
+            .pointer("/error/message")
+            .or_else(|| v.get("message"))
+            .or_else(|| v.get("error"))
+            .and_then(Value::as_str);
+        if let Some(m) = msg {
+            return format!("Upstream error {status}: {m}");
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let snippet: String = text.chars().take(500).collect();
+    if snippet.trim().is_empty() {
+        format!("Upstream error {status}")
+    } else {
+        format!("Upstream error {status}: {}", snippet.trim())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message(), self.status())
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(e: &Error) -> Value {
+        serde_json::from_slice(&e.body()).expect("error body is JSON")
+    }
+
+    #[test]
+    fn invalid_request_names_the_param() {
+        let e = Error::invalid("messages must be an array", Some("messages".to_string()));
+        assert_eq!(e.status(), 400);
+        let v = parsed(&e);
+        assert_eq!(v["error"]["param"], "messages");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["message"], "messages must be an array");
+        assert!(v["error"].get("code").is_some());
+    }
+
+    #[test]
+    fn statuses_and_types() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (
+                Error::Unauthorized {
+                    message: "x".into(),
+                },
+                401,
+                "authentication_error",
+            ),
+            (
+                Error::ModelNotFound { model: "m".into() },
+                400,
+                "invalid_request_error",
+            ),
+            (
+                Error::PayloadTooLarge { limit_bytes: 10 },
+                413,
+                "invalid_request_error",
+            ),
+            (
+                Error::UpstreamUnreachable {
+                    message: "refused".into(),
+                },
+                502,
+                "server_error",
+            ),
+            (Error::UpstreamTimeout { after_ms: 5 }, 504, "server_error"),
+            (
+                Error::Upstream {
+                    status: 429,
+                    body: vec![],
+                    retry_after: None,
+                },
+                429,
+                "rate_limit_error",
+            ),
+        ];
+        for (e, status, ty) in cases {
+            assert_eq!(e.status(), status, "{e:?}");
+            assert_eq!(parsed(&e)["error"]["type"], ty, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn upstream_openai_body_passes_through_verbatim() {
+        let body = br#"{"error":{"message":"boom","type":"server_error","param":null,"code":"x"}}"#;
+        let e = Error::Upstream {
+            status: 500,
+            body: body.to_vec(),
+            retry_after: None,
+        };
+        assert_eq!(e.body(), body.to_vec());
+        assert_eq!(e.status(), 500);
+    }
+
+    #[test]
+    fn upstream_non_json_body_is_wrapped() {
+        let e = Error::Upstream {
+            status: 503,
+            body: b"<html>Service Unavailable</html>".to_vec(),
+            retry_after: None,
+        };
+        let v = parsed(&e);
+        assert_eq!(v["error"]["type"], "server_error");
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Service Unavailable"));
+    }
+
+    #[test]
+    fn model_not_found_message_names_only_the_model() {
+        let e = Error::ModelNotFound {
+            model: "gpt-9".into(),
+        };
+        let v = parsed(&e);
+        assert_eq!(v["error"]["code"], "model_not_found");
+        assert!(v["error"]["message"].as_str().unwrap().contains("gpt-9"));
+    }
+
+    #[test]
+    fn sse_event_is_a_data_line() {
+        let e = Error::StreamInterrupted {
+            message: "cut".into(),
+        };
+        let ev = e.sse_event();
+        assert!(ev.starts_with(b"data: {"));
+        assert!(ev.ends_with(b"\n\n"));
+        let json: Value = serde_json::from_slice(&ev[6..ev.len() - 2]).unwrap();
+        assert_eq!(json["error"]["code"], "stream_interrupted");
+    }
+
+    #[test]
+    fn client_retry_hint() {
+        assert!(!Error::invalid("x", None).client_should_retry());
+        assert!(Error::UpstreamTimeout { after_ms: 1 }.client_should_retry());
+        assert!(!Error::Upstream {
+            status: 400,
+            body: vec![],
+            retry_after: None
+        }
+        .client_should_retry());
+    }
+}

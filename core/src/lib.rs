@@ -1,0 +1,25 @@
+//! Switchyard's core: LiteLLM's Router semantics with no platform in it. The Worker (the root
+//! crate) supplies the ports; tests supply fakes. Builds natively and for wasm32.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod ports;
+pub mod provider;
+pub mod relay;
+pub mod request;
+pub mod rng;
+pub mod router;
+pub mod routing;
+pub mod sse;
+
+#[cfg(target_arch = "wasm32")]
+pub mod js;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use api::{App, HttpBody, HttpRequest, HttpResponse};
+pub use config::Config;
+pub use error::Error;
+pub use router::{Router, Runtime};

@@ -1,0 +1,300 @@
+//! Relays an upstream SSE stream to the client, event by event, as it arrives.
+//!
+//! The first event is awaited before the client's response starts, so a stream that fails or
+//! stalls before producing anything is still an ordinary error (and, later, a failover). After
+//! that the status is sent and cannot change: a failure becomes one in-band
+//! `data: {"error": ...}` event and the stream ends without `[DONE]`, so no client mistakes a cut
+//! stream for a complete answer.
+
+use crate::error::Error;
+use crate::ports::{ByteStream, Clock};
+use crate::sse::{SseDecoder, SseEvent};
+use futures::future::{select, Either};
+use futures::{Stream, StreamExt};
+use std::pin::Pin;
+use std::rc::Rc;
+
+pub type ClientStream = Pin<Box<dyn Stream<Item = Vec<u8>>>>;
+
+const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
+
+pub struct Relay {
+    upstream: ByteStream,
+    decoder: SseDecoder,
+    events: Vec<SseEvent>,
+    clock: Rc<dyn Clock>,
+    /// Longest silence allowed between two upstream chunks.
+    idle_ms: u64,
+    finished: bool,
+}
+
+impl Relay {
+    pub fn new(upstream: ByteStream, clock: Rc<dyn Clock>, idle_ms: u64) -> Self {
+        Relay {
+            upstream,
+            decoder: SseDecoder::new(),
+            events: Vec::new(),
+            clock,
+            idle_ms,
+            finished: false,
+        }
+    }
+
+    /// Waits up to `within_ms` for the first complete event and returns its bytes for the client.
+    /// An upstream that errors, closes or stays silent before that is an `Err`.
+    pub async fn first_frame(&mut self, within_ms: u64) -> Result<Vec<u8>, Error> {
+        let deadline = self.clock.now_ms() + within_ms as f64;
+        loop {
+            let left = (deadline - self.clock.now_ms()).max(0.0) as u64;
+            let frames = self.pull(left, within_ms).await?;
+            if let (Some(body), 0) = (frames.error, frames.events) {
+                // Nothing was sent yet: an error first is an ordinary upstream failure.
+                return Err(Error::Upstream {
+                    status: 502,
+                    body,
+                    retry_after: None,
+                });
+            }
+            if !frames.bytes.is_empty() {
+                return Ok(frames.bytes);
+            }
+            if self.finished {
+                return Err(Error::StreamInterrupted {
+                    message: "The upstream stream ended before sending any event.".into(),
+                });
+            }
+        }
+    }
+
+    /// The client's stream: `first`, then every later event as it arrives.
+    pub fn into_client_stream(self, first: Vec<u8>) -> ClientStream {
+        let rest = futures::stream::unfold(self, |mut relay| async move {
+            relay.next_frame().await.map(|frame| (frame, relay))
+        });
+        Box::pin(futures::stream::once(async move { first }).chain(rest))
+    }
+
+    async fn next_frame(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if self.finished {
+                return None;
+            }
+            match self.pull(self.idle_ms, self.idle_ms).await {
+                Ok(frames) if !frames.bytes.is_empty() => return Some(frames.bytes),
+                Ok(_) => {}
+                Err(e) => {
+                    self.finished = true;
+                    return Some(e.sse_event());
+                }
+            }
+        }
+    }
+
+    /// Reads one upstream chunk (waiting at most `wait_ms`) and returns the client bytes for the
+    /// events it completed. Sets `finished` at `[DONE]`, at an in-band error and at the end of
+    /// the upstream body.
+    async fn pull(&mut self, wait_ms: u64, limit_ms: u64) -> Result<Frames, Error> {
+        let next = self.upstream.next();
+        let timer = self.clock.sleep(wait_ms);
+        let chunk = match select(next, timer).await {
+            Either::Left((chunk, _)) => chunk,
+            Either::Right(_) => {
+                self.finished = true;
+                return Err(Error::UpstreamTimeout { after_ms: limit_ms });
+            }
+        };
+        match chunk {
+            Some(Ok(bytes)) => {
+                self.decoder.push(&bytes, &mut self.events);
+                Ok(self.frames())
+            }
+            Some(Err(e)) => {
+                self.finished = true;
+                Err(Error::StreamInterrupted {
+                    message: format!("The upstream stream broke: {}", e.message),
+                })
+            }
+            None => {
+                self.finished = true;
+                let frames = self.frames();
+                if frames.done || frames.error.is_some() {
+                    Ok(frames)
+                } else {
+                    Err(Error::StreamInterrupted {
+                        message:
+                            "The upstream closed the stream before it was complete (no [DONE])."
+                                .into(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Turns decoded events into client bytes.
+    fn frames(&mut self) -> Frames {
+        let mut f = Frames::default();
+        for ev in self.events.drain(..) {
+            if ev.data == b"[DONE]" {
+                f.bytes.extend_from_slice(DONE_FRAME);
+                f.done = true;
+                self.finished = true;
+                break;
+            }
+            f.bytes.extend_from_slice(b"data: ");
+            f.bytes.extend_from_slice(&ev.data);
+            f.bytes.extend_from_slice(b"\n\n");
+            if is_error_payload(&ev.data) {
+                self.finished = true;
+                f.error = Some(ev.data);
+                break;
+            }
+            f.events += 1;
+        }
+        self.events.clear();
+        f
+    }
+}
+
+/// What one upstream chunk completed.
+#[derive(Default)]
+struct Frames {
+    /// Bytes for the client.
+    bytes: Vec<u8>,
+    /// Ordinary events among them.
+    events: usize,
+    /// The payload of an in-band error event, which ends the stream.
+    error: Option<Vec<u8>>,
+    /// `[DONE]` arrived.
+    done: bool,
+}
+
+/// An OpenAI in-band error event: a JSON object whose first key is `error`.
+fn is_error_payload(data: &[u8]) -> bool {
+    let s = data.trim_ascii_start();
+    s.strip_prefix(b"{")
+        .map(|rest| rest.trim_ascii_start().starts_with(b"\"error\""))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::TransportError;
+    use crate::testing::ManualClock;
+    use futures::executor::block_on;
+
+    fn upstream(chunks: Vec<Result<&'static [u8], &'static str>>) -> ByteStream {
+        Box::pin(futures::stream::iter(chunks.into_iter().map(|c| {
+            c.map(<[u8]>::to_vec)
+                .map_err(|m| TransportError { message: m.into() })
+        })))
+    }
+
+    fn collect(mut relay: Relay, within: u64) -> Result<String, Error> {
+        block_on(async move {
+            let first = relay.first_frame(within).await?;
+            let all: Vec<Vec<u8>> = relay.into_client_stream(first).collect().await;
+            Ok(String::from_utf8(all.concat()).unwrap())
+        })
+    }
+
+    fn clock() -> Rc<dyn Clock> {
+        Rc::new(ManualClock::default())
+    }
+
+    #[test]
+    fn passes_events_through_and_ends_with_done() {
+        let up = upstream(vec![
+            Ok(b"data: {\"id\":1}\n\ndata: {\"id\""),
+            Ok(b":2}\n\n: ping\n\n"),
+            Ok(b"data: [DONE]\n\n"),
+        ]);
+        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        assert_eq!(
+            out,
+            "data: {\"id\":1}\n\ndata: {\"id\":2}\n\ndata: [DONE]\n\n"
+        );
+    }
+
+    #[test]
+    fn stream_cut_after_first_event_ends_with_error_event() {
+        let up = upstream(vec![Ok(b"data: {\"id\":1}\n\n"), Ok(b"data: {\"id\":2")]);
+        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        assert!(out.starts_with("data: {\"id\":1}\n\n"), "{out}");
+        assert!(out.contains("\"code\":\"stream_interrupted\""), "{out}");
+        assert!(!out.contains("data: [DONE]"), "{out}");
+    }
+
+    #[test]
+    fn transport_error_mid_stream_becomes_error_event() {
+        let up = upstream(vec![Ok(b"data: {\"id\":1}\n\n"), Err("connection reset")]);
+        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        assert!(out.contains("connection reset"), "{out}");
+        assert!(!out.contains("data: [DONE]"));
+    }
+
+    #[test]
+    fn in_band_error_is_forwarded_and_ends_the_stream() {
+        let up = upstream(vec![
+            Ok(b"data: {\"id\":1}\n\ndata: {\"error\":{\"message\":\"overloaded\"}}\n\n"),
+            Ok(b"data: {\"id\":3}\n\n"),
+        ]);
+        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        assert!(
+            out.ends_with("data: {\"error\":{\"message\":\"overloaded\"}}\n\n"),
+            "{out}"
+        );
+        assert!(!out.contains("\"id\":3"));
+    }
+
+    #[test]
+    fn failure_before_first_event_is_an_error_not_a_stream() {
+        let e = collect(Relay::new(upstream(vec![]), clock(), 1000), 1000).unwrap_err();
+        assert!(matches!(e, Error::StreamInterrupted { .. }), "{e:?}");
+        let e = collect(
+            Relay::new(upstream(vec![Err("reset")]), clock(), 1000),
+            1000,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::StreamInterrupted { .. }), "{e:?}");
+        let up = upstream(vec![Ok(b"data: {\"error\":{\"message\":\"nope\"}}\n\n")]);
+        let e = collect(Relay::new(up, clock(), 1000), 1000).unwrap_err();
+        assert!(matches!(e, Error::Upstream { .. }), "{e:?}");
+        assert!(e.message().contains("nope"));
+    }
+
+    /// An upstream that sends one event, then nothing, forever.
+    struct Stalled;
+    impl Stream for Stalled {
+        type Item = Result<Vec<u8>, TransportError>;
+        fn poll_next(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[test]
+    fn stalled_stream_times_out_with_error_event() {
+        let first = futures::stream::iter(vec![Ok(b"data: {\"id\":1}\n\n".to_vec())]);
+        let up: ByteStream = Box::pin(first.chain(Stalled));
+        let out = collect(Relay::new(up, clock(), 250), 1000).unwrap();
+        assert!(out.contains("\"code\":\"timeout\""), "{out}");
+        assert!(out.contains("250 ms"), "{out}");
+    }
+
+    #[test]
+    fn silent_upstream_times_out_before_first_event() {
+        let up: ByteStream = Box::pin(Stalled);
+        let e = collect(Relay::new(up, clock(), 5000), 300).unwrap_err();
+        assert_eq!(e, Error::UpstreamTimeout { after_ms: 300 });
+    }
+
+    #[test]
+    fn error_payload_detection() {
+        assert!(is_error_payload(b" { \"error\": {}}"));
+        assert!(!is_error_payload(b"{\"id\":\"x\",\"error\":null}"));
+        assert!(!is_error_payload(b"[DONE]"));
+    }
+}

@@ -1,0 +1,432 @@
+//! The client's chat request: parsed once, checked field by field (a 400 names the bad field),
+//! with the fields that only steer the router taken out. Each attempt then writes the body for
+//! its deployment from these parts, without re-parsing or cloning the messages.
+
+use crate::config::Deployment;
+use crate::error::Error;
+use serde_json::{Map, Value};
+
+/// Body fields that steer routing or name endpoints and credentials. They are never forwarded:
+/// a client can choose neither where its request goes nor with which key.
+const ROUTER_ONLY_FIELDS: &[&str] = &[
+    "api_key",
+    "api_base",
+    "base_url",
+    "api_version",
+    "organization",
+    "custom_llm_provider",
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "num_retries",
+    "max_retries",
+    "timeout",
+    "stream_timeout",
+    "request_timeout",
+    "metadata",
+    "tags",
+    "cache",
+    "caching",
+    "mock_response",
+    "disable_fallbacks",
+    "extra_headers",
+    "litellm_metadata",
+    "user_config",
+    "deployment_id",
+    "model_id",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_region_name",
+    "vertex_credentials",
+    "azure_ad_token",
+];
+
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    /// The model group asked for.
+    pub model: String,
+    pub stream: bool,
+    /// Every other field the client sent, minus [`ROUTER_ONLY_FIELDS`], forwarded as is.
+    pub body: Map<String, Value>,
+    /// Router-only fields the client sent, kept for the router (fallbacks, tags, ...).
+    pub router_fields: Map<String, Value>,
+}
+
+impl ChatRequest {
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::InvalidRequest {
+            message: format!("We could not parse the JSON body of your request: {e}"),
+            param: None,
+            code: Some("invalid_json"),
+        })?;
+        let Value::Object(mut body) = value else {
+            return Err(Error::invalid(
+                "The request body must be a JSON object.",
+                None,
+            ));
+        };
+        let model = match body.remove("model") {
+            Some(Value::String(m)) if !m.trim().is_empty() => m,
+            Some(Value::String(_)) => return Err(invalid_field("model", "must not be empty")),
+            Some(_) => return Err(invalid_field("model", "must be a string")),
+            None => return Err(missing("model")),
+        };
+        check_messages(body.get("messages"))?;
+        let stream = check_optional_fields(&body)?;
+        let mut router_fields = Map::new();
+        for key in ROUTER_ONLY_FIELDS {
+            if let Some(v) = body.remove(*key) {
+                router_fields.insert((*key).to_string(), v);
+            }
+        }
+        Ok(ChatRequest {
+            model,
+            stream,
+            body,
+            router_fields,
+        })
+    }
+
+    /// The JSON body for one deployment: its model name first, then the client's fields, then
+    /// the deployment's defaults for fields the client left out.
+    pub fn upstream_body(&self, deployment: &Deployment) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"model\":");
+        write_json(&mut out, &Value::String(deployment.model.clone()));
+        for (k, v) in self.body.iter() {
+            write_entry(&mut out, k, v);
+        }
+        for (k, v) in deployment.body_defaults.iter() {
+            if !self.body.contains_key(k) {
+                write_entry(&mut out, k, v);
+            }
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+fn write_entry(out: &mut Vec<u8>, k: &str, v: &Value) {
+    out.push(b',');
+    write_json(out, &Value::String(k.to_string()));
+    out.push(b':');
+    write_json(out, v);
+}
+
+fn write_json(out: &mut Vec<u8>, v: &Value) {
+    // Writing a `Value` into a Vec cannot fail: no I/O and every key is a string.
+    if let Err(e) = serde_json::to_writer(&mut *out, v) {
+        out.extend_from_slice(format!("null /* {e} */").as_bytes());
+    }
+}
+
+fn missing(field: &str) -> Error {
+    Error::InvalidRequest {
+        message: format!("Missing required parameter: '{field}'."),
+        param: Some(field.to_string()),
+        code: Some("missing_required_parameter"),
+    }
+}
+
+fn invalid_field(field: &str, what: &str) -> Error {
+    Error::InvalidRequest {
+        message: format!("Invalid value for '{field}': {what}."),
+        param: Some(field.to_string()),
+        code: Some("invalid_value"),
+    }
+}
+
+fn check_messages(messages: Option<&Value>) -> Result<(), Error> {
+    let list = match messages {
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err(invalid_field(
+                "messages",
+                "must be an array of message objects",
+            ))
+        }
+        None => return Err(missing("messages")),
+    };
+    if list.is_empty() {
+        return Err(invalid_field(
+            "messages",
+            "must contain at least one message",
+        ));
+    }
+    for (i, m) in list.iter().enumerate() {
+        let Value::Object(msg) = m else {
+            return Err(invalid_field(
+                &format!("messages[{i}]"),
+                "must be an object",
+            ));
+        };
+        match msg.get("role") {
+            Some(Value::String(r)) if ROLES.contains(&r.as_str()) => {}
+            Some(Value::String(r)) => {
+                return Err(invalid_field(
+                    &format!("messages[{i}].role"),
+                    &format!("`{r}` is not one of {}", ROLES.join(", ")),
+                ))
+            }
+            Some(_) => {
+                return Err(invalid_field(
+                    &format!("messages[{i}].role"),
+                    "must be a string",
+                ))
+            }
+            None => return Err(missing(&format!("messages[{i}].role"))),
+        }
+        match msg.get("content") {
+            None | Some(Value::Null) | Some(Value::String(_)) | Some(Value::Array(_)) => {}
+            Some(_) => {
+                return Err(invalid_field(
+                    &format!("messages[{i}].content"),
+                    "must be a string, an array of content parts, or null",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the type and range of the optional OpenAI fields; returns `stream`.
+fn check_optional_fields(body: &Map<String, Value>) -> Result<bool, Error> {
+    let get = |k: &str| body.get(k).filter(|v| !v.is_null());
+    let number_in = |k: &str, lo: f64, hi: f64| -> Result<(), Error> {
+        match get(k) {
+            None => Ok(()),
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|x| (lo..=hi).contains(&x)) => Ok(()),
+            Some(_) => Err(invalid_field(
+                k,
+                &format!("must be a number between {lo} and {hi}"),
+            )),
+        }
+    };
+    let int_in = |k: &str, lo: i64, hi: i64| -> Result<(), Error> {
+        match get(k) {
+            None => Ok(()),
+            Some(Value::Number(n)) if n.as_i64().is_some_and(|x| (lo..=hi).contains(&x)) => Ok(()),
+            Some(_) => Err(invalid_field(
+                k,
+                &format!("must be an integer between {lo} and {hi}"),
+            )),
+        }
+    };
+    let of_type = |k: &str, ok: fn(&Value) -> bool, what: &str| -> Result<(), Error> {
+        match get(k) {
+            Some(v) if !ok(v) => Err(invalid_field(k, &format!("must be {what}"))),
+            _ => Ok(()),
+        }
+    };
+
+    let stream = match get("stream") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(invalid_field("stream", "must be a boolean")),
+    };
+    if let Some(opts) = get("stream_options") {
+        let Value::Object(o) = opts else {
+            return Err(invalid_field("stream_options", "must be an object"));
+        };
+        if o.get("include_usage")
+            .is_some_and(|v| !v.is_boolean() && !v.is_null())
+        {
+            return Err(invalid_field(
+                "stream_options.include_usage",
+                "must be a boolean",
+            ));
+        }
+    }
+    number_in("temperature", 0.0, 2.0)?;
+    number_in("top_p", 0.0, 1.0)?;
+    number_in("presence_penalty", -2.0, 2.0)?;
+    number_in("frequency_penalty", -2.0, 2.0)?;
+    int_in("n", 1, 128)?;
+    int_in("max_tokens", 1, i64::from(u32::MAX))?;
+    int_in("max_completion_tokens", 1, i64::from(u32::MAX))?;
+    int_in("top_logprobs", 0, 20)?;
+    int_in("seed", i64::MIN, i64::MAX)?;
+    of_type("logprobs", Value::is_boolean, "a boolean")?;
+    of_type("parallel_tool_calls", Value::is_boolean, "a boolean")?;
+    of_type("store", Value::is_boolean, "a boolean")?;
+    of_type("user", Value::is_string, "a string")?;
+    of_type("reasoning_effort", Value::is_string, "a string")?;
+    of_type("service_tier", Value::is_string, "a string")?;
+    of_type("logit_bias", Value::is_object, "an object")?;
+    of_type("response_format", Value::is_object, "an object")?;
+    of_type("tools", Value::is_array, "an array")?;
+    of_type("functions", Value::is_array, "an array")?;
+    of_type(
+        "tool_choice",
+        |v| v.is_string() || v.is_object(),
+        "a string or an object",
+    )?;
+    match get("stop") {
+        None | Some(Value::String(_)) => {}
+        Some(Value::Array(items)) if items.len() <= 4 && items.iter().all(Value::is_string) => {}
+        Some(_) => {
+            return Err(invalid_field(
+                "stop",
+                "must be a string or an array of up to 4 strings",
+            ))
+        }
+    }
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<ChatRequest, Error> {
+        ChatRequest::parse(v.to_string().as_bytes())
+    }
+
+    fn param_of(v: Value) -> Option<String> {
+        match parse(v).unwrap_err() {
+            Error::InvalidRequest { param, .. } => param,
+            other => panic!("expected InvalidRequest, got {other:?}"),
+        }
+    }
+
+    fn ok_body() -> Value {
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    }
+
+    fn with(field: &str, value: Value) -> Value {
+        let mut b = ok_body();
+        b[field] = value;
+        b
+    }
+
+    #[test]
+    fn minimal_request_parses() {
+        let r = parse(ok_body()).unwrap();
+        assert_eq!(r.model, "gpt-4o");
+        assert!(!r.stream);
+        assert!(r.body.contains_key("messages"));
+        assert!(!r.body.contains_key("model"));
+    }
+
+    #[test]
+    fn bad_json_and_non_objects() {
+        let e = ChatRequest::parse(b"{nope").unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.code(), Some("invalid_json"));
+        assert_eq!(ChatRequest::parse(b"[1]").unwrap_err().status(), 400);
+        assert_eq!(ChatRequest::parse(b"\xff\xfe").unwrap_err().status(), 400);
+        assert_eq!(ChatRequest::parse(b"").unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = vec![
+            (json!({"messages": []}), "model"),
+            (with("model", json!(5)), "model"),
+            (with("model", json!("")), "model"),
+            (json!({"model": "m"}), "messages"),
+            (with("messages", json!("hi")), "messages"),
+            (with("messages", json!([])), "messages"),
+            (with("messages", json!([5])), "messages[0]"),
+            (
+                with("messages", json!([{"content": "x"}])),
+                "messages[0].role",
+            ),
+            (
+                with("messages", json!([{"role": "wizard"}])),
+                "messages[0].role",
+            ),
+            (
+                with("messages", json!([{"role": "user", "content": 3}])),
+                "messages[0].content",
+            ),
+            (with("stream", json!("yes")), "stream"),
+            (with("stream_options", json!(1)), "stream_options"),
+            (
+                with("stream_options", json!({"include_usage": "y"})),
+                "stream_options.include_usage",
+            ),
+            (with("temperature", json!(3)), "temperature"),
+            (with("temperature", json!("hot")), "temperature"),
+            (with("top_p", json!(-0.1)), "top_p"),
+            (with("n", json!(0)), "n"),
+            (with("n", json!(1.5)), "n"),
+            (with("max_tokens", json!(-1)), "max_tokens"),
+            (with("max_tokens", json!(1e30)), "max_tokens"),
+            (with("stop", json!(["a", "b", "c", "d", "e"])), "stop"),
+            (with("stop", json!(7)), "stop"),
+            (with("tools", json!({})), "tools"),
+            (with("tool_choice", json!(1)), "tool_choice"),
+            (with("user", json!(1)), "user"),
+            (with("logit_bias", json!([])), "logit_bias"),
+            (with("presence_penalty", json!(9)), "presence_penalty"),
+        ];
+        for (body, param) in cases {
+            assert_eq!(param_of(body.clone()).as_deref(), Some(param), "{body}");
+        }
+    }
+
+    #[test]
+    fn nulls_are_allowed_for_optional_fields() {
+        let mut b = ok_body();
+        for k in [
+            "stream",
+            "temperature",
+            "n",
+            "stop",
+            "tools",
+            "user",
+            "stream_options",
+        ] {
+            b[k] = Value::Null;
+        }
+        assert!(parse(b).is_ok());
+    }
+
+    #[test]
+    fn router_only_fields_are_taken_out() {
+        let mut b = ok_body();
+        b["api_base"] = json!("http://evil.example");
+        b["api_key"] = json!("sk-client");
+        b["base_url"] = json!("http://evil.example");
+        b["fallbacks"] = json!(["other"]);
+        b["temperature"] = json!(0.5);
+        let r = parse(b).unwrap();
+        for k in ["api_base", "api_key", "base_url", "fallbacks"] {
+            assert!(!r.body.contains_key(k), "{k} must not be forwarded");
+        }
+        assert_eq!(r.router_fields["fallbacks"], json!(["other"]));
+        assert_eq!(r.body["temperature"], json!(0.5));
+    }
+
+    #[test]
+    fn upstream_body_renames_model_and_fills_defaults() {
+        let cfg = Config::from_text(
+            r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"openai/real-name","temperature":0.1,"seed":9}}]}"#,
+            &|_| None,
+        )
+        .unwrap();
+        let mut b = with("temperature", json!(0.7));
+        b["stream"] = json!(true);
+        b["stream_options"] = json!({"include_usage": true});
+        let r = parse(b).unwrap();
+        let out: Value = serde_json::from_slice(&r.upstream_body(&cfg.deployments[0])).unwrap();
+        assert_eq!(out["model"], "real-name");
+        assert_eq!(out["temperature"], json!(0.7), "client wins over defaults");
+        assert_eq!(out["seed"], json!(9), "defaults fill gaps");
+        assert_eq!(out["stream"], json!(true));
+        assert_eq!(out["stream_options"]["include_usage"], json!(true));
+        assert_eq!(out["messages"][0]["content"], "hi");
+    }
+}

@@ -1,0 +1,38 @@
+// Runs the built Worker (build/index.js) in workerd through Miniflare, serving real HTTP on
+// 127.0.0.1, next to the mock upstream. Tests then talk to it with the official OpenAI SDK.
+import { Miniflare } from "miniflare";
+import OpenAI from "openai";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { startMock } from "../mock-upstream.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const COMPATIBILITY_DATE = "2026-04-20";
+
+/** Starts the mock and the Worker with `config(mock)` as ROUTER_CONFIG (YAML or JSON text). */
+export async function startRouter(config, { bindings = {} } = {}) {
+  const mock = await startMock();
+  const text = typeof config === "function" ? config(mock) : config;
+  const mf = new Miniflare({
+    scriptPath: path.join(root, "build/index.js"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: { ROUTER_CONFIG: text, ...bindings },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  return {
+    mock,
+    mf,
+    url,
+    client(apiKey, options = {}) {
+      return new OpenAI({ apiKey, baseURL: `${url}/v1`, maxRetries: 0, timeout: 20_000, ...options });
+    },
+    async close() {
+      await mf.dispose();
+      await mock.close();
+    },
+  };
+}

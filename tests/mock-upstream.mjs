@@ -1,0 +1,147 @@
+// A mock OpenAI-compatible provider on 127.0.0.1, for tests and the local demo. It speaks
+// OpenAI's real wire format (chat completions, JSON and SSE) and can misbehave on command.
+//
+// Each deployment gets its own path prefix, so one server plays many providers:
+//   api_base: http://127.0.0.1:PORT/<name>/v1
+// and `/<name>/...` calls follow the behaviour set for <name> (default: answer normally).
+//
+// Control (used by tests; not part of any provider's API):
+//   mock.behave(name, behaviour)   behaviour: {status, body, headers} | {hang: true}
+//                                  | {reset: true} | {streamCutAfter: n} | {stallAfter: n}
+//   mock.calls                     every request received: {name, path, headers, body}
+//
+// CLI: node tests/mock-upstream.mjs [--port 9911]
+import http from "node:http";
+
+export function completion(model, content, usage = { prompt_tokens: 9, completion_tokens: 3 }) {
+  return {
+    id: "chatcmpl-mock",
+    object: "chat.completion",
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message: { role: "assistant", content }, logprobs: null, finish_reason: "stop" }],
+    usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+  };
+}
+
+function chunk(model, delta, finish = null) {
+  return {
+    id: "chatcmpl-mock",
+    object: "chat.completion.chunk",
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  };
+}
+
+/** The answer the mock gives: "echo: <last user message>", split into words for streams. */
+function answerFor(body) {
+  const last = [...(body.messages || [])].reverse().find((m) => m.role === "user");
+  const text = typeof last?.content === "string" ? last.content : "hello";
+  return `echo: ${text}`;
+}
+
+export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
+  const behaviours = new Map();
+  const calls = [];
+  const sockets = new Set();
+
+  const server = http.createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req, res) => {
+    let raw = "";
+    req.setEncoding("utf8");
+    req.on("data", (d) => (raw += d));
+    req.on("end", () => handle(req, res, raw));
+  });
+  server.on("connection", (s) => {
+    s.setNoDelay(true);
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+
+  function handle(req, res, raw) {
+    const url = new URL(req.url, "http://mock");
+    const [, name, ...rest] = url.pathname.split("/");
+    const path = "/" + rest.join("/");
+    let body = {};
+    try {
+      body = raw ? JSON.parse(raw) : {};
+    } catch {
+      body = { unparsable: raw };
+    }
+    calls.push({ name, path, method: req.method, headers: req.headers, body });
+    const b = behaviours.get(name) || {};
+
+    if (b.hang) return; // never answer
+    if (b.reset) return req.socket.destroy();
+    if (b.status) {
+      res.writeHead(b.status, { "content-type": "application/json", ...(b.headers || {}) });
+      return res.end(JSON.stringify(b.body ?? { error: { message: `mock ${name} failed`, type: "server_error", param: null, code: null } }));
+    }
+    if (path === "/v1/models" && req.method === "GET") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ object: "list", data: [{ id: "mock-model", object: "model", created: 0, owned_by: "mock" }] }));
+    }
+    if (path !== "/v1/chat/completions" || req.method !== "POST") {
+      res.writeHead(404, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ error: { message: `mock: no route ${req.method} ${path}`, type: "invalid_request_error", param: null, code: null } }));
+    }
+    const model = body.model || "mock-model";
+    const text = answerFor(body);
+    if (!body.stream) {
+      res.writeHead(200, { "content-type": "application/json", "x-request-id": `req-${calls.length}` });
+      return res.end(JSON.stringify(completion(model, text)));
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    const words = text.split(/(?<= )/);
+    const events = [chunk(model, { role: "assistant", content: "" })];
+    for (const w of words) events.push(chunk(model, { content: w }));
+    events.push(chunk(model, {}, "stop"));
+    if (body.stream_options?.include_usage) {
+      events.push({ ...chunk(model, {}), choices: [], usage: { prompt_tokens: 9, completion_tokens: words.length, total_tokens: 9 + words.length } });
+    }
+    let i = 0;
+    const gap = b.chunkGapMs ?? 2;
+    const next = () => {
+      if (b.streamCutAfter !== undefined && i === b.streamCutAfter) return req.socket.destroy();
+      if (b.stallAfter !== undefined && i === b.stallAfter) return; // stop sending, keep open
+      if (i < events.length) {
+        res.write(`data: ${JSON.stringify(events[i++])}\n\n`);
+        setTimeout(next, gap);
+      } else {
+        res.end("data: [DONE]\n\n");
+      }
+    };
+    next();
+  }
+
+  await new Promise((resolve) => server.listen(port, host, resolve));
+  const actual = server.address().port;
+  return {
+    port: actual,
+    url: `http://${host}:${actual}`,
+    base: (name) => `http://${host}:${actual}/${name}/v1`,
+    calls,
+    behave(name, behaviour) {
+      if (behaviour) behaviours.set(name, behaviour);
+      else behaviours.delete(name);
+    },
+    reset() {
+      behaviours.clear();
+      calls.length = 0;
+    },
+    callsTo(name) {
+      return calls.filter((c) => c.name === name);
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const i = process.argv.indexOf("--port");
+  const port = i > 0 ? Number(process.argv[i + 1]) : 9911;
+  const mock = await startMock({ port });
+  console.log(`mock upstream listening on ${mock.url} (api_base: ${mock.base("<name>")})`);
+}
