@@ -1,0 +1,134 @@
+//! The core compiled to wasm32 and run in headless Chromium (`wasm-pack test --headless --chrome
+//! core`): the same code the Worker runs, with real JS timers instead of the virtual clock.
+#![cfg(target_arch = "wasm32")]
+
+use futures::StreamExt;
+use std::rc::Rc;
+use switchyard_core::config::Config;
+use switchyard_core::js::JsClock;
+use switchyard_core::ports::{ByteStream, Clock};
+use switchyard_core::relay::Relay;
+use switchyard_core::request::ChatRequest;
+use switchyard_core::rng::Rng;
+use switchyard_core::router::{RoutedBody, Router, Runtime};
+use switchyard_core::routing::simple_shuffle;
+use switchyard_core::sse::SseDecoder;
+use switchyard_core::testing::{Reply, ScriptedUpstream};
+use switchyard_core::Error;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const YAML: &str = r#"
+model_list:
+  - model_name: g
+    litellm_params: {model: openai/a, api_base: "http://a.test/v1", api_key: os.environ/KEY, weight: 4}
+  - model_name: g
+    litellm_params: {model: openai/b, api_base: "http://b.test/v1", weight: 1, timeout: 0.05}
+"#;
+
+fn config() -> Config {
+    Config::from_text(YAML, &|n| (n == "KEY").then(|| "sk-1".to_string())).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn config_parser_reads_yaml_and_secrets() {
+    let c = config();
+    assert_eq!(c.deployments.len(), 2);
+    assert_eq!(c.deployments[0].api_key.as_deref(), Some("sk-1"));
+    assert_eq!(c.deployments[1].timeout_ms, 50);
+    let e = Config::from_text(YAML, &|_| None).unwrap_err();
+    assert!(e.message().contains("`KEY`"));
+}
+
+#[wasm_bindgen_test]
+fn weighted_selection_ratio() {
+    let c = config();
+    let ds: Vec<_> = c.deployments.iter().collect();
+    let mut rng = Rng::seeded(11);
+    let mut first = 0;
+    for _ in 0..10_000 {
+        if simple_shuffle(&ds, &mut rng) == Some(0) {
+            first += 1;
+        }
+    }
+    assert!((7_850..=8_150).contains(&first), "{first}");
+}
+
+#[wasm_bindgen_test]
+fn sse_decoder_across_splits() {
+    let input = b"data: {\"a\":1}\r\n\r\ndata: [DONE]\n\n";
+    for cut in 0..input.len() {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        d.push(&input[..cut], &mut out);
+        d.push(&input[cut..], &mut out);
+        assert_eq!(out.len(), 2, "cut at {cut}");
+        assert_eq!(out[1].data, b"[DONE]");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn gloo_timer_really_waits() {
+    let start = js_sys::Date::now();
+    gloo_timers::future::TimeoutFuture::new(30).await;
+    let waited = js_sys::Date::now() - start;
+    assert!(waited >= 25.0, "waited {waited} ms");
+    let clock = JsClock;
+    let t0 = clock.now_ms();
+    clock.sleep(20).await;
+    assert!(clock.now_ms() - t0 >= 15.0);
+}
+
+#[wasm_bindgen_test]
+async fn relay_times_out_a_stalled_stream_with_real_timers() {
+    let first = futures::stream::iter(vec![Ok(b"data: {\"id\":1}\n\n".to_vec())]);
+    let upstream: ByteStream = Box::pin(first.chain(futures::stream::pending()));
+    let mut relay = Relay::new(upstream, Rc::new(JsClock), 40);
+    let frame = relay.first_frame(1_000).await.unwrap();
+    let start = js_sys::Date::now();
+    let rest: Vec<Vec<u8>> = relay.into_client_stream(frame).collect().await;
+    let text = String::from_utf8(rest.concat()).unwrap();
+    assert!(text.contains("\"code\":\"timeout\""), "{text}");
+    assert!(js_sys::Date::now() - start >= 35.0);
+}
+
+#[wasm_bindgen_test]
+async fn router_call_and_timeout_in_wasm() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        "http://a.test/v1/chat/completions",
+        Reply::json(200, r#"{"id":"ok"}"#),
+    );
+    up.push("http://b.test/v1/chat/completions", Reply::Hang);
+    let router = Router::new(
+        config(),
+        Runtime {
+            upstream: up.clone(),
+            clock: Rc::new(JsClock),
+            seed: 5,
+        },
+    );
+    let req =
+        ChatRequest::parse(br#"{"model":"g","messages":[{"role":"user","content":"x"}]}"#).unwrap();
+    let mut ok = 0;
+    let mut timeouts = 0;
+    for _ in 0..20 {
+        match router.completion(&req).await {
+            Ok(r) => {
+                assert!(matches!(r.body, RoutedBody::Json(ref b) if b == br#"{"id":"ok"}"#));
+                ok += 1;
+            }
+            Err(Error::UpstreamTimeout { after_ms }) => {
+                assert_eq!(after_ms, 50);
+                timeouts += 1;
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok + timeouts, 20);
+    assert!(
+        ok > timeouts,
+        "weight 4:1 favours the healthy one: {ok} vs {timeouts}"
+    );
+}
