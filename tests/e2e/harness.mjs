@@ -9,7 +9,8 @@ import { startMock } from "../mock-upstream.mjs";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const COMPATIBILITY_DATE = "2026-04-20";
 
-/** Starts the mock and the Worker with `config(mock)` as ROUTER_CONFIG (YAML or JSON text). */
+/** Starts the mock and the Worker with `config(mock)` as ROUTER_CONFIG: YAML or JSON text, or
+ *  an object (what a `[vars]` table in wrangler.toml becomes). */
 export async function startRouter(config, { bindings = {} } = {}) {
   const mock = await startMock();
   const text = typeof config === "function" ? config(mock) : config;
