@@ -35,6 +35,15 @@ pub enum Error {
     UpstreamTimeout { after_ms: u64 },
     /// A stream broke after it started (cut, malformed or ended without `[DONE]`).
     StreamInterrupted { message: String },
+    /// The prompt is larger than every candidate deployment's context window (pre-call check).
+    ContextWindowExceeded { message: String },
+    /// Every deployment of the group is cooling down or at its limits; one is expected back
+    /// after `retry_after_ms`.
+    NoDeploymentAvailable {
+        model: String,
+        reason: String,
+        retry_after_ms: u64,
+    },
     /// The router's configuration is invalid; every request gets this until it is fixed.
     Config { message: String },
     /// A bug: something that should not happen. Never a panic.
@@ -53,7 +62,11 @@ impl Error {
     /// HTTP status of this error.
     pub fn status(&self) -> u16 {
         match self {
-            Error::InvalidRequest { .. } | Error::ModelNotFound { .. } => 400,
+            Error::InvalidRequest { .. }
+            | Error::ModelNotFound { .. }
+            | Error::ContextWindowExceeded { .. } => 400,
+            Error::NoDeploymentAvailable { .. } => 429,
+            Error::Upstream { status: 401 | 403, .. } => 502,
             Error::Unauthorized { .. } => 401,
             Error::RouteNotFound { .. } => 404,
             Error::MethodNotAllowed { .. } => 405,
@@ -72,8 +85,11 @@ impl Error {
             | Error::ModelNotFound { .. }
             | Error::RouteNotFound { .. }
             | Error::MethodNotAllowed { .. }
-            | Error::PayloadTooLarge { .. } => "invalid_request_error",
+            | Error::PayloadTooLarge { .. }
+            | Error::ContextWindowExceeded { .. } => "invalid_request_error",
             Error::Unauthorized { .. } => "authentication_error",
+            Error::NoDeploymentAvailable { .. } => "rate_limit_error",
+            Error::Upstream { status: 401 | 403, .. } => "server_error",
             Error::Upstream { status, .. } => type_for_status(*status),
             Error::UpstreamUnreachable { .. }
             | Error::UpstreamTimeout { .. }
@@ -92,6 +108,9 @@ impl Error {
             Error::RouteNotFound { .. } => Some("unknown_url"),
             Error::MethodNotAllowed { .. } => Some("method_not_allowed"),
             Error::PayloadTooLarge { .. } => Some("request_too_large"),
+            Error::ContextWindowExceeded { .. } => Some("context_length_exceeded"),
+            Error::NoDeploymentAvailable { .. } => Some("no_deployment_available"),
+            Error::Upstream { status: 401 | 403, .. } => Some("upstream_authentication_error"),
             Error::Upstream { .. } => None,
             Error::UpstreamUnreachable { .. } => Some("upstream_unreachable"),
             Error::UpstreamTimeout { .. } => Some("timeout"),
@@ -109,12 +128,43 @@ impl Error {
         }
     }
 
+    /// The router's error class: what decides retries, cooldowns and which fallbacks apply.
+    /// `None` for errors that never reach an upstream (the client's own mistakes, config).
+    pub fn class(&self) -> Option<ErrorClass> {
+        Some(match self {
+            Error::Upstream { status, body, .. } => classify_upstream(*status, body),
+            Error::UpstreamUnreachable { .. } | Error::StreamInterrupted { .. } => ErrorClass::InternalServer,
+            Error::UpstreamTimeout { .. } => ErrorClass::Timeout,
+            Error::ContextWindowExceeded { .. } => ErrorClass::ContextWindowExceeded,
+            Error::NoDeploymentAvailable { .. } => ErrorClass::RateLimit,
+            _ => return None,
+        })
+    }
+
+    /// Seconds the provider asked us to wait (`retry-after`), if it did.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            Error::Upstream {
+                retry_after: Some(ra),
+                ..
+            } => ra
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| (s * 1000.0) as u64),
+            Error::NoDeploymentAvailable { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             Error::InvalidRequest { message, .. }
             | Error::Unauthorized { message }
             | Error::UpstreamUnreachable { message }
             | Error::StreamInterrupted { message }
+            | Error::ContextWindowExceeded { message }
             | Error::Config { message }
             | Error::Internal { message } => message.clone(),
             Error::RouteNotFound { path } => format!("Unknown request URL: {path}."),
@@ -127,6 +177,22 @@ impl Error {
             Error::PayloadTooLarge { limit_bytes } => {
                 format!("Request body is larger than the limit of {limit_bytes} bytes.")
             }
+            Error::NoDeploymentAvailable {
+                model,
+                reason,
+                retry_after_ms,
+            } => format!(
+                "No deployment of `{model}` is available right now ({reason}). Retry after {:.1} s.",
+                *retry_after_ms as f64 / 1000.0
+            ),
+            Error::Upstream {
+                status: status @ (401 | 403),
+                body,
+                ..
+            } => format!(
+                "The upstream provider rejected the router's credentials for this deployment. {}",
+                upstream_message(*status, body)
+            ),
             Error::Upstream { status, body, .. } => upstream_message(*status, body),
             Error::UpstreamTimeout { after_ms } => {
                 format!("The upstream provider did not answer within {after_ms} ms.")
@@ -138,7 +204,9 @@ impl Error {
     /// the SDKs retry 408/409/429/5xx unless told `x-should-retry: false`.
     pub fn client_should_retry(&self) -> bool {
         match self {
+            Error::Upstream { status: 401 | 403, .. } => false,
             Error::Upstream { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
+            Error::NoDeploymentAvailable { .. } => true,
             Error::UpstreamUnreachable { .. }
             | Error::UpstreamTimeout { .. }
             | Error::StreamInterrupted { .. } => true,
@@ -149,7 +217,10 @@ impl Error {
     /// The JSON body sent to the client. An upstream's own OpenAI-shaped error body is passed on
     /// as it is; anything else is wrapped.
     pub fn body(&self) -> Vec<u8> {
-        if let Error::Upstream { body, .. } = self {
+        if let Error::Upstream { body, status, .. } = self {
+            if matches!(status, 401 | 403) {
+                return self.wrapped_body().to_string().into_bytes();
+            }
             if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
                 if map.get("error").is_some_and(Value::is_object) {
                     return body.clone();
@@ -176,6 +247,100 @@ impl Error {
         out.extend_from_slice(self.wrapped_body().to_string().as_bytes());
         out.extend_from_slice(b"\n\n");
         out
+    }
+}
+
+/// The classes LiteLLM names in `retry_policy` and `allowed_fails_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    BadRequest,
+    Authentication,
+    NotFound,
+    Timeout,
+    RateLimit,
+    ContextWindowExceeded,
+    ContentPolicyViolation,
+    InternalServer,
+}
+
+impl ErrorClass {
+    /// `<name>Retries` in `retry_policy`, `<name>AllowedFails` in `allowed_fails_policy`.
+    pub const LITELLM_NAMES: &'static [&'static str] = &[
+        "BadRequestError",
+        "AuthenticationError",
+        "NotFoundError",
+        "TimeoutError",
+        "RateLimitError",
+        "ContextWindowExceededError",
+        "ContentPolicyViolationError",
+        "InternalServerError",
+    ];
+
+    pub fn from_litellm_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "BadRequestError" => Self::BadRequest,
+            "AuthenticationError" => Self::Authentication,
+            "NotFoundError" => Self::NotFound,
+            "TimeoutError" => Self::Timeout,
+            "RateLimitError" => Self::RateLimit,
+            "ContextWindowExceededError" => Self::ContextWindowExceeded,
+            "ContentPolicyViolationError" => Self::ContentPolicyViolation,
+            "InternalServerError" => Self::InternalServer,
+            _ => return None,
+        })
+    }
+
+    /// Whether an error of this class says something about the deployment (and so counts
+    /// toward its cooldown) rather than about the request.
+    pub fn blames_deployment(self) -> bool {
+        !matches!(
+            self,
+            Self::BadRequest | Self::ContextWindowExceeded | Self::ContentPolicyViolation
+        )
+    }
+
+    /// A metric/log label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::Authentication => "authentication",
+            Self::NotFound => "not_found",
+            Self::Timeout => "timeout",
+            Self::RateLimit => "rate_limit",
+            Self::ContextWindowExceeded => "context_window_exceeded",
+            Self::ContentPolicyViolation => "content_policy_violation",
+            Self::InternalServer => "internal_server",
+        }
+    }
+}
+
+/// Reads a provider's error: its status, then the code or words OpenAI-style providers use for
+/// context-window and content-policy errors (both come as 400s).
+fn classify_upstream(status: u16, body: &[u8]) -> ErrorClass {
+    match status {
+        401 | 402 | 403 => ErrorClass::Authentication,
+        404 => ErrorClass::NotFound,
+        408 => ErrorClass::Timeout,
+        429 => ErrorClass::RateLimit,
+        500..=599 => ErrorClass::InternalServer,
+        _ => {
+            let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+            let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+            if has(&[
+                "context_length_exceeded",
+                "maximum context length",
+                "context window",
+                "prompt is too long",
+                "too many tokens",
+                "input is too long",
+            ]) {
+                ErrorClass::ContextWindowExceeded
+            } else if has(&["content_policy_violation", "content_filter", "content management policy", "responsibleaipolicyviolation"]) {
+                ErrorClass::ContentPolicyViolation
+            } else {
+                ErrorClass::BadRequest
+            }
+        }
     }
 }
 

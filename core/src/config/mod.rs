@@ -7,6 +7,7 @@
 
 mod raw;
 mod secrets;
+mod settings;
 
 use crate::error::Error;
 use crate::provider::{self, Provider};
@@ -15,6 +16,10 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 pub use secrets::SECRET_PREFIX;
+pub use settings::{
+    Fallbacks, RetryPolicy, RouterSettings, RoutingStrategy, StrategyArgs, DEFAULT_ALLOWED_FAILS,
+    DEFAULT_COOLDOWN_SECS, DEFAULT_MAX_FALLBACKS, DEFAULT_NUM_RETRIES,
+};
 
 /// Seconds an upstream call may take when neither the deployment nor the router sets `timeout`.
 /// The OpenAI SDK's own default, so the router gives up no later than its clients would.
@@ -76,6 +81,7 @@ pub struct Deployment {
     pub tpm: Option<u64>,
     pub order: Option<u32>,
     pub tags: Vec<String>,
+    pub max_parallel_requests: Option<u32>,
     /// Request parameters sent when the client does not set them.
     pub body_defaults: Map<String, Value>,
     pub info: ModelInfo,
@@ -92,19 +98,6 @@ pub struct ModelInfo {
     pub supports_function_calling: Option<bool>,
     pub supports_vision: Option<bool>,
     pub base_model: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoutingStrategy {
-    /// Random, weighted by `weight`, else `rpm`, else `tpm`.
-    SimpleShuffle,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RouterSettings {
-    pub routing_strategy: RoutingStrategy,
-    pub timeout_ms: u64,
-    pub stream_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +134,7 @@ impl Config {
                 "the config must be a mapping with a `model_list`",
             ));
         }
+        merge_default_litellm_params(&mut tree);
         let ids = written_ids(&tree);
         let body_defaults = take_body_defaults(&mut tree);
         secrets::resolve(&mut tree, env)?;
@@ -170,7 +164,29 @@ impl Config {
     }
 }
 
-fn config_error(message: impl Into<String>) -> Error {
+/// `router_settings.default_litellm_params` go under every deployment's `litellm_params`
+/// (a deployment's own value wins).
+fn merge_default_litellm_params(tree: &mut Value) {
+    let Some(defaults) = tree
+        .pointer("/router_settings/default_litellm_params")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return;
+    };
+    let Some(list) = tree.get_mut("model_list").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for entry in list {
+        if let Some(params) = entry.get_mut("litellm_params").and_then(Value::as_object_mut) {
+            for (k, v) in &defaults {
+                params.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+}
+
+pub(crate) fn config_error(message: impl Into<String>) -> Error {
     Error::Config {
         message: format!("Invalid router config: {}", message.into()),
     }
@@ -239,7 +255,7 @@ fn take_body_defaults(tree: &mut Value) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-fn secs_to_ms(path: &str, secs: Option<f64>) -> Result<Option<u64>, Error> {
+pub(crate) fn secs_to_ms(path: &str, secs: Option<f64>) -> Result<Option<u64>, Error> {
     match secs {
         None => Ok(None),
         Some(s) if s.is_finite() && s > 0.0 => Ok(Some((s * 1000.0).round().max(1.0) as u64)),
@@ -255,28 +271,7 @@ fn build(
     mut body_defaults: Vec<Map<String, Value>>,
     warnings: Vec<String>,
 ) -> Result<Config, Error> {
-    let rs = &raw.router_settings;
-    let routing_strategy = match rs.routing_strategy.as_deref() {
-        None | Some("simple-shuffle") => RoutingStrategy::SimpleShuffle,
-        Some(other) => {
-            return Err(config_error(format!(
-                "router_settings.routing_strategy: `{other}` is not supported by this version; supported: simple-shuffle"
-            )))
-        }
-    };
-    let router_timeout = secs_to_ms("router_settings.timeout", rs.timeout)?;
-    let settings_timeout = secs_to_ms(
-        "litellm_settings.request_timeout",
-        raw.litellm_settings.request_timeout,
-    )?;
-    let timeout_ms = router_timeout
-        .or(settings_timeout)
-        .unwrap_or((DEFAULT_TIMEOUT_SECS * 1000.0) as u64);
-    let router = RouterSettings {
-        routing_strategy,
-        timeout_ms,
-        stream_timeout_ms: secs_to_ms("router_settings.stream_timeout", rs.stream_timeout)?,
-    };
+    let router = settings::build(&raw.router_settings, &raw.litellm_settings)?;
 
     let gs = raw.general_settings;
     let size_mb = gs
@@ -406,6 +401,7 @@ fn deployment(
         tpm: p.tpm,
         order: p.order,
         tags: p.tags.unwrap_or_default(),
+        max_parallel_requests: p.max_parallel_requests.or(router.default_max_parallel_requests),
         body_defaults,
         info: ModelInfo {
             mode: mi.mode,

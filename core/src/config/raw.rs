@@ -2,6 +2,7 @@
 //! defaults live in `config::mod`; keys not listed here are reported as ignored.
 
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
@@ -54,6 +55,8 @@ pub struct RawLitellmParams {
     pub order: Option<u32>,
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub max_parallel_requests: Option<u32>,
     /// LiteLLM accepts prices in `litellm_params` too; `model_info` wins when both are set.
     #[serde(default)]
     pub input_cost_per_token: Option<f64>,
@@ -88,27 +91,107 @@ pub struct RawModelInfo {
     pub base_model: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct RawRouterSettings {
-    #[serde(default)]
-    pub routing_strategy: Option<String>,
-    #[serde(default)]
-    pub timeout: Option<f64>,
-    #[serde(default)]
-    pub stream_timeout: Option<f64>,
+/// Router keys that `router_settings` and `litellm_settings` share (LiteLLM users put them in
+/// either; `router_settings` wins). Not `#[serde(flatten)]`: flattening would hide unknown keys
+/// from the warnings, so the macro below writes these fields into both structs.
+#[derive(Debug, Default, Clone)]
+pub struct RawShared {
+    pub num_retries: Option<u32>,
+    pub fallbacks: Option<Value>,
+    pub default_fallbacks: Option<Vec<String>>,
+    pub context_window_fallbacks: Option<Value>,
+    pub content_policy_fallbacks: Option<Value>,
+    pub allowed_fails: Option<u32>,
+    pub cooldown_time: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct RawLitellmSettings {
-    #[serde(default)]
-    pub request_timeout: Option<f64>,
-    /// LiteLLM switches accepted so configs carry over; they change nothing here.
-    #[serde(default)]
-    #[allow(dead_code)]
-    pub drop_params: Option<bool>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    pub set_verbose: Option<bool>,
+macro_rules! with_shared_router_keys {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            #[serde(default)]
+            pub num_retries: Option<u32>,
+            #[serde(default)]
+            pub fallbacks: Option<Value>,
+            #[serde(default)]
+            pub default_fallbacks: Option<Vec<String>>,
+            #[serde(default)]
+            pub context_window_fallbacks: Option<Value>,
+            #[serde(default)]
+            pub content_policy_fallbacks: Option<Value>,
+            #[serde(default)]
+            pub allowed_fails: Option<u32>,
+            #[serde(default)]
+            pub cooldown_time: Option<f64>,
+        }
+
+        impl $name {
+            pub fn shared(&self) -> RawShared {
+                RawShared {
+                    num_retries: self.num_retries,
+                    fallbacks: self.fallbacks.clone(),
+                    default_fallbacks: self.default_fallbacks.clone(),
+                    context_window_fallbacks: self.context_window_fallbacks.clone(),
+                    content_policy_fallbacks: self.content_policy_fallbacks.clone(),
+                    allowed_fails: self.allowed_fails,
+                    cooldown_time: self.cooldown_time,
+                }
+            }
+        }
+    };
+}
+
+with_shared_router_keys! {
+    #[derive(Debug, Default, Deserialize)]
+    pub struct RawRouterSettings {
+        #[serde(default)]
+        pub routing_strategy: Option<String>,
+        #[serde(default)]
+        pub routing_strategy_args: Option<Map<String, Value>>,
+        #[serde(default)]
+        pub timeout: Option<f64>,
+        #[serde(default)]
+        pub stream_timeout: Option<f64>,
+        #[serde(default)]
+        pub max_fallbacks: Option<u32>,
+        #[serde(default)]
+        pub allowed_fails_policy: Option<Map<String, Value>>,
+        #[serde(default)]
+        pub retry_policy: Option<Map<String, Value>>,
+        #[serde(default)]
+        pub model_group_retry_policy: Option<Map<String, Value>>,
+        #[serde(default)]
+        pub enable_pre_call_checks: Option<bool>,
+        #[serde(default)]
+        pub default_max_parallel_requests: Option<u32>,
+        /// Merged into each deployment's `litellm_params` before parsing (see
+        /// `merge_default_litellm_params`); declared so it is not reported as unknown.
+        #[serde(default)]
+        #[allow(dead_code)]
+        pub default_litellm_params: Option<Map<String, Value>>,
+        /// Switchyard's opt-in for the seed's "a gpt-4 request may be answered by a cheaper
+        /// group": `{"gpt-4": ["gpt-3.5-turbo"]}`. Used by cost-based routing only.
+        #[serde(default)]
+        pub cost_substitutes: Option<Map<String, Value>>,
+        #[serde(default)]
+        pub enable_tag_filtering: Option<bool>,
+    }
+}
+
+with_shared_router_keys! {
+    #[derive(Debug, Default, Deserialize)]
+    pub struct RawLitellmSettings {
+        #[serde(default)]
+        pub request_timeout: Option<f64>,
+        /// LiteLLM switches accepted so configs carry over; they change nothing here.
+        #[serde(default)]
+        #[allow(dead_code)]
+        pub drop_params: Option<bool>,
+        #[serde(default)]
+        #[allow(dead_code)]
+        pub set_verbose: Option<bool>,
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
