@@ -66,7 +66,9 @@ impl Error {
             | Error::ModelNotFound { .. }
             | Error::ContextWindowExceeded { .. } => 400,
             Error::NoDeploymentAvailable { .. } => 429,
-            Error::Upstream { status: 401 | 403, .. } => 502,
+            Error::Upstream {
+                status: 401 | 403, ..
+            } => 502,
             Error::Unauthorized { .. } => 401,
             Error::RouteNotFound { .. } => 404,
             Error::MethodNotAllowed { .. } => 405,
@@ -89,7 +91,9 @@ impl Error {
             | Error::ContextWindowExceeded { .. } => "invalid_request_error",
             Error::Unauthorized { .. } => "authentication_error",
             Error::NoDeploymentAvailable { .. } => "rate_limit_error",
-            Error::Upstream { status: 401 | 403, .. } => "server_error",
+            Error::Upstream {
+                status: 401 | 403, ..
+            } => "server_error",
             Error::Upstream { status, .. } => type_for_status(*status),
             Error::UpstreamUnreachable { .. }
             | Error::UpstreamTimeout { .. }
@@ -110,7 +114,9 @@ impl Error {
             Error::PayloadTooLarge { .. } => Some("request_too_large"),
             Error::ContextWindowExceeded { .. } => Some("context_length_exceeded"),
             Error::NoDeploymentAvailable { .. } => Some("no_deployment_available"),
-            Error::Upstream { status: 401 | 403, .. } => Some("upstream_authentication_error"),
+            Error::Upstream {
+                status: 401 | 403, ..
+            } => Some("upstream_authentication_error"),
             Error::Upstream { .. } => None,
             Error::UpstreamUnreachable { .. } => Some("upstream_unreachable"),
             Error::UpstreamTimeout { .. } => Some("timeout"),
@@ -133,7 +139,9 @@ impl Error {
     pub fn class(&self) -> Option<ErrorClass> {
         Some(match self {
             Error::Upstream { status, body, .. } => classify_upstream(*status, body),
-            Error::UpstreamUnreachable { .. } | Error::StreamInterrupted { .. } => ErrorClass::InternalServer,
+            Error::UpstreamUnreachable { .. } | Error::StreamInterrupted { .. } => {
+                ErrorClass::InternalServer
+            }
             Error::UpstreamTimeout { .. } => ErrorClass::Timeout,
             Error::ContextWindowExceeded { .. } => ErrorClass::ContextWindowExceeded,
             Error::NoDeploymentAvailable { .. } => ErrorClass::RateLimit,
@@ -204,7 +212,9 @@ impl Error {
     /// the SDKs retry 408/409/429/5xx unless told `x-should-retry: false`.
     pub fn client_should_retry(&self) -> bool {
         match self {
-            Error::Upstream { status: 401 | 403, .. } => false,
+            Error::Upstream {
+                status: 401 | 403, ..
+            } => false,
             Error::Upstream { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
             Error::NoDeploymentAvailable { .. } => true,
             Error::UpstreamUnreachable { .. }
@@ -335,7 +345,12 @@ fn classify_upstream(status: u16, body: &[u8]) -> ErrorClass {
                 "input is too long",
             ]) {
                 ErrorClass::ContextWindowExceeded
-            } else if has(&["content_policy_violation", "content_filter", "content management policy", "responsibleaipolicyviolation"]) {
+            } else if has(&[
+                "content_policy_violation",
+                "content_filter",
+                "content management policy",
+                "responsibleaipolicyviolation",
+            ]) {
                 ErrorClass::ContentPolicyViolation
             } else {
                 ErrorClass::BadRequest

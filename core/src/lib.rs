@@ -3,15 +3,20 @@
 
 pub mod api;
 pub mod config;
+pub mod cooldown;
+pub mod cost;
 pub mod error;
 pub mod ports;
 pub mod provider;
 pub mod relay;
 pub mod request;
+pub mod retry;
 pub mod rng;
 pub mod router;
 pub mod routing;
 pub mod sse;
+pub mod state;
+pub mod tokens;
 
 #[cfg(target_arch = "wasm32")]
 pub mod js;

@@ -178,7 +178,10 @@ fn merge_default_litellm_params(tree: &mut Value) {
         return;
     };
     for entry in list {
-        if let Some(params) = entry.get_mut("litellm_params").and_then(Value::as_object_mut) {
+        if let Some(params) = entry
+            .get_mut("litellm_params")
+            .and_then(Value::as_object_mut)
+        {
             for (k, v) in &defaults {
                 params.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -401,7 +404,9 @@ fn deployment(
         tpm: p.tpm,
         order: p.order,
         tags: p.tags.unwrap_or_default(),
-        max_parallel_requests: p.max_parallel_requests.or(router.default_max_parallel_requests),
+        max_parallel_requests: p
+            .max_parallel_requests
+            .or(router.default_max_parallel_requests),
         body_defaults,
         info: ModelInfo {
             mode: mi.mode,

@@ -110,7 +110,9 @@ impl RetryPolicy {
             return *n;
         }
         match class {
-            ErrorClass::RateLimit | ErrorClass::Timeout | ErrorClass::InternalServer => self.max_retries,
+            ErrorClass::RateLimit | ErrorClass::Timeout | ErrorClass::InternalServer => {
+                self.max_retries
+            }
             ErrorClass::BadRequest
             | ErrorClass::Authentication
             | ErrorClass::NotFound
@@ -149,7 +151,10 @@ impl RouterSettings {
     }
 }
 
-pub(super) fn build(rs: &RawRouterSettings, ls: &RawLitellmSettings) -> Result<RouterSettings, Error> {
+pub(super) fn build(
+    rs: &RawRouterSettings,
+    ls: &RawLitellmSettings,
+) -> Result<RouterSettings, Error> {
     let routing_strategy = match rs.routing_strategy.as_deref() {
         None => RoutingStrategy::SimpleShuffle,
         Some(s) => RoutingStrategy::parse(s).ok_or_else(|| {
@@ -166,8 +171,15 @@ pub(super) fn build(rs: &RawRouterSettings, ls: &RawLitellmSettings) -> Result<R
         .unwrap_or((super::DEFAULT_TIMEOUT_SECS * 1000.0) as u64);
 
     let (r, l) = (&rs.shared(), &ls.shared());
-    let num_retries = r.num_retries.or(l.num_retries).unwrap_or(DEFAULT_NUM_RETRIES);
-    let retry = retry_policy("router_settings.retry_policy", rs.retry_policy.as_ref(), num_retries)?;
+    let num_retries = r
+        .num_retries
+        .or(l.num_retries)
+        .unwrap_or(DEFAULT_NUM_RETRIES);
+    let retry = retry_policy(
+        "router_settings.retry_policy",
+        rs.retry_policy.as_ref(),
+        num_retries,
+    )?;
     let mut group_retry = HashMap::new();
     if let Some(map) = &rs.model_group_retry_policy {
         for (group, v) in map {
@@ -175,7 +187,10 @@ pub(super) fn build(rs: &RawRouterSettings, ls: &RawLitellmSettings) -> Result<R
             let Value::Object(p) = v else {
                 return Err(config_error(format!("{path}: must be a mapping")));
             };
-            group_retry.insert(group.clone(), retry_policy(&path, Some(p), retry.max_retries)?);
+            group_retry.insert(
+                group.clone(),
+                retry_policy(&path, Some(p), retry.max_retries)?,
+            );
         }
     }
 
@@ -188,9 +203,16 @@ pub(super) fn build(rs: &RawRouterSettings, ls: &RawLitellmSettings) -> Result<R
     };
     let mut generic = pick(&r.fallbacks, &l.fallbacks, "fallbacks")?;
     if generic.all.is_empty() {
-        generic.all = r.default_fallbacks.clone().or(l.default_fallbacks.clone()).unwrap_or_default();
+        generic.all = r
+            .default_fallbacks
+            .clone()
+            .or(l.default_fallbacks.clone())
+            .unwrap_or_default();
     }
-    let cooldown_secs = r.cooldown_time.or(l.cooldown_time).unwrap_or(DEFAULT_COOLDOWN_SECS);
+    let cooldown_secs = r
+        .cooldown_time
+        .or(l.cooldown_time)
+        .unwrap_or(DEFAULT_COOLDOWN_SECS);
     if !(cooldown_secs.is_finite() && cooldown_secs >= 0.0) {
         return Err(config_error(format!(
             "router_settings.cooldown_time: must be a number of seconds >= 0, got {cooldown_secs}"
@@ -201,9 +223,15 @@ pub(super) fn build(rs: &RawRouterSettings, ls: &RawLitellmSettings) -> Result<R
         let num = |k: &str| -> Result<Option<f64>, Error> {
             match a.get(k) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => v.as_f64().filter(|x| x.is_finite() && *x >= 0.0).map(Some).ok_or_else(|| {
-                    config_error(format!("router_settings.routing_strategy_args.{k}: must be a number >= 0"))
-                }),
+                Some(v) => v
+                    .as_f64()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        config_error(format!(
+                            "router_settings.routing_strategy_args.{k}: must be a number >= 0"
+                        ))
+                    }),
             }
         };
         if let Some(b) = num("lowest_latency_buffer")? {
@@ -234,9 +262,20 @@ pub(super) fn build(rs: &RawRouterSettings, ls: &RawLitellmSettings) -> Result<R
         group_retry,
         max_fallbacks: rs.max_fallbacks.unwrap_or(DEFAULT_MAX_FALLBACKS),
         fallbacks: generic,
-        context_window_fallbacks: pick(&r.context_window_fallbacks, &l.context_window_fallbacks, "context_window_fallbacks")?,
-        content_policy_fallbacks: pick(&r.content_policy_fallbacks, &l.content_policy_fallbacks, "content_policy_fallbacks")?,
-        allowed_fails: r.allowed_fails.or(l.allowed_fails).unwrap_or(DEFAULT_ALLOWED_FAILS),
+        context_window_fallbacks: pick(
+            &r.context_window_fallbacks,
+            &l.context_window_fallbacks,
+            "context_window_fallbacks",
+        )?,
+        content_policy_fallbacks: pick(
+            &r.content_policy_fallbacks,
+            &l.content_policy_fallbacks,
+            "content_policy_fallbacks",
+        )?,
+        allowed_fails: r
+            .allowed_fails
+            .or(l.allowed_fails)
+            .unwrap_or(DEFAULT_ALLOWED_FAILS),
         allowed_fails_policy: class_counts(
             "router_settings.allowed_fails_policy",
             rs.allowed_fails_policy.as_ref(),
@@ -252,7 +291,11 @@ pub(super) fn build(rs: &RawRouterSettings, ls: &RawLitellmSettings) -> Result<R
 
 /// The seed's `{max_retries, base_delay, max_delay, backoff_factor, jitter}` and LiteLLM's
 /// `{RateLimitErrorRetries: n, ...}`, in one mapping.
-fn retry_policy(path: &str, map: Option<&Map<String, Value>>, default_retries: u32) -> Result<RetryPolicy, Error> {
+fn retry_policy(
+    path: &str,
+    map: Option<&Map<String, Value>>,
+    default_retries: u32,
+) -> Result<RetryPolicy, Error> {
     let mut p = RetryPolicy {
         max_retries: default_retries,
         base_delay_ms: 500.0,
@@ -292,11 +335,17 @@ fn count(path: &str, k: &str, v: &Value) -> Result<u32, Error> {
 }
 
 /// Keys like `RateLimitErrorRetries` / `TimeoutErrorAllowedFails` -> counts per class.
-fn class_counts(path: &str, map: Option<&Map<String, Value>>, suffix: &str) -> Result<HashMap<ErrorClass, u32>, Error> {
+fn class_counts(
+    path: &str,
+    map: Option<&Map<String, Value>>,
+    suffix: &str,
+) -> Result<HashMap<ErrorClass, u32>, Error> {
     let mut out = HashMap::new();
     let Some(map) = map else { return Ok(out) };
     for (k, v) in map {
-        let Some(stem) = k.strip_suffix(suffix) else { continue };
+        let Some(stem) = k.strip_suffix(suffix) else {
+            continue;
+        };
         let class = ErrorClass::from_litellm_name(stem).ok_or_else(|| {
             config_error(format!(
                 "{path}.{k}: unknown error class; use one of {}",
@@ -318,12 +367,14 @@ fn string_list(path: &str, v: &Value) -> Result<Vec<String>, Error> {
         Value::Array(items) => items
             .iter()
             .map(|i| {
-                i.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| config_error(format!("{path}: must be a list of model group names")))
+                i.as_str().map(str::to_string).ok_or_else(|| {
+                    config_error(format!("{path}: must be a list of model group names"))
+                })
             })
             .collect(),
-        _ => Err(config_error(format!("{path}: must be a list of model group names"))),
+        _ => Err(config_error(format!(
+            "{path}: must be a list of model group names"
+        ))),
     }
 }
 
