@@ -30,7 +30,7 @@ pub fn load(env: &Env) -> Result<Config, Error> {
     Config::from_text(&text, &lookup)
 }
 
-fn string_binding(env: &Env, name: &str) -> Option<String> {
+pub fn string_binding(env: &Env, name: &str) -> Option<String> {
     Reflect::get(env.as_ref(), &JsValue::from_str(name))
         .ok()
         .and_then(|v| v.as_string())

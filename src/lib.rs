@@ -51,14 +51,16 @@ fn app(env: &Env) -> Rc<App> {
             for w in &config.warnings {
                 worker::console_warn!("switchyard config: {w}");
             }
-            Router::new(
-                config,
-                Runtime {
-                    upstream: Rc::new(transport::FetchUpstream),
-                    clock: Rc::new(JsClock),
-                    seed: random_seed(),
-                },
-            )
+            let mut runtime = Runtime::new(
+                Rc::new(transport::FetchUpstream),
+                Rc::new(JsClock),
+                random_seed(),
+            );
+            let env = env.clone();
+            runtime.secrets = Some(Rc::new(move |name: &str| {
+                config_source::string_binding(&env, name)
+            }));
+            Router::new(config, runtime)
         });
         if let Err(e) = &router {
             worker::console_error!("switchyard config: {}", e.message());

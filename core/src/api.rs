@@ -14,7 +14,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const FALLBACK_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 /// Response headers a browser client may read (CORS).
-const EXPOSED_HEADERS: &str = "x-litellm-call-id, x-litellm-model-id, x-litellm-model-group, x-litellm-model-api-base, x-litellm-version, retry-after";
+const EXPOSED_HEADERS: &str = "x-litellm-call-id, x-litellm-model-id, x-litellm-model-group, x-litellm-model-api-base, x-litellm-attempted-retries, x-litellm-attempted-fallbacks, x-litellm-response-cost, x-litellm-version, retry-after";
 
 pub struct HttpRequest {
     pub method: String,
@@ -59,12 +59,10 @@ impl HttpResponse {
         if !e.client_should_retry() {
             r.headers.push(("x-should-retry", "false".into()));
         }
-        if let Error::Upstream {
-            retry_after: Some(ra),
-            ..
-        } = e
-        {
-            r.headers.push(("retry-after", ra.clone()));
+        if let Some(ms) = e.retry_after_ms() {
+            r.headers
+                .push(("retry-after", ms.div_ceil(1000).max(1).to_string()));
+            r.headers.push(("retry-after-ms", ms.to_string()));
         }
         if let Error::MethodNotAllowed { .. } = e {
             r.headers.push(("allow", "GET, POST, OPTIONS".into()));
@@ -222,7 +220,8 @@ fn match_route(method: &str, path: &str) -> Result<Route, Error> {
 
 /// With a `master_key`, every API call must carry it as `Authorization: Bearer` or `api-key`.
 fn authorize(router: &Router, req: &HttpRequest) -> Result<(), Error> {
-    let Some(master) = router.config().general.master_key.as_deref() else {
+    let config = router.config();
+    let Some(master) = config.general.master_key.as_deref() else {
         return Ok(());
     };
     let presented = req
@@ -270,8 +269,19 @@ async fn chat_completions(router: &Router, body: &[u8]) -> Result<HttpResponse, 
         ("x-litellm-model-id", routed.deployment_id),
         ("x-litellm-model-group", routed.group),
         ("x-litellm-model-api-base", routed.api_base),
+        (
+            "x-litellm-attempted-retries",
+            routed.attempted_retries.to_string(),
+        ),
+        (
+            "x-litellm-attempted-fallbacks",
+            routed.attempted_fallbacks.to_string(),
+        ),
         ("x-litellm-version", VERSION.to_string()),
     ]);
+    if let Some(cost) = routed.response_cost {
+        headers.push(("x-litellm-response-cost", format!("{cost}")));
+    }
     let body = match routed.body {
         RoutedBody::Json(b) => HttpBody::Bytes(b),
         RoutedBody::Stream(s) => HttpBody::Stream(s),

@@ -82,7 +82,12 @@ pub struct Usage {
 
 impl Usage {
     pub fn cost(&self, d: &Deployment) -> f64 {
-        prices(d)
+        self.priced(prices(d))
+    }
+
+    /// The cost at (input, output) prices per token; 0 when the price is unknown.
+    pub fn priced(&self, prices: Option<(f64, f64)>) -> f64 {
+        prices
             .map(|(i, o)| self.prompt_tokens as f64 * i + self.completion_tokens as f64 * o)
             .unwrap_or(0.0)
     }

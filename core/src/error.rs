@@ -328,7 +328,7 @@ impl ErrorClass {
 /// context-window and content-policy errors (both come as 400s).
 fn classify_upstream(status: u16, body: &[u8]) -> ErrorClass {
     match status {
-        401 | 402 | 403 => ErrorClass::Authentication,
+        401..=403 => ErrorClass::Authentication,
         404 => ErrorClass::NotFound,
         408 => ErrorClass::Timeout,
         429 => ErrorClass::RateLimit,

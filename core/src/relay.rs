@@ -6,7 +6,8 @@
 //! `data: {"error": ...}` event and the stream ends without `[DONE]`, so no client mistakes a cut
 //! stream for a complete answer.
 
-use crate::error::Error;
+use crate::cost::{usage_of, Usage};
+use crate::error::{Error, ErrorClass};
 use crate::ports::{ByteStream, Clock};
 use crate::sse::{SseDecoder, SseEvent};
 use futures::future::{select, Either};
@@ -18,6 +19,17 @@ pub type ClientStream = Pin<Box<dyn Stream<Item = Vec<u8>>>>;
 
 const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 
+/// How a relayed stream ended, for accounting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEnd {
+    /// `None` when it completed (or the client went away); else the class of the failure.
+    pub error: Option<ErrorClass>,
+    /// The usage chunk's counts, when the provider sent one.
+    pub usage: Option<Usage>,
+}
+
+pub type OnEnd = Box<dyn FnOnce(StreamEnd)>;
+
 pub struct Relay {
     upstream: ByteStream,
     decoder: SseDecoder,
@@ -26,6 +38,11 @@ pub struct Relay {
     /// Longest silence allowed between two upstream chunks.
     idle_ms: u64,
     finished: bool,
+    /// Pass the usage-only chunk to the client (it asked for `include_usage`).
+    keep_usage_chunk: bool,
+    usage: Option<Usage>,
+    end_error: Option<ErrorClass>,
+    on_end: Option<OnEnd>,
 }
 
 impl Relay {
@@ -37,6 +54,31 @@ impl Relay {
             clock,
             idle_ms,
             finished: false,
+            keep_usage_chunk: true,
+            usage: None,
+            end_error: None,
+            on_end: None,
+        }
+    }
+
+    /// Whether the usage-only chunk reaches the client (default: yes).
+    pub fn keep_usage_chunk(mut self, keep: bool) -> Self {
+        self.keep_usage_chunk = keep;
+        self
+    }
+
+    /// Called once when the stream ends, fails, or is dropped by the client.
+    pub fn on_end(mut self, f: OnEnd) -> Self {
+        self.on_end = Some(f);
+        self
+    }
+
+    fn report(&mut self) {
+        if let Some(f) = self.on_end.take() {
+            f(StreamEnd {
+                error: self.end_error,
+                usage: self.usage,
+            });
         }
     }
 
@@ -77,13 +119,22 @@ impl Relay {
     async fn next_frame(&mut self) -> Option<Vec<u8>> {
         loop {
             if self.finished {
+                self.report();
                 return None;
             }
             match self.pull(self.idle_ms, self.idle_ms).await {
-                Ok(frames) if !frames.bytes.is_empty() => return Some(frames.bytes),
-                Ok(_) => {}
+                Ok(frames) => {
+                    if frames.error.is_some() {
+                        self.end_error = Some(ErrorClass::InternalServer);
+                    }
+                    if !frames.bytes.is_empty() {
+                        return Some(frames.bytes);
+                    }
+                }
                 Err(e) => {
                     self.finished = true;
+                    self.end_error = Some(e.class().unwrap_or(ErrorClass::InternalServer));
+                    self.report();
                     return Some(e.sse_event());
                 }
             }
@@ -140,6 +191,14 @@ impl Relay {
                 self.finished = true;
                 break;
             }
+            if contains(&ev.data, b"\"usage\":{") {
+                if let Some(u) = usage_of(&ev.data) {
+                    self.usage = Some(u);
+                    if !self.keep_usage_chunk && contains(&ev.data, b"\"choices\":[]") {
+                        continue;
+                    }
+                }
+            }
             f.bytes.extend_from_slice(b"data: ");
             f.bytes.extend_from_slice(&ev.data);
             f.bytes.extend_from_slice(b"\n\n");
@@ -166,6 +225,16 @@ struct Frames {
     error: Option<Vec<u8>>,
     /// `[DONE]` arrived.
     done: bool,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.report();
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// An OpenAI in-band error event: a JSON object whose first key is `error`.
@@ -289,6 +358,80 @@ mod tests {
         let up: ByteStream = Box::pin(Stalled);
         let e = collect(Relay::new(up, clock(), 5000), 300).unwrap_err();
         assert_eq!(e, Error::UpstreamTimeout { after_ms: 300 });
+    }
+
+    fn recorded() -> (Rc<std::cell::RefCell<Vec<StreamEnd>>>, OnEnd) {
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let l = log.clone();
+        (log, Box::new(move |e| l.borrow_mut().push(e)))
+    }
+
+    const USAGE_CHUNK: &[u8] = b"data: {\"id\":1,\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6}}\n\n";
+
+    fn with_usage() -> ByteStream {
+        upstream(vec![
+            Ok(b"data: {\"id\":1,\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n"),
+            Ok(USAGE_CHUNK),
+            Ok(b"data: [DONE]\n\n"),
+        ])
+    }
+
+    fn run_with_end(relay: Relay) -> (String, Vec<StreamEnd>) {
+        let (log, on_end) = recorded();
+        let out = block_on(async move {
+            let mut relay = relay;
+            let first = relay.first_frame(1000).await.unwrap();
+            let all: Vec<Vec<u8>> = relay
+                .on_end(on_end)
+                .into_client_stream(first)
+                .collect()
+                .await;
+            String::from_utf8(all.concat()).unwrap()
+        });
+        let ends = log.borrow().clone();
+        (out, ends)
+    }
+
+    #[test]
+    fn usage_is_read_and_the_chunk_dropped_unless_asked_for() {
+        let (out, ends) =
+            run_with_end(Relay::new(with_usage(), clock(), 1000).keep_usage_chunk(false));
+        assert!(!out.contains("prompt_tokens"), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"));
+        assert_eq!(
+            ends,
+            vec![StreamEnd {
+                error: None,
+                usage: Some(Usage {
+                    prompt_tokens: 4,
+                    completion_tokens: 6
+                })
+            }]
+        );
+        let (out, _) = run_with_end(Relay::new(with_usage(), clock(), 1000));
+        assert!(out.contains("\"prompt_tokens\":4"), "{out}");
+    }
+
+    #[test]
+    fn on_end_reports_failures_once() {
+        let up = upstream(vec![Ok(b"data: {\"id\":1}\n\n"), Err("reset")]);
+        let (_, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        assert_eq!(ends.len(), 1);
+        assert_eq!(ends[0].error, Some(ErrorClass::InternalServer));
+    }
+
+    #[test]
+    fn client_going_away_still_reports() {
+        let (log, on_end) = recorded();
+        block_on(async {
+            let mut relay = Relay::new(with_usage(), clock(), 1000);
+            let first = relay.first_frame(1000).await.unwrap();
+            let mut s = relay.on_end(on_end).into_client_stream(first);
+            let _ = s.next().await;
+            drop(s);
+        });
+        assert_eq!(log.borrow().len(), 1);
+        assert_eq!(log.borrow()[0].error, None);
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub struct ChatRequest {
     /// The model group asked for.
     pub model: String,
     pub stream: bool,
+    /// The client asked for the usage chunk (`stream_options.include_usage`). The router asks
+    /// the provider for it on every stream, to count tokens, and drops it for clients that did
+    /// not ask.
+    pub include_usage: bool,
     /// Every other field the client sent, minus [`ROUTER_ONLY_FIELDS`], forwarded as is.
     pub body: Map<String, Value>,
     /// Router-only fields the client sent, kept for the router (fallbacks, tags, ...).
@@ -82,6 +86,11 @@ impl ChatRequest {
         };
         check_messages(body.get("messages"))?;
         let stream = check_optional_fields(&body)?;
+        let include_usage = body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let mut router_fields = Map::new();
         for key in ROUTER_ONLY_FIELDS {
             if let Some(v) = body.remove(*key) {
@@ -91,6 +100,7 @@ impl ChatRequest {
         Ok(ChatRequest {
             model,
             stream,
+            include_usage,
             body,
             router_fields,
         })
@@ -103,7 +113,18 @@ impl ChatRequest {
         out.extend_from_slice(b"{\"model\":");
         write_json(&mut out, &Value::String(deployment.model.clone()));
         for (k, v) in self.body.iter() {
+            if self.stream && k == "stream_options" {
+                continue;
+            }
             write_entry(&mut out, k, v);
+        }
+        if self.stream {
+            let mut opts = match self.body.get("stream_options") {
+                Some(Value::Object(o)) => o.clone(),
+                _ => Map::new(),
+            };
+            opts.insert("include_usage".into(), Value::Bool(true));
+            write_entry(&mut out, "stream_options", &Value::Object(opts));
         }
         for (k, v) in deployment.body_defaults.iter() {
             if !self.body.contains_key(k) {
@@ -419,14 +440,21 @@ mod tests {
         .unwrap();
         let mut b = with("temperature", json!(0.7));
         b["stream"] = json!(true);
-        b["stream_options"] = json!({"include_usage": true});
         let r = parse(b).unwrap();
+        assert!(!r.include_usage);
         let out: Value = serde_json::from_slice(&r.upstream_body(&cfg.deployments[0])).unwrap();
         assert_eq!(out["model"], "real-name");
         assert_eq!(out["temperature"], json!(0.7), "client wins over defaults");
         assert_eq!(out["seed"], json!(9), "defaults fill gaps");
         assert_eq!(out["stream"], json!(true));
-        assert_eq!(out["stream_options"]["include_usage"], json!(true));
+        assert_eq!(
+            out["stream_options"]["include_usage"],
+            json!(true),
+            "always asked upstream"
+        );
         assert_eq!(out["messages"][0]["content"], "hi");
+        let mut b = with("stream", json!(true));
+        b["stream_options"] = json!({"include_usage": true});
+        assert!(parse(b).unwrap().include_usage);
     }
 }

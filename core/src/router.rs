@@ -1,38 +1,70 @@
-//! The Router: LiteLLM's `Router` for the edge. It owns the validated config and the ports, picks
-//! a deployment of the requested model group and makes the upstream call.
+//! The Router: LiteLLM's `Router` for the edge, with the seed's API. It owns the config, the
+//! state and the ports; `exec` runs a request (retries, fallbacks, cooldowns), `attempt` makes
+//! one upstream call, `admin` changes and reports on deployments.
 
-use crate::config::{Config, Deployment};
+mod admin;
+mod attempt;
+mod exec;
+mod options;
+
+pub use options::RequestOptions;
+
+use crate::config::Config;
 use crate::error::Error;
-use crate::ports::{Clock, Upstream, UpstreamBody, UpstreamRequest, UpstreamResponse};
-use crate::provider::endpoint_url;
-use crate::relay::{ClientStream, Relay};
+use crate::ports::{Clock, Upstream};
+use crate::relay::ClientStream;
 use crate::request::ChatRequest;
 use crate::rng::Rng;
-use crate::routing;
-use futures::future::{select, Either};
+use crate::state::{MemoryState, RouterState};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// What the router needs from its host: the upstream transport, a clock and a random seed.
+/// Looks up a secret or variable by name (`os.environ/NAME`).
+pub type SecretLookup = Rc<dyn Fn(&str) -> Option<String>>;
+
+/// What the router needs from its host.
 pub struct Runtime {
     pub upstream: Rc<dyn Upstream>,
     pub clock: Rc<dyn Clock>,
     pub seed: u64,
+    /// Shared state; `None` keeps it in this isolate's memory.
+    pub state: Option<Rc<dyn RouterState>>,
+    /// For deployments added at runtime that name `os.environ/...`.
+    pub secrets: Option<SecretLookup>,
+}
+
+impl Runtime {
+    pub fn new(upstream: Rc<dyn Upstream>, clock: Rc<dyn Clock>, seed: u64) -> Self {
+        Runtime {
+            upstream,
+            clock,
+            seed,
+            state: None,
+            secrets: None,
+        }
+    }
 }
 
 pub struct Router {
-    config: Config,
+    config: RefCell<Rc<Config>>,
     upstream: Rc<dyn Upstream>,
     clock: Rc<dyn Clock>,
+    state: Rc<dyn RouterState>,
+    secrets: SecretLookup,
     rng: RefCell<Rng>,
 }
 
-/// A successful answer and who gave it.
+/// A successful answer and how it was reached.
 pub struct Routed {
     pub deployment_id: String,
+    /// The group that answered (a fallback's, when one served).
     pub group: String,
     pub api_base: String,
     pub body: RoutedBody,
+    pub attempted_retries: u32,
+    pub attempted_fallbacks: u32,
+    /// USD, when the usage and the price are known before the body is sent (non-streaming).
+    pub response_cost: Option<f64>,
 }
 
 pub enum RoutedBody {
@@ -44,16 +76,28 @@ pub enum RoutedBody {
 
 impl Router {
     pub fn new(config: Config, runtime: Runtime) -> Self {
+        let args = &config.router.strategy_args;
+        let state = runtime
+            .state
+            .unwrap_or_else(|| Rc::new(MemoryState::new(args.ttl_ms, args.max_latency_list_size)));
         Router {
-            config,
+            config: RefCell::new(Rc::new(config)),
             upstream: runtime.upstream,
             clock: runtime.clock,
+            state,
+            secrets: runtime.secrets.unwrap_or_else(|| Rc::new(|_: &str| None)),
             rng: RefCell::new(Rng::seeded(runtime.seed)),
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The config in force. A request holds on to the one it started with, so runtime changes
+    /// never alter a request half-way.
+    pub fn config(&self) -> Rc<Config> {
+        self.config.borrow().clone()
+    }
+
+    pub fn state(&self) -> &Rc<dyn RouterState> {
+        &self.state
     }
 
     /// A fresh id for a call (`x-litellm-call-id`).
@@ -61,115 +105,48 @@ impl Router {
         self.rng.borrow_mut().hex_id()
     }
 
-    /// Routes a chat completion to one deployment of `req.model`'s group.
+    /// `completion` / `acompletion`: a chat completion routed through the model group's
+    /// deployments with retries, fallbacks and cooldowns.
     pub async fn completion(&self, req: &ChatRequest) -> Result<Routed, Error> {
-        let candidates: Vec<&Deployment> = self
-            .config
-            .group(&req.model)
-            .ok_or_else(|| Error::ModelNotFound {
-                model: req.model.clone(),
-            })?
-            .collect();
-        let picked =
-            routing::simple_shuffle(&candidates, &mut self.rng.borrow_mut()).ok_or_else(|| {
-                Error::ModelNotFound {
-                    model: req.model.clone(),
-                }
-            })?;
-        let deployment = candidates[picked];
-        let body = self.call(deployment, req).await?;
-        Ok(Routed {
-            deployment_id: deployment.id.clone(),
-            group: deployment.group.clone(),
-            api_base: deployment.api_base.clone(),
-            body,
-        })
+        exec::completion(self, req).await
     }
 
-    async fn call(&self, d: &Deployment, req: &ChatRequest) -> Result<RoutedBody, Error> {
-        let upstream_req = chat_request(d, req);
-        let started = self.clock.now_ms();
-        let resp = self.send_within(upstream_req, d.timeout_ms).await?;
-        if !(200..300).contains(&resp.status) {
-            let left = (d.timeout_ms as f64 - (self.clock.now_ms() - started)).max(1.0) as u64;
-            return Err(self.error_from(resp, left).await);
-        }
-        match resp.body {
-            UpstreamBody::Full(bytes) => Ok(RoutedBody::Json(bytes)),
-            UpstreamBody::Stream(stream) => {
-                let mut relay = Relay::new(stream, self.clock.clone(), d.stream_timeout_ms);
-                let elapsed = (self.clock.now_ms() - started).max(0.0) as u64;
-                let first = relay
-                    .first_frame(d.stream_timeout_ms.saturating_sub(elapsed).max(1))
-                    .await?;
-                Ok(RoutedBody::Stream(relay.into_client_stream(first)))
-            }
-        }
+    /// `text_completion`. The `/v1/completions` endpoint is not in this version.
+    pub async fn text_completion(&self, _model: &str, _prompt: &str) -> Result<Routed, Error> {
+        Err(not_supported("text_completion (/v1/completions)"))
     }
 
-    /// Sends, giving up after `timeout_ms`. Giving up drops the transport's future, which
-    /// cancels the call.
-    async fn send_within(
-        &self,
-        req: UpstreamRequest,
-        timeout_ms: u64,
-    ) -> Result<UpstreamResponse, Error> {
-        let send = self.upstream.send(req);
-        let timer = self.clock.sleep(timeout_ms);
-        match select(send, timer).await {
-            Either::Left((Ok(resp), _)) => Ok(resp),
-            Either::Left((Err(e), _)) => Err(Error::UpstreamUnreachable {
-                message: format!("Could not reach the upstream provider: {}", e.message),
-            }),
-            Either::Right(_) => Err(Error::UpstreamTimeout {
-                after_ms: timeout_ms,
-            }),
-        }
+    /// `embedding`. The `/v1/embeddings` endpoint is not in this version.
+    pub async fn embedding(&self, _model: &str) -> Result<Routed, Error> {
+        Err(not_supported("embedding (/v1/embeddings)"))
     }
 
-    /// The error for a non-2xx answer, with its body (read within `left_ms` if it is a stream).
-    async fn error_from(&self, resp: UpstreamResponse, left_ms: u64) -> Error {
-        let retry_after = resp.header("retry-after").map(str::to_string).or_else(|| {
-            resp.header("retry-after-ms")
-                .map(|ms| format!("{}", ms.parse::<f64>().unwrap_or(0.0) / 1000.0))
-        });
-        let body = match resp.body {
-            UpstreamBody::Full(b) => b,
-            UpstreamBody::Stream(s) => {
-                let all = futures::StreamExt::collect::<Vec<_>>(s);
-                match select(all, self.clock.sleep(left_ms)).await {
-                    Either::Left((chunks, _)) => chunks.into_iter().flatten().flatten().collect(),
-                    Either::Right(_) => Vec::new(),
-                }
-            }
-        };
-        Error::Upstream {
-            status: resp.status,
-            body,
-            retry_after,
-        }
+    /// `image_generation`. Not in this version.
+    pub async fn image_generation(&self, _prompt: &str) -> Result<Routed, Error> {
+        Err(not_supported("image_generation (/v1/images/generations)"))
+    }
+
+    /// `transcription`. Not in this version.
+    pub async fn transcription(&self, _model: &str) -> Result<Routed, Error> {
+        Err(not_supported("transcription (/v1/audio/transcriptions)"))
+    }
+
+    /// `speech`. Not in this version.
+    pub async fn speech(&self, _model: &str, _input: &str, _voice: &str) -> Result<Routed, Error> {
+        Err(not_supported("speech (/v1/audio/speech)"))
+    }
+
+    /// `moderation`. Not in this version.
+    pub async fn moderation(&self, _input: &str) -> Result<Routed, Error> {
+        Err(not_supported("moderation (/v1/moderations)"))
     }
 }
 
-/// The HTTP call for a chat completion on an OpenAI-compatible deployment.
-fn chat_request(d: &Deployment, req: &ChatRequest) -> UpstreamRequest {
-    let mut headers = Vec::with_capacity(4);
-    headers.push(("content-type", "application/json".to_string()));
-    if req.stream {
-        headers.push(("accept", "text/event-stream".to_string()));
-    }
-    if let Some(key) = &d.api_key {
-        headers.push(("authorization", format!("Bearer {key}")));
-    }
-    if let Some(org) = &d.organization {
-        headers.push(("openai-organization", org.clone()));
-    }
-    UpstreamRequest {
-        method: "POST",
-        url: endpoint_url(&d.api_base, "/chat/completions"),
-        headers,
-        body: req.upstream_body(d),
-        stream: req.stream,
+fn not_supported(what: &str) -> Error {
+    Error::InvalidRequest {
+        message: format!("{what} is not supported by this version of Switchyard yet."),
+        param: None,
+        code: Some("not_supported"),
     }
 }
 

@@ -8,15 +8,25 @@ use crate::ports::{
 };
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
-/// A clock that only moves when a timer is awaited: `sleep(ms)` jumps time forward and returns at
-/// once, so timeouts are tested without waiting.
-#[derive(Default)]
+/// A clock that only moves when a timer is awaited: a `sleep(ms)` future, when first polled,
+/// jumps time forward by `ms` and completes, so timeouts and backoff are tested without waiting.
+/// A timer that loses a race (its future is never polled) moves nothing.
+#[derive(Default, Clone)]
 pub struct ManualClock {
-    now: Cell<f64>,
+    now: Rc<Cell<f64>>,
+    /// Every sleep that actually elapsed, in order.
+    pub slept: Rc<RefCell<Vec<u64>>>,
 }
 
 impl ManualClock {
+    pub fn at(ms: f64) -> Self {
+        let c = ManualClock::default();
+        c.now.set(ms);
+        c
+    }
+
     pub fn advance(&self, ms: f64) {
         self.now.set(self.now.get() + ms);
     }
@@ -27,8 +37,12 @@ impl Clock for ManualClock {
         self.now.get()
     }
     fn sleep(&self, ms: u64) -> LocalFuture<()> {
-        self.advance(ms as f64);
-        Box::pin(async {})
+        let now = self.now.clone();
+        let slept = self.slept.clone();
+        Box::pin(futures::future::lazy(move |_| {
+            now.set(now.get() + ms as f64);
+            slept.borrow_mut().push(ms);
+        }))
     }
 }
 
@@ -46,6 +60,8 @@ pub enum Reply {
     Refused(String),
     /// No answer at all.
     Hang,
+    /// This reply, after `ms` on the upstream's clock (see [`ScriptedUpstream::with_clock`]).
+    After(u64, Box<Reply>),
 }
 
 impl Reply {
@@ -56,17 +72,44 @@ impl Reply {
             body: body.as_bytes().to_vec(),
         }
     }
+
+    fn duplicate(&self) -> Reply {
+        match self {
+            Reply::Full {
+                status,
+                headers,
+                body,
+            } => Reply::Full {
+                status: *status,
+                headers: headers.clone(),
+                body: body.clone(),
+            },
+            Reply::Stream(chunks) => Reply::Stream(chunks.clone()),
+            Reply::Refused(m) => Reply::Refused(m.clone()),
+            Reply::Hang => Reply::Hang,
+            Reply::After(ms, r) => Reply::After(*ms, Box::new(r.duplicate())),
+        }
+    }
 }
 
 /// An upstream that answers each URL from a queue of scripted replies and records every call.
-/// A URL whose queue is empty gets its last reply again (or a 599 when it never had one).
+/// A URL whose queue is down to one reply keeps giving it (a 599 when it never had one).
 #[derive(Default)]
 pub struct ScriptedUpstream {
     replies: RefCell<HashMap<String, VecDeque<Reply>>>,
     pub calls: RefCell<Vec<UpstreamRequest>>,
+    clock: Option<ManualClock>,
 }
 
 impl ScriptedUpstream {
+    /// An upstream whose `Reply::After` delays run on `clock`.
+    pub fn with_clock(clock: ManualClock) -> Self {
+        ScriptedUpstream {
+            clock: Some(clock),
+            ..Default::default()
+        }
+    }
+
     pub fn push(&self, url: &str, reply: Reply) {
         self.replies
             .borrow_mut()
@@ -80,20 +123,42 @@ impl ScriptedUpstream {
     }
 }
 
-fn clone_reply(r: &Reply) -> Reply {
-    match r {
+fn respond(
+    reply: Reply,
+    clock: Option<ManualClock>,
+) -> LocalFuture<Result<UpstreamResponse, TransportError>> {
+    match reply {
         Reply::Full {
             status,
             headers,
             body,
-        } => Reply::Full {
-            status: *status,
-            headers: headers.clone(),
-            body: body.clone(),
-        },
-        Reply::Stream(chunks) => Reply::Stream(chunks.clone()),
-        Reply::Refused(m) => Reply::Refused(m.clone()),
-        Reply::Hang => Reply::Hang,
+        } => Box::pin(async move {
+            Ok(UpstreamResponse {
+                status,
+                headers,
+                body: UpstreamBody::Full(body),
+            })
+        }),
+        Reply::Stream(chunks) => Box::pin(async move {
+            let s: ByteStream = Box::pin(futures::stream::iter(
+                chunks
+                    .into_iter()
+                    .map(|c| c.map_err(|message| TransportError { message })),
+            ));
+            Ok(UpstreamResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "text/event-stream".into())],
+                body: UpstreamBody::Stream(s),
+            })
+        }),
+        Reply::Refused(message) => Box::pin(async move { Err(TransportError { message }) }),
+        Reply::Hang => Box::pin(futures::future::pending()),
+        Reply::After(ms, inner) => Box::pin(async move {
+            if let Some(c) = &clock {
+                c.sleep(ms).await;
+            }
+            respond(*inner, clock).await
+        }),
     }
 }
 
@@ -105,38 +170,12 @@ impl Upstream for ScriptedUpstream {
             let mut all = self.replies.borrow_mut();
             match all.get_mut(&url) {
                 Some(q) if q.len() > 1 => q.pop_front(),
-                Some(q) => q.front().map(clone_reply),
+                Some(q) => q.front().map(Reply::duplicate),
                 None => None,
             }
         };
         let reply =
             reply.unwrap_or_else(|| Reply::json(599, r#"{"error":{"message":"unscripted"}}"#));
-        match reply {
-            Reply::Full {
-                status,
-                headers,
-                body,
-            } => Box::pin(async move {
-                Ok(UpstreamResponse {
-                    status,
-                    headers,
-                    body: UpstreamBody::Full(body),
-                })
-            }),
-            Reply::Stream(chunks) => Box::pin(async move {
-                let s: ByteStream = Box::pin(futures::stream::iter(
-                    chunks
-                        .into_iter()
-                        .map(|c| c.map_err(|message| TransportError { message })),
-                ));
-                Ok(UpstreamResponse {
-                    status: 200,
-                    headers: vec![("content-type".into(), "text/event-stream".into())],
-                    body: UpstreamBody::Stream(s),
-                })
-            }),
-            Reply::Refused(message) => Box::pin(async move { Err(TransportError { message }) }),
-            Reply::Hang => Box::pin(futures::future::pending()),
-        }
+        respond(reply, self.clock.clone())
     }
 }

@@ -101,14 +101,7 @@ async fn router_call_and_timeout_in_wasm() {
         Reply::json(200, r#"{"id":"ok"}"#),
     );
     up.push("http://b.test/v1/chat/completions", Reply::Hang);
-    let router = Router::new(
-        config(),
-        Runtime {
-            upstream: up.clone(),
-            clock: Rc::new(JsClock),
-            seed: 5,
-        },
-    );
+    let router = Router::new(config(), Runtime::new(up.clone(), Rc::new(JsClock), 5));
     let req =
         ChatRequest::parse(br#"{"model":"g","messages":[{"role":"user","content":"x"}]}"#).unwrap();
     let mut ok = 0;

@@ -13,11 +13,7 @@ fn app_with(config: &str, up: &Rc<ScriptedUpstream>) -> App {
     let router = Config::from_text(config, &|_| None).map(|c| {
         Router::new(
             c,
-            Runtime {
-                upstream: up.clone(),
-                clock: Rc::new(ManualClock::default()),
-                seed: 3,
-            },
+            Runtime::new(up.clone(), Rc::new(ManualClock::default()), 3),
         )
     });
     App::new(router)

@@ -58,6 +58,9 @@ pub struct Config {
     pub general: GeneralSettings,
     /// Keys that were ignored, as key paths. Logged once at load.
     pub warnings: Vec<String>,
+    /// The config as written (secrets unresolved): runtime changes to the model list edit this
+    /// and parse it again, so they get exactly the same checks as the file.
+    pub source: Value,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +137,7 @@ impl Config {
                 "the config must be a mapping with a `model_list`",
             ));
         }
+        let source = tree.clone();
         merge_default_litellm_params(&mut tree);
         let ids = written_ids(&tree);
         let body_defaults = take_body_defaults(&mut tree);
@@ -153,7 +157,26 @@ impl Config {
                 ))
             })?
         };
-        build(raw, ids, body_defaults, warnings)
+        let mut config = build(raw, ids, body_defaults, warnings)?;
+        config.source = source;
+        Ok(config)
+    }
+
+    /// The deployments a request for `name` may use: the group's, or the one deployment whose
+    /// id it is (LiteLLM lets a request or a fallback name a deployment id directly).
+    pub fn deployments_for(&self, name: &str) -> Option<(Vec<&Deployment>, bool)> {
+        if let Some(ix) = self.groups.get(name) {
+            return Some((ix.iter().map(|&i| &self.deployments[i]).collect(), false));
+        }
+        self.deployments
+            .iter()
+            .find(|d| d.id == name)
+            .map(|d| (vec![d], true))
+    }
+
+    /// Whether requests for `name` can be routed at all.
+    pub fn knows(&self, name: &str) -> bool {
+        self.groups.contains_key(name) || self.deployments.iter().any(|d| d.id == name)
     }
 
     /// The deployments of a model group, in config order.
@@ -334,6 +357,7 @@ fn build(
         router,
         general,
         warnings,
+        source: Value::Null,
     })
 }
 

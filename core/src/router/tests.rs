@@ -20,11 +20,7 @@ fn config(extra: &str) -> Config {
 fn router(up: &Rc<ScriptedUpstream>, extra: &str) -> Router {
     Router::new(
         config(extra),
-        Runtime {
-            upstream: up.clone(),
-            clock: Rc::new(ManualClock::default()),
-            seed: 1,
-        },
+        Runtime::new(up.clone(), Rc::new(ManualClock::default()), 1),
     )
 }
 

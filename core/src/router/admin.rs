@@ -1,0 +1,390 @@
+//! The seed's management and reporting API: add/update/delete deployments, the model list,
+//! health checks, prices, usage statistics and metrics.
+
+use super::Router;
+use crate::config::{Config, Deployment};
+use crate::cost;
+use crate::error::Error;
+use crate::ports::UpstreamBody;
+use crate::provider::endpoint_url;
+use futures::future::{select, Either};
+use futures::StreamExt;
+use serde_json::{json, Map, Value};
+use std::rc::Rc;
+
+/// Keys whose values are secrets wherever they appear in a deployment.
+const SECRET_KEYS: &[&str] = &[
+    "api_key",
+    "azure_ad_token",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_access_key_id",
+    "vertex_credentials",
+    "client_secret",
+    "password",
+];
+
+/// At most this many health probes run at once (a Worker may hold six outgoing connections
+/// per request).
+const HEALTH_CONCURRENCY: usize = 6;
+/// A health probe gives up after this long, or the deployment's own timeout if shorter.
+const HEALTH_TIMEOUT_MS: u64 = 10_000;
+
+fn not_found(id: &str) -> Error {
+    Error::InvalidRequest {
+        message: format!("No deployment with id `{id}`."),
+        param: Some("id".into()),
+        code: Some("deployment_not_found"),
+    }
+}
+
+impl Router {
+    /// Replaces the config with `edit` applied to its source, after the same checks as a file.
+    fn edit_model_list(
+        &self,
+        edit: impl FnOnce(&mut Vec<Value>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let current = self.config();
+        let mut source = current.source.clone();
+        if !source.is_object() {
+            source = json!({});
+        }
+        let list = source
+            .as_object_mut()
+            .map(|m| m.entry("model_list").or_insert_with(|| json!([])))
+            .and_then(Value::as_array_mut)
+            .ok_or_else(|| Error::Internal {
+                message: "model_list is not a list".into(),
+            })?;
+        edit(list)?;
+        let secrets = self.secrets.clone();
+        let next = Config::from_value(source, &move |n| secrets(n))?;
+        *self.config.borrow_mut() = Rc::new(next);
+        Ok(())
+    }
+
+    /// `add_deployment`: one more deployment, checked like the config file. Returns its id.
+    pub fn add_deployment(&self, deployment: Value) -> Result<String, Error> {
+        if !deployment.is_object() {
+            return Err(Error::invalid(
+                "A deployment must be an object with model_name and litellm_params.",
+                None,
+            ));
+        }
+        let mut index = 0;
+        self.edit_model_list(|list| {
+            list.push(deployment);
+            index = list.len() - 1;
+            Ok(())
+        })?;
+        Ok(self.config().deployments[index].id.clone())
+    }
+
+    /// `update_deployment`: merges `changes` into the deployment with this id. Keys
+    /// `model_name`, `litellm_params` and `model_info` merge at their level; any other key is a
+    /// `litellm_params` key (the seed's `update_deployment(id, api_key=...)`). The id stays.
+    pub fn update_deployment(&self, id: &str, changes: Value) -> Result<(), Error> {
+        let Value::Object(changes) = changes else {
+            return Err(Error::invalid("The changes must be an object.", None));
+        };
+        let index = self.index_of(id)?;
+        self.edit_model_list(|list| {
+            let entry = list
+                .get_mut(index)
+                .and_then(Value::as_object_mut)
+                .ok_or_else(|| not_found(id))?;
+            for (k, v) in changes {
+                match (k.as_str(), v) {
+                    ("model_name", v) => {
+                        entry.insert(k, v);
+                    }
+                    ("litellm_params" | "model_info", Value::Object(m)) => {
+                        let slot = entry.entry(k).or_insert_with(|| json!({}));
+                        if let Value::Object(target) = slot {
+                            target.extend(m);
+                        }
+                    }
+                    (_, v) => {
+                        let slot = entry.entry("litellm_params").or_insert_with(|| json!({}));
+                        if let Value::Object(target) = slot {
+                            target.insert(k, v);
+                        }
+                    }
+                }
+            }
+            let info = entry.entry("model_info").or_insert_with(|| json!({}));
+            if let Value::Object(info) = info {
+                info.insert("id".into(), Value::String(id.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    /// `delete_deployment`.
+    pub fn delete_deployment(&self, id: &str) -> Result<(), Error> {
+        let index = self.index_of(id)?;
+        self.edit_model_list(|list| {
+            list.remove(index);
+            Ok(())
+        })
+    }
+
+    /// `set_model_list`: replaces every deployment.
+    pub fn set_model_list(&self, model_list: Vec<Value>) -> Result<(), Error> {
+        self.edit_model_list(|list| {
+            *list = model_list;
+            Ok(())
+        })
+    }
+
+    fn index_of(&self, id: &str) -> Result<usize, Error> {
+        self.config()
+            .deployments
+            .iter()
+            .position(|d| d.id == id)
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// `get_deployments`: every deployment as configured, secrets masked, with its id.
+    pub fn get_deployments(&self) -> Vec<Value> {
+        let config = self.config();
+        let source = config.source.get("model_list").and_then(Value::as_array);
+        config
+            .deployments
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mut entry = source
+                    .and_then(|l| l.get(i))
+                    .cloned()
+                    .unwrap_or_else(|| json!({"model_name": d.group}));
+                mask_secrets(&mut entry);
+                if let Value::Object(m) = &mut entry {
+                    let info = m.entry("model_info").or_insert_with(|| json!({}));
+                    if let Value::Object(info) = info {
+                        info.insert("id".into(), Value::String(d.id.clone()));
+                    }
+                }
+                entry
+            })
+            .collect()
+    }
+
+    /// `get_model_cost_map`: the price and context window used for each deployment.
+    pub fn get_model_cost_map(&self) -> Value {
+        let config = self.config();
+        let mut out = Map::new();
+        for d in &config.deployments {
+            let from_info = d.info.input_cost_per_token.is_some();
+            let prices = cost::prices(d);
+            out.insert(
+                d.id.clone(),
+                json!({
+                    "model_name": d.group,
+                    "model": d.model,
+                    "input_cost_per_token": prices.map(|p| p.0),
+                    "output_cost_per_token": prices.map(|p| p.1),
+                    "max_input_tokens": cost::context_window(d),
+                    "source": if from_info { "model_info" } else if prices.is_some() { "builtin" } else { "unknown" },
+                }),
+            );
+        }
+        Value::Object(out)
+    }
+
+    /// `get_usage_stats`: per deployment and in total, since the state began (or was reset).
+    pub fn get_usage_stats(&self) -> Value {
+        let config = self.config();
+        let now = self.clock.now_ms();
+        let totals = self.state.totals();
+        let mut per = Vec::new();
+        let (mut requests, mut failures, mut tokens, mut spend) = (0u64, 0u64, 0u64, 0.0f64);
+        for d in &config.deployments {
+            let t = totals
+                .iter()
+                .find(|(id, _)| *id == d.id)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default();
+            let snap = self.state.snapshot(&d.id, now);
+            requests += t.requests;
+            failures += t.failures;
+            tokens += t.prompt_tokens + t.completion_tokens;
+            spend += t.cost;
+            let by_class: Map<String, Value> = t
+                .failures_by_class
+                .iter()
+                .map(|(c, n)| (c.label().to_string(), json!(n)))
+                .collect();
+            per.push(json!({
+                "id": d.id,
+                "model_name": d.group,
+                "model": d.model,
+                "requests": t.requests,
+                "successes": t.successes,
+                "failures": t.failures,
+                "failures_by_class": by_class,
+                "prompt_tokens": t.prompt_tokens,
+                "completion_tokens": t.completion_tokens,
+                "cost": t.cost,
+                "cooldowns": t.cooldowns,
+                "in_flight": snap.in_flight,
+                "cooldown_remaining_s": ((snap.cooldown_until_ms - now).max(0.0) / 1000.0),
+                "rpm_used": snap.requests_this_minute,
+                "tpm_used": snap.tokens_this_minute,
+                "rpm_limit": d.rpm,
+                "tpm_limit": d.tpm,
+                "latency_ms": snap.latency_ms,
+            }));
+        }
+        json!({
+            "total_requests": requests,
+            "total_failures": failures,
+            "total_tokens": tokens,
+            "total_cost": spend,
+            "deployments": per,
+        })
+    }
+
+    /// `reset_cost`.
+    pub fn reset_cost(&self) {
+        self.state.reset_cost();
+    }
+
+    /// `print_deployment_metrics`: the same figures as one line per deployment, for the log.
+    pub fn print_deployment_metrics(&self) -> String {
+        let stats = self.get_usage_stats();
+        let mut out = String::from("deployment metrics:");
+        for d in stats["deployments"].as_array().into_iter().flatten() {
+            let requests = d["requests"].as_u64().unwrap_or(0);
+            let failures = d["failures"].as_u64().unwrap_or(0);
+            let rate = if requests > 0 {
+                100.0 * (requests - failures) as f64 / requests as f64
+            } else {
+                100.0
+            };
+            out.push_str(&format!(
+                "\n  {} [{}] requests={} success={:.1}% failures={} latency_ms={} tokens={} cost=${:.6} in_flight={} cooldown_s={:.1}",
+                d["id"].as_str().unwrap_or(""),
+                d["model_name"].as_str().unwrap_or(""),
+                requests,
+                rate,
+                d["failures_by_class"],
+                d["latency_ms"].as_f64().map_or("-".to_string(), |l| format!("{l:.1}")),
+                d["prompt_tokens"].as_u64().unwrap_or(0) + d["completion_tokens"].as_u64().unwrap_or(0),
+                d["cost"].as_f64().unwrap_or(0.0),
+                d["in_flight"],
+                d["cooldown_remaining_s"].as_f64().unwrap_or(0.0),
+            ));
+        }
+        out
+    }
+
+    /// `health_check` / `ahealth_check`: a one-token chat call to each deployment (of `model`,
+    /// or all), at most six at a time, each bounded in time. Probes bypass routing, retries and
+    /// state, so a check never cools anything down.
+    pub async fn health_check(&self, model: Option<&str>) -> Result<Value, Error> {
+        let config = self.config();
+        let targets: Vec<Deployment> = match model {
+            Some(m) => config
+                .deployments_for(m)
+                .ok_or_else(|| Error::ModelNotFound {
+                    model: m.to_string(),
+                })?
+                .0
+                .into_iter()
+                .cloned()
+                .collect(),
+            None => config.deployments.clone(),
+        };
+        let probes = targets.into_iter().map(|d| async move {
+            let result = self.probe(&d).await;
+            (d, result)
+        });
+        let results: Vec<(Deployment, Result<(), Error>)> = futures::stream::iter(probes)
+            .buffer_unordered(HEALTH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut healthy = Vec::new();
+        let mut unhealthy = Vec::new();
+        for (d, r) in results {
+            let mut entry = json!({"model": d.model, "model_name": d.group, "model_id": d.id, "api_base": d.api_base});
+            match r {
+                Ok(()) => healthy.push(entry),
+                Err(e) => {
+                    entry["error"] = json!(e.message());
+                    entry["status"] = json!(e.status());
+                    unhealthy.push(entry);
+                }
+            }
+        }
+        Ok(json!({
+            "healthy_count": healthy.len(),
+            "unhealthy_count": unhealthy.len(),
+            "healthy_endpoints": healthy,
+            "unhealthy_endpoints": unhealthy,
+        }))
+    }
+
+    async fn probe(&self, d: &Deployment) -> Result<(), Error> {
+        let mut headers = vec![("content-type", "application/json".to_string())];
+        if let Some(key) = &d.api_key {
+            headers.push(("authorization", format!("Bearer {key}")));
+        }
+        let body = json!({"model": d.model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1});
+        let req = crate::ports::UpstreamRequest {
+            method: "POST",
+            url: endpoint_url(&d.api_base, "/chat/completions"),
+            headers,
+            body: body.to_string().into_bytes(),
+            stream: false,
+        };
+        let limit = d.timeout_ms.min(HEALTH_TIMEOUT_MS);
+        match select(self.upstream.send(req), self.clock.sleep(limit)).await {
+            Either::Left((Ok(resp), _)) if (200..300).contains(&resp.status) => Ok(()),
+            Either::Left((Ok(resp), _)) => Err(Error::Upstream {
+                status: resp.status,
+                body: match resp.body {
+                    UpstreamBody::Full(b) => b,
+                    UpstreamBody::Stream(_) => Vec::new(),
+                },
+                retry_after: None,
+            }),
+            Either::Left((Err(e), _)) => Err(Error::UpstreamUnreachable { message: e.message }),
+            Either::Right(_) => Err(Error::UpstreamTimeout { after_ms: limit }),
+        }
+    }
+}
+
+/// Replaces secret values with a mask that keeps only their last four characters.
+/// `os.environ/NAME` references are names, not secrets, and stay.
+pub fn mask_secrets(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, val) in m.iter_mut() {
+                if SECRET_KEYS.contains(&k.as_str()) {
+                    if let Value::String(s) = val {
+                        if !s.starts_with(crate::config::SECRET_PREFIX) {
+                            let tail: String = s
+                                .chars()
+                                .rev()
+                                .take(4)
+                                .collect::<Vec<_>>()
+                                .into_iter()
+                                .rev()
+                                .collect();
+                            *s = if s.chars().count() > 8 {
+                                format!("****{tail}")
+                            } else {
+                                "****".to_string()
+                            };
+                        }
+                    }
+                } else {
+                    mask_secrets(val);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_secrets),
+        _ => {}
+    }
+}

@@ -1,0 +1,215 @@
+//! One upstream call to one deployment, counted in the router state from its start to its
+//! last byte (for a stream, until the stream ends).
+
+use super::{RoutedBody, Router};
+use crate::config::{Config, Deployment};
+use crate::cooldown::should_cool_down;
+use crate::cost::{self, usage_of};
+use crate::error::{Error, ErrorClass};
+use crate::ports::{UpstreamBody, UpstreamRequest, UpstreamResponse};
+use crate::provider::endpoint_url;
+use crate::relay::{Relay, StreamEnd};
+use crate::request::ChatRequest;
+use crate::state::{Outcome, RouterState};
+use futures::future::{select, Either};
+use std::rc::Rc;
+
+/// The outcome of a successful attempt.
+pub(super) struct Answer {
+    pub body: RoutedBody,
+    pub cost: Option<f64>,
+}
+
+impl Router {
+    pub(super) async fn attempt(
+        &self,
+        config: &Rc<Config>,
+        d: &Deployment,
+        req: &ChatRequest,
+        timeout_override_ms: Option<u64>,
+    ) -> Result<Answer, Error> {
+        let timeout_ms = timeout_override_ms.unwrap_or(d.timeout_ms);
+        let stream_timeout_ms = d.stream_timeout_ms.min(timeout_ms);
+        let started = self.clock.now_ms();
+        self.state.call_started(&d.id, started);
+        let resp = match self.send_within(chat_request(d, req), timeout_ms).await {
+            Ok(r) if (200..300).contains(&r.status) => r,
+            Ok(r) => {
+                let left = (timeout_ms as f64 - (self.clock.now_ms() - started)).max(1.0) as u64;
+                let e = self.error_from(r, left).await;
+                return Err(self.failed(config, d, e));
+            }
+            Err(e) => return Err(self.failed(config, d, e)),
+        };
+        match resp.body {
+            UpstreamBody::Full(bytes) => {
+                let usage = usage_of(&bytes).unwrap_or_default();
+                let cost = usage.cost(d);
+                let elapsed = self.clock.now_ms() - started;
+                let outcome = Outcome {
+                    group: d.group.clone(),
+                    error: None,
+                    prompt_tokens: usage.prompt_tokens,
+                    completion_tokens: usage.completion_tokens,
+                    cost,
+                    // LiteLLM's latency for completions: time per output token.
+                    latency_ms: Some(elapsed / usage.completion_tokens.max(1) as f64),
+                };
+                self.state.call_ended(&d.id, &outcome, self.clock.now_ms());
+                Ok(Answer {
+                    body: RoutedBody::Json(bytes),
+                    cost: Some(cost),
+                })
+            }
+            UpstreamBody::Stream(stream) => {
+                let mut relay = Relay::new(stream, self.clock.clone(), stream_timeout_ms)
+                    .keep_usage_chunk(req.include_usage);
+                let elapsed = (self.clock.now_ms() - started).max(0.0) as u64;
+                let first = match relay
+                    .first_frame(stream_timeout_ms.saturating_sub(elapsed).max(1))
+                    .await
+                {
+                    Ok(f) => f,
+                    Err(e) => return Err(self.failed(config, d, e)),
+                };
+                let ttft = self.clock.now_ms() - started;
+                let on_end = stream_accounting(self, config, d, ttft);
+                Ok(Answer {
+                    body: RoutedBody::Stream(relay.on_end(on_end).into_client_stream(first)),
+                    cost: None,
+                })
+            }
+        }
+    }
+
+    /// Records a failed attempt (and maybe a cooldown); hands the error back.
+    fn failed(&self, config: &Config, d: &Deployment, e: Error) -> Error {
+        let class = e.class().unwrap_or(ErrorClass::InternalServer);
+        let now = self.clock.now_ms();
+        let outcome = Outcome {
+            group: d.group.clone(),
+            error: Some(class),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost: 0.0,
+            latency_ms: None,
+        };
+        self.state.call_ended(&d.id, &outcome, now);
+        cool_down_if_needed(&*self.state, config, &d.id, &d.group, class, now);
+        e
+    }
+
+    /// Sends, giving up after `timeout_ms`. Giving up drops the transport's future, which
+    /// cancels the call.
+    async fn send_within(
+        &self,
+        req: UpstreamRequest,
+        timeout_ms: u64,
+    ) -> Result<UpstreamResponse, Error> {
+        let send = self.upstream.send(req);
+        let timer = self.clock.sleep(timeout_ms);
+        match select(send, timer).await {
+            Either::Left((Ok(resp), _)) => Ok(resp),
+            Either::Left((Err(e), _)) => Err(Error::UpstreamUnreachable {
+                message: format!("Could not reach the upstream provider: {}", e.message),
+            }),
+            Either::Right(_) => Err(Error::UpstreamTimeout {
+                after_ms: timeout_ms,
+            }),
+        }
+    }
+
+    /// The error for a non-2xx answer, with its body (read within `left_ms` if it is a stream).
+    async fn error_from(&self, resp: UpstreamResponse, left_ms: u64) -> Error {
+        let retry_after = resp.header("retry-after").map(str::to_string).or_else(|| {
+            resp.header("retry-after-ms")
+                .and_then(|ms| ms.trim().parse::<f64>().ok())
+                .map(|ms| format!("{}", ms / 1000.0))
+        });
+        let body = match resp.body {
+            UpstreamBody::Full(b) => b,
+            UpstreamBody::Stream(s) => {
+                let all = futures::StreamExt::collect::<Vec<_>>(s);
+                match select(all, self.clock.sleep(left_ms)).await {
+                    Either::Left((chunks, _)) => chunks.into_iter().flatten().flatten().collect(),
+                    Either::Right(_) => Vec::new(),
+                }
+            }
+        };
+        Error::Upstream {
+            status: resp.status,
+            body,
+            retry_after,
+        }
+    }
+}
+
+/// Cools `id` down if this failure (already counted) calls for it.
+pub(super) fn cool_down_if_needed(
+    state: &dyn RouterState,
+    config: &Config,
+    id: &str,
+    group: &str,
+    class: ErrorClass,
+    now: f64,
+) {
+    let after = state.snapshot(id, now);
+    let group_size = config.groups.get(group).map_or(1, Vec::len);
+    let has_fallbacks = !config.router.fallbacks.for_group(group).is_empty();
+    if should_cool_down(class, &after, &config.router, group_size, has_fallbacks) {
+        state.cool_down(id, now + config.router.cooldown_ms as f64);
+    }
+}
+
+/// What a stream reports when it ends: tokens, cost, time to first token, or its failure.
+fn stream_accounting(
+    router: &Router,
+    config: &Rc<Config>,
+    d: &Deployment,
+    ttft_ms: f64,
+) -> Box<dyn FnOnce(StreamEnd)> {
+    let state = router.state.clone();
+    let clock = router.clock.clone();
+    let config = config.clone();
+    let id = d.id.clone();
+    let group = d.group.clone();
+    let prices = cost::prices(d);
+    Box::new(move |end: StreamEnd| {
+        let usage = end.usage.unwrap_or_default();
+        let now = clock.now_ms();
+        let outcome = Outcome {
+            group: group.clone(),
+            error: end.error,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cost: usage.priced(prices),
+            latency_ms: Some(ttft_ms),
+        };
+        state.call_ended(&id, &outcome, now);
+        if let Some(class) = end.error {
+            cool_down_if_needed(&*state, &config, &id, &group, class, now);
+        }
+    })
+}
+
+/// The HTTP call for a chat completion on an OpenAI-compatible deployment.
+fn chat_request(d: &Deployment, req: &ChatRequest) -> UpstreamRequest {
+    let mut headers = Vec::with_capacity(4);
+    headers.push(("content-type", "application/json".to_string()));
+    if req.stream {
+        headers.push(("accept", "text/event-stream".to_string()));
+    }
+    if let Some(key) = &d.api_key {
+        headers.push(("authorization", format!("Bearer {key}")));
+    }
+    if let Some(org) = &d.organization {
+        headers.push(("openai-organization", org.clone()));
+    }
+    UpstreamRequest {
+        method: "POST",
+        url: endpoint_url(&d.api_base, "/chat/completions"),
+        headers,
+        body: req.upstream_body(d),
+        stream: req.stream,
+    }
+}

@@ -1,0 +1,265 @@
+//! Running one request: the model group with its retries, then its fallbacks.
+//!
+//! 1. The requested group is tried: each attempt picks a healthy deployment by the routing
+//!    strategy, skipping those that already failed this request while others remain.
+//! 2. A failure is retried while its class has retries left (`retry_policy`, else
+//!    `num_retries`; 400s, auth, context-window and content-policy errors get none). The wait is
+//!    zero when another healthy deployment can take the retry, else the provider's
+//!    `retry-after`, else exponential backoff with jitter.
+//! 3. When the group gives up, its fallbacks are tried in order, each as a group of its own
+//!    (own deployments, retries and cooldowns): context-window errors use
+//!    `context_window_fallbacks`, content-policy errors `content_policy_fallbacks`, both falling
+//!    back to the generic list when they have none; other 400s use none. A group is never tried
+//!    twice, and at most `max_fallbacks` fallbacks are tried.
+//! 4. If nothing served, the requested group's own error is returned.
+
+use super::attempt::Answer;
+use super::{RequestOptions, Routed, Router};
+use crate::config::{Config, Deployment, RoutingStrategy};
+use crate::error::{Error, ErrorClass};
+use crate::request::ChatRequest;
+use crate::retry::backoff_ms;
+use crate::routing::{self, RequestFacts};
+use crate::tokens::estimate_prompt_tokens;
+use std::rc::Rc;
+
+/// What happened so far, for the response headers.
+#[derive(Default)]
+struct Tally {
+    retries: u32,
+    fallbacks: u32,
+}
+
+pub(super) async fn completion(router: &Router, req: &ChatRequest) -> Result<Routed, Error> {
+    let config = router.config();
+    if !config.knows(&req.model) {
+        return Err(Error::ModelNotFound {
+            model: req.model.clone(),
+        });
+    }
+    let opts = RequestOptions::parse(&req.router_fields, &req.model)?;
+    let prompt_tokens = estimate_prompt_tokens(req.body.get("messages"));
+    let mut tally = Tally::default();
+    let run = GroupRun {
+        router,
+        config: &config,
+        req,
+        opts: &opts,
+        prompt_tokens,
+    };
+
+    let primary = match run.group(&req.model, &mut tally).await {
+        Ok(ok) => return Ok(ok.finish(tally)),
+        Err(e) => e,
+    };
+    if opts.disable_fallbacks {
+        return Err(primary);
+    }
+    let mut tried = vec![req.model.clone()];
+    for fallback in fallback_list(&config, &req.model, primary.class(), &opts) {
+        if tally.fallbacks >= config.router.max_fallbacks {
+            break;
+        }
+        if tried.contains(&fallback) || !config.knows(&fallback) {
+            continue;
+        }
+        tried.push(fallback.clone());
+        tally.fallbacks += 1;
+        if let Ok(ok) = run.group(&fallback, &mut tally).await {
+            return Ok(ok.finish(tally));
+        }
+    }
+    Err(primary)
+}
+
+/// The fallback groups for an error of `class` from `group`, in order.
+fn fallback_list(
+    config: &Config,
+    group: &str,
+    class: Option<ErrorClass>,
+    opts: &RequestOptions,
+) -> Vec<String> {
+    let s = &config.router;
+    let generic: Vec<String> = opts
+        .fallbacks
+        .clone()
+        .unwrap_or_else(|| s.fallbacks.for_group(group).to_vec());
+    let specific: Option<Vec<String>> = match class {
+        Some(ErrorClass::ContextWindowExceeded) => Some(
+            opts.context_window_fallbacks
+                .clone()
+                .unwrap_or_else(|| s.context_window_fallbacks.for_group(group).to_vec()),
+        ),
+        Some(ErrorClass::ContentPolicyViolation) => {
+            Some(s.content_policy_fallbacks.for_group(group).to_vec())
+        }
+        Some(ErrorClass::BadRequest) | None => return Vec::new(),
+        Some(_) => None,
+    };
+    match specific {
+        Some(list) if !list.is_empty() => list,
+        _ => generic,
+    }
+}
+
+struct GroupRun<'a> {
+    router: &'a Router,
+    config: &'a Rc<Config>,
+    req: &'a ChatRequest,
+    opts: &'a RequestOptions,
+    prompt_tokens: u64,
+}
+
+struct Served {
+    deployment: Deployment,
+    answer: Answer,
+}
+
+impl Served {
+    fn finish(self, tally: Tally) -> Routed {
+        Routed {
+            deployment_id: self.deployment.id,
+            group: self.deployment.group,
+            api_base: self.deployment.api_base,
+            body: self.answer.body,
+            attempted_retries: tally.retries,
+            attempted_fallbacks: tally.fallbacks,
+            response_cost: self.answer.cost,
+        }
+    }
+}
+
+impl GroupRun<'_> {
+    /// The deployments a request for `name` may use; with cost-based routing, also those of
+    /// the groups `cost_substitutes` allows in its place.
+    fn pool(&self, name: &str) -> (Vec<&Deployment>, bool) {
+        let Some((mut pool, by_id)) = self.config.deployments_for(name) else {
+            return (Vec::new(), false);
+        };
+        let s = &self.config.router;
+        if s.routing_strategy == RoutingStrategy::CostBased {
+            for sub in s.cost_substitutes.get(name).into_iter().flatten() {
+                if let Some((more, _)) = self.config.deployments_for(sub) {
+                    pool.extend(more);
+                }
+            }
+        }
+        (pool, by_id)
+    }
+
+    async fn group(&self, name: &str, tally: &mut Tally) -> Result<Served, Error> {
+        let r = self.router;
+        let s = &self.config.router;
+        let (pool, by_id) = self.pool(name);
+        let policy = s.retry_for_group(name);
+        let mut failed: Vec<String> = Vec::new();
+        let mut attempts: Vec<(String, u32)> = Vec::new();
+        let mut last: Option<Error> = None;
+        let mut retries = 0u32;
+        loop {
+            let facts = RequestFacts {
+                tags: &self.opts.tags,
+                prompt_tokens: self.prompt_tokens,
+                failed: &failed,
+                attempts: &attempts,
+            };
+            let now = r.clock.now_ms();
+            let candidates = if by_id {
+                // A request (or fallback) that names a deployment id gets that deployment,
+                // cooling down or not: it was chosen on purpose.
+                pool.iter()
+                    .map(|d| routing::Candidate {
+                        d,
+                        snap: r.state.snapshot(&d.id, now),
+                    })
+                    .collect()
+            } else {
+                match routing::candidates(name, &pool, &*r.state, now, s, &facts) {
+                    Ok(c) => c,
+                    Err(e) => return Err(last.unwrap_or(e)),
+                }
+            };
+            let i = routing::pick(
+                s.routing_strategy,
+                &candidates,
+                &s.strategy_args,
+                &mut r.rng.borrow_mut(),
+            );
+            let d = candidates[i].d;
+            match attempts.iter_mut().find(|(id, _)| *id == d.id) {
+                Some((_, n)) => *n += 1,
+                None => attempts.push((d.id.clone(), 1)),
+            }
+            let e = match r
+                .attempt(self.config, d, self.req, self.opts.timeout_ms)
+                .await
+            {
+                Ok(answer) => {
+                    return Ok(Served {
+                        deployment: d.clone(),
+                        answer,
+                    })
+                }
+                Err(e) => e,
+            };
+            if !failed.contains(&d.id) {
+                failed.push(d.id.clone());
+            }
+            let allowed = match e.class() {
+                Some(class) => match policy.per_class.get(&class) {
+                    Some(n) => *n,
+                    None if policy.retries_for(class) > 0 => {
+                        self.opts.num_retries.unwrap_or(policy.retries_for(class))
+                    }
+                    None => 0,
+                },
+                None => 0,
+            };
+            if retries >= allowed {
+                return Err(e);
+            }
+            let wait = if self.other_deployment_ready(name, &pool, by_id, &failed, &attempts) {
+                0
+            } else {
+                backoff_ms(policy, retries, e.retry_after_ms(), &mut r.rng.borrow_mut())
+            };
+            retries += 1;
+            tally.retries += 1;
+            last = Some(e);
+            if wait > 0 {
+                r.clock.sleep(wait).await;
+            }
+        }
+    }
+
+    /// Whether a retry can go at once to a healthy deployment that has not failed this request.
+    fn other_deployment_ready(
+        &self,
+        name: &str,
+        pool: &[&Deployment],
+        by_id: bool,
+        failed: &[String],
+        attempts: &[(String, u32)],
+    ) -> bool {
+        if by_id {
+            return false;
+        }
+        let facts = RequestFacts {
+            tags: &self.opts.tags,
+            prompt_tokens: self.prompt_tokens,
+            failed,
+            attempts,
+        };
+        let now = self.router.clock.now_ms();
+        routing::candidates(
+            name,
+            pool,
+            &*self.router.state,
+            now,
+            &self.config.router,
+            &facts,
+        )
+        .map(|c| c.iter().any(|c| !failed.contains(&c.d.id)))
+        .unwrap_or(false)
+    }
+}
