@@ -152,3 +152,6 @@ fn not_supported(what: &str) -> Error {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod scenarios;

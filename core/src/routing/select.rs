@@ -25,7 +25,7 @@ pub struct RequestFacts<'a> {
 ///    smaller than the prompt; none left is a context-window error (-> its fallbacks);
 /// 3. health and limits: drop deployments cooling down, at `max_parallel_requests`, past their
 ///    own `max_retries` for this request, and (usage- and cost-based routing) those whose
-///    `rpm`/`tpm` this request would exceed; none left is a 429 saying when one is expected back;
+///    `rpm` this request would exceed, or whose `tpm` this minute's tokens reached; none left is a 429 saying when one is expected back;
 /// 4. drop deployments that already failed this request, unless that leaves none;
 /// 5. order: keep the lowest `order` present (deployments without one come after all ordered).
 pub fn candidates<'a>(
@@ -123,9 +123,9 @@ pub fn candidates<'a>(
                 wait(next_minute_ms, "rpm limit reached");
                 continue;
             }
-            if d.tpm
-                .is_some_and(|tpm| snap.tokens_this_minute + req.prompt_tokens > tpm)
-            {
+            // Tokens are known only after a call, so a request is admitted while the minute's
+            // count is under `tpm`; the call that crosses it is the last one that minute.
+            if d.tpm.is_some_and(|tpm| snap.tokens_this_minute >= tpm) {
                 wait(next_minute_ms, "tpm limit reached");
                 continue;
             }

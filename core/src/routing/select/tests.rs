@@ -252,7 +252,7 @@ fn rpm_and_tpm_limits_apply_to_usage_based_routing() {
         &Outcome {
             group: "g".into(),
             error: None,
-            prompt_tokens: 50,
+            prompt_tokens: 100,
             completion_tokens: 0,
             cost: 0.0,
             latency_ms: None,
