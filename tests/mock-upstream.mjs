@@ -8,6 +8,8 @@
 // Control (used by tests; not part of any provider's API):
 //   mock.behave(name, behaviour)   behaviour: {status, body, headers} | {hang: true}
 //                                  | {reset: true} | {streamCutAfter: n} | {stallAfter: n}
+//                                  | {delayMs: n} | {chunkGapMs: n} | {usage: {...}}
+//                                  with `times: n`: only for the next n calls, then normal
 //   mock.calls                     every request received: {name, path, headers, body}
 //
 // CLI: node tests/mock-upstream.mjs [--port 9911]
@@ -69,8 +71,23 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       body = { unparsable: raw };
     }
     calls.push({ name, path, method: req.method, headers: req.headers, body });
-    const b = behaviours.get(name) || {};
+    let b = behaviours.get(name) || {};
+    if (b.times !== undefined) {
+      if (b.times <= 0) {
+        behaviours.delete(name);
+        b = {};
+      } else {
+        b.times -= 1;
+      }
+    }
+    if (b.delayMs) {
+      const delayed = { ...b, delayMs: 0 };
+      return void setTimeout(() => respond(req, res, name, path, body, delayed), b.delayMs);
+    }
+    respond(req, res, name, path, body, b);
+  }
 
+  function respond(req, res, name, path, body, b) {
     if (b.hang) return; // never answer
     if (b.reset) return req.socket.destroy();
     if (b.status) {
@@ -89,7 +106,7 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
     const text = answerFor(body);
     if (!body.stream) {
       res.writeHead(200, { "content-type": "application/json", "x-request-id": `req-${calls.length}` });
-      return res.end(JSON.stringify(completion(model, text)));
+      return res.end(JSON.stringify(completion(model, text, b.usage)));
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     const words = text.split(/(?<= )/);
