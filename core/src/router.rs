@@ -154,4 +154,6 @@ fn not_supported(what: &str) -> Error {
 mod tests;
 
 #[cfg(test)]
+mod admin_tests;
+#[cfg(test)]
 mod scenarios;

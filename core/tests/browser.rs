@@ -125,3 +125,109 @@ async fn router_call_and_timeout_in_wasm() {
         "weight 4:1 favours the healthy one: {ok} vs {timeouts}"
     );
 }
+
+fn router_for(text: &str, up: &Rc<ScriptedUpstream>) -> Router {
+    Router::new(
+        Config::from_text(text, &|_| None).unwrap(),
+        Runtime::new(up.clone(), Rc::new(JsClock), 21),
+    )
+}
+
+fn chat(model: &str) -> ChatRequest {
+    ChatRequest::parse(
+        format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"x"}}]}}"#).as_bytes(),
+    )
+    .unwrap()
+}
+
+const OK: &str = r#"{"id":"ok","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#;
+
+#[wasm_bindgen_test]
+async fn retries_back_off_on_real_timers_then_fall_back() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push("http://a.test/v1/chat/completions", Reply::json(503, "{}"));
+    up.push("http://f.test/v1/chat/completions", Reply::json(200, OK));
+    let router = router_for(
+        r#"{"model_list":[
+            {"model_name":"g","litellm_params":{"model":"openai/m","api_base":"http://a.test/v1"}},
+            {"model_name":"f","litellm_params":{"model":"openai/m","api_base":"http://f.test/v1"}}],
+           "router_settings":{"num_retries":2,"fallbacks":["f"],"retry_policy":{"base_delay":0.02,"backoff_factor":2,"jitter":false}}}"#,
+        &up,
+    );
+    let start = js_sys::Date::now();
+    let r = router.completion(&chat("g")).await.unwrap();
+    let took = js_sys::Date::now() - start;
+    assert_eq!(r.group, "f");
+    assert_eq!(r.attempted_fallbacks, 1);
+    assert_eq!(up.calls_to("http://a.test/v1/chat/completions"), 3);
+    // 20 ms + 40 ms of backoff really elapsed
+    assert!(took >= 55.0, "took {took} ms");
+}
+
+#[wasm_bindgen_test]
+async fn cooldown_moves_traffic_in_wasm() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        "http://bad.test/v1/chat/completions",
+        Reply::json(500, "{}"),
+    );
+    up.push("http://good.test/v1/chat/completions", Reply::json(200, OK));
+    let router = router_for(
+        r#"{"model_list":[
+            {"model_name":"g","litellm_params":{"model":"openai/m","api_base":"http://bad.test/v1"},"model_info":{"id":"bad"}},
+            {"model_name":"g","litellm_params":{"model":"openai/m","api_base":"http://good.test/v1"},"model_info":{"id":"good"}}],
+           "router_settings":{"allowed_fails":0,"cooldown_time":60}}"#,
+        &up,
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            router.completion(&chat("g")).await.unwrap().deployment_id,
+            "good"
+        );
+    }
+    assert_eq!(
+        up.calls_to("http://bad.test/v1/chat/completions"),
+        1,
+        "cooled after its first failure"
+    );
+    assert_eq!(router.get_usage_stats()["total_tokens"], 100);
+}
+
+#[wasm_bindgen_test]
+fn strategies_pick_by_their_rule_in_wasm() {
+    use switchyard_core::config::RoutingStrategy;
+    use switchyard_core::routing::{pick, Candidate};
+    use switchyard_core::state::Snapshot;
+    let c = config();
+    let snaps = [
+        Snapshot {
+            in_flight: 5,
+            tokens_this_minute: 10,
+            latency_ms: Some(9.0),
+            ..Default::default()
+        },
+        Snapshot {
+            in_flight: 1,
+            tokens_this_minute: 90,
+            latency_ms: Some(3.0),
+            ..Default::default()
+        },
+    ];
+    let cands: Vec<Candidate> = c
+        .deployments
+        .iter()
+        .zip(snaps)
+        .map(|(d, snap)| Candidate { d, snap })
+        .collect();
+    let mut rng = Rng::seeded(1);
+    let args = c.router.strategy_args.clone();
+    assert_eq!(pick(RoutingStrategy::LeastBusy, &cands, &args, &mut rng), 1);
+    assert_eq!(
+        pick(RoutingStrategy::UsageBased, &cands, &args, &mut rng),
+        0
+    );
+    assert_eq!(
+        pick(RoutingStrategy::LatencyBased, &cands, &args, &mut rng),
+        1
+    );
+}

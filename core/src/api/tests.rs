@@ -261,3 +261,48 @@ fn constant_time_compare() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"ab"));
 }
+
+#[test]
+fn routing_headers_report_retries_fallbacks_and_cost() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::json(500, r#"{"error":{"message":"x"}}"#));
+    up.push(
+        UP,
+        Reply::json(
+            200,
+            r#"{"id":"c","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":0}}"#,
+        ),
+    );
+    let a = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1","input_cost_per_token":0.5}}]}"#,
+        &up,
+    );
+    let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[], CHAT)));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-litellm-attempted-retries"), Some("1"));
+    assert_eq!(r.header("x-litellm-attempted-fallbacks"), Some("0"));
+    assert_eq!(r.header("x-litellm-response-cost"), Some("500"));
+}
+
+#[test]
+fn no_deployment_available_is_429_with_retry_after() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1"},"model_info":{"id":"x"}},
+                          {"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1"},"model_info":{"id":"y"}}]}"#,
+        &up,
+    );
+    let router = a.router().unwrap();
+    router.state().cool_down("x", 4_200.0);
+    router.state().cool_down("y", 9_000.0);
+    let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[], CHAT)));
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(r.header("retry-after-ms"), Some("4200"));
+    assert_eq!(body_json(&r)["error"]["code"], "no_deployment_available");
+    assert_eq!(
+        r.header("x-should-retry"),
+        None,
+        "SDKs may retry a 429 after retry-after"
+    );
+}

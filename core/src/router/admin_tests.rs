@@ -1,0 +1,175 @@
+//! The seed's management API: deployments added, changed and removed at runtime, with the same
+//! checks as the config file and secrets never shown.
+
+use super::*;
+use crate::testing::{ManualClock, Reply, ScriptedUpstream};
+use futures::executor::block_on;
+use serde_json::{json, Value};
+
+const OK: &str = r#"{"id":"ok","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
+
+fn router(up: &Rc<ScriptedUpstream>) -> Router {
+    let config = Config::from_text(
+        r#"{"model_list":[
+            {"model_name":"g","litellm_params":{"model":"openai/gpt-4o","api_base":"http://a.test/v1","api_key":"sk-secret-aaaa1234"},"model_info":{"id":"a"}},
+            {"model_name":"g","litellm_params":{"model":"openai/gpt-4o-mini","api_base":"http://b.test/v1","api_key":"os.environ/B_KEY"},"model_info":{"id":"b"}}]}"#,
+        &|n| (n == "B_KEY").then(|| "sk-from-env-bbbb5678".to_string()),
+    )
+    .unwrap();
+    let mut rt = Runtime::new(up.clone(), Rc::new(ManualClock::default()), 1);
+    rt.secrets = Some(Rc::new(|n: &str| {
+        (n == "B_KEY").then(|| "sk-from-env-bbbb5678".to_string())
+    }));
+    Router::new(config, rt)
+}
+
+fn chat(r: &Router, model: &str) -> Result<Routed, Error> {
+    let req = ChatRequest::parse(
+        json!({"model": model, "messages":[{"role":"user","content":"x"}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    block_on(r.completion(&req))
+}
+
+#[test]
+fn get_deployments_masks_secrets_and_shows_ids() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let r = router(&up);
+    let list = r.get_deployments();
+    let text = serde_json::to_string(&list).unwrap();
+    assert!(!text.contains("sk-secret-aaaa1234"), "{text}");
+    assert!(!text.contains("sk-from-env"), "{text}");
+    assert!(text.contains("****1234"));
+    assert!(
+        text.contains("os.environ/B_KEY"),
+        "references are names, not secrets"
+    );
+    assert_eq!(list[0]["model_info"]["id"], "a");
+    assert_eq!(list.len(), 2);
+}
+
+#[test]
+fn add_update_delete_take_effect_for_later_requests() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push("http://c.test/v1/chat/completions", Reply::json(200, OK));
+    up.push("http://c2.test/v1/chat/completions", Reply::json(200, OK));
+    let r = router(&up);
+    let id = r
+        .add_deployment(json!({"model_name":"new","litellm_params":{"model":"openai/x","api_base":"http://c.test/v1"}}))
+        .unwrap();
+    assert_eq!(chat(&r, "new").unwrap().deployment_id, id);
+    r.update_deployment(&id, json!({"api_base":"http://c2.test/v1"}))
+        .unwrap();
+    assert_eq!(
+        chat(&r, "new").unwrap().deployment_id,
+        id,
+        "the id survives an update"
+    );
+    assert_eq!(up.calls_to("http://c2.test/v1/chat/completions"), 1);
+    r.delete_deployment(&id).unwrap();
+    assert!(matches!(
+        chat(&r, "new").err().unwrap(),
+        Error::ModelNotFound { .. }
+    ));
+    assert!(r.delete_deployment(&id).is_err());
+    assert!(r.update_deployment("nope", json!({})).is_err());
+}
+
+#[test]
+fn runtime_changes_get_the_config_checks() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let r = router(&up);
+    let e = r
+        .add_deployment(json!({"model_name":"bad","litellm_params":{"model":"nope/x"}}))
+        .unwrap_err();
+    assert!(
+        e.message().contains("model_list[2].litellm_params.model"),
+        "{}",
+        e.message()
+    );
+    let e = r.add_deployment(json!({"model_name":"x","litellm_params":{"model":"openai/x","api_key":"os.environ/MISSING"}})).unwrap_err();
+    assert!(e.message().contains("MISSING"));
+    assert_eq!(
+        r.get_deployments().len(),
+        2,
+        "a rejected change changes nothing"
+    );
+    let e = r
+        .update_deployment("a", json!({"timeout": -3}))
+        .unwrap_err();
+    assert!(e.message().contains("timeout"));
+}
+
+#[test]
+fn set_model_list_replaces_everything() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let r = router(&up);
+    r.set_model_list(vec![json!({"model_name":"only","litellm_params":{"model":"openai/x","api_base":"http://o.test/v1"}})])
+        .unwrap();
+    let groups: Vec<String> = r.config().group_order.clone();
+    assert_eq!(groups, vec!["only".to_string()]);
+}
+
+#[test]
+fn cost_map_usage_stats_and_metrics() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push("http://a.test/v1/chat/completions", Reply::json(200, OK));
+    up.push("http://b.test/v1/chat/completions", Reply::json(200, OK));
+    let r = router(&up);
+    let map = r.get_model_cost_map();
+    assert_eq!(map["a"]["input_cost_per_token"], json!(2.5e-6));
+    assert_eq!(map["a"]["source"], "builtin");
+    assert_eq!(map["b"]["max_input_tokens"], json!(128_000));
+    for _ in 0..4 {
+        chat(&r, "g").unwrap();
+    }
+    let stats = r.get_usage_stats();
+    assert_eq!(stats["total_requests"], 4);
+    assert_eq!(stats["total_tokens"], 8);
+    assert!(stats["total_cost"].as_f64().unwrap() > 0.0);
+    let text = r.print_deployment_metrics();
+    assert!(text.contains("requests="), "{text}");
+    assert!(text.lines().count() >= 3);
+    assert!(!text.contains("sk-"));
+}
+
+#[test]
+fn health_check_reports_each_deployment() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push("http://a.test/v1/chat/completions", Reply::json(200, OK));
+    up.push(
+        "http://b.test/v1/chat/completions",
+        Reply::json(401, r#"{"error":{"message":"bad key"}}"#),
+    );
+    let r = router(&up);
+    let report: Value = block_on(r.health_check(None)).unwrap();
+    assert_eq!(report["healthy_count"], 1);
+    assert_eq!(report["unhealthy_count"], 1);
+    assert_eq!(report["unhealthy_endpoints"][0]["model_id"], "b");
+    assert!(report["unhealthy_endpoints"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("bad key"));
+    let probe: Value = serde_json::from_slice(&up.calls.borrow()[0].body).unwrap();
+    assert_eq!(probe["max_tokens"], 1);
+    assert!(!report.to_string().contains("sk-"));
+    let only: Value = block_on(r.health_check(Some("g"))).unwrap();
+    assert_eq!(
+        only["healthy_count"].as_u64().unwrap() + only["unhealthy_count"].as_u64().unwrap(),
+        2
+    );
+    assert!(block_on(r.health_check(Some("zzz"))).is_err());
+    // a check never cools anything down
+    assert!(!r.state().snapshot("b", 0.0).cooling(0.0));
+}
+
+#[test]
+fn endpoints_of_later_issues_say_not_supported() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let r = router(&up);
+    let e = block_on(r.embedding("g")).err().unwrap();
+    assert_eq!(e.code(), Some("not_supported"));
+    assert_eq!(e.status(), 400);
+}
