@@ -7,7 +7,6 @@ use crate::cost;
 use crate::error::Error;
 use crate::ports::UpstreamBody;
 use crate::provider::endpoint_url;
-use futures::future::{select, Either};
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 use std::rc::Rc;
@@ -338,20 +337,20 @@ impl Router {
             body: body.to_string().into_bytes(),
             stream: false,
         };
-        let limit = d.timeout_ms.min(HEALTH_TIMEOUT_MS);
-        match select(self.upstream.send(req), self.clock.sleep(limit)).await {
-            Either::Left((Ok(resp), _)) if (200..300).contains(&resp.status) => Ok(()),
-            Either::Left((Ok(resp), _)) => Err(Error::Upstream {
-                status: resp.status,
-                body: match resp.body {
-                    UpstreamBody::Full(b) => b,
-                    UpstreamBody::Stream(_) => Vec::new(),
-                },
-                retry_after: None,
-            }),
-            Either::Left((Err(e), _)) => Err(Error::UpstreamUnreachable { message: e.message }),
-            Either::Right(_) => Err(Error::UpstreamTimeout { after_ms: limit }),
+        let resp = self
+            .send_within(req, d.timeout_ms.min(HEALTH_TIMEOUT_MS))
+            .await?;
+        if (200..300).contains(&resp.status) {
+            return Ok(());
         }
+        Err(Error::Upstream {
+            status: resp.status,
+            body: match resp.body {
+                UpstreamBody::Full(b) => b,
+                UpstreamBody::Stream(_) => Vec::new(),
+            },
+            retry_after: None,
+        })
     }
 }
 

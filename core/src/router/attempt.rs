@@ -101,7 +101,7 @@ impl Router {
 
     /// Sends, giving up after `timeout_ms`. Giving up drops the transport's future, which
     /// cancels the call.
-    async fn send_within(
+    pub(super) async fn send_within(
         &self,
         req: UpstreamRequest,
         timeout_ms: u64,
