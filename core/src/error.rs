@@ -261,7 +261,8 @@ impl Error {
 }
 
 /// The classes LiteLLM names in `retry_policy` and `allowed_fails_policy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     BadRequest,
     Authentication,

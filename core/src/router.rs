@@ -80,6 +80,7 @@ impl Router {
         let state = runtime
             .state
             .unwrap_or_else(|| Rc::new(MemoryState::new(args.ttl_ms, args.max_latency_list_size)));
+        state.set_deployments(deployment_groups(&config));
         Router {
             config: RefCell::new(Rc::new(config)),
             upstream: runtime.upstream,
@@ -140,6 +141,14 @@ impl Router {
     pub async fn moderation(&self, _input: &str) -> Result<Routed, Error> {
         Err(not_supported("moderation (/v1/moderations)"))
     }
+}
+
+fn deployment_groups(config: &Config) -> Vec<(String, String)> {
+    config
+        .deployments
+        .iter()
+        .map(|d| (d.id.clone(), d.group.clone()))
+        .collect()
 }
 
 fn not_supported(what: &str) -> Error {

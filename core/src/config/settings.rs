@@ -35,6 +35,11 @@ impl RoutingStrategy {
         "cost-based-routing",
     ];
 
+    /// Whether `rpm`/`tpm` are limits under this strategy (else they are only weights).
+    pub fn enforces_limits(self) -> bool {
+        matches!(self, Self::UsageBased | Self::CostBased)
+    }
+
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "simple-shuffle" => Self::SimpleShuffle,

@@ -58,6 +58,7 @@ impl Router {
         edit(list)?;
         let secrets = self.secrets.clone();
         let next = Config::from_value(source, &move |n| secrets(n))?;
+        self.state.set_deployments(super::deployment_groups(&next));
         *self.config.borrow_mut() = Rc::new(next);
         Ok(())
     }

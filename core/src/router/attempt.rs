@@ -27,11 +27,14 @@ impl Router {
         d: &Deployment,
         req: &ChatRequest,
         timeout_override_ms: Option<u64>,
+        already_counted: bool,
     ) -> Result<Answer, Error> {
         let timeout_ms = timeout_override_ms.unwrap_or(d.timeout_ms);
         let stream_timeout_ms = d.stream_timeout_ms.min(timeout_ms);
         let started = self.clock.now_ms();
-        self.state.call_started(&d.id, started);
+        if !already_counted {
+            self.state.call_started(&d.id, started);
+        }
         let resp = match self.send_within(chat_request(d, req), timeout_ms).await {
             Ok(r) if (200..300).contains(&r.status) => r,
             Ok(r) => {

@@ -20,6 +20,7 @@ use crate::error::{Error, ErrorClass};
 use crate::request::ChatRequest;
 use crate::retry::backoff_ms;
 use crate::routing::{self, RequestFacts};
+use crate::state::Limits;
 use crate::tokens::estimate_prompt_tokens;
 use std::rc::Rc;
 
@@ -154,6 +155,7 @@ impl GroupRun<'_> {
         let policy = s.retry_for_group(name);
         let mut failed: Vec<String> = Vec::new();
         let mut attempts: Vec<(String, u32)> = Vec::new();
+        let mut full: Vec<String> = Vec::new();
         let mut last: Option<Error> = None;
         let mut retries = 0u32;
         loop {
@@ -162,6 +164,7 @@ impl GroupRun<'_> {
                 prompt_tokens: self.prompt_tokens,
                 failed: &failed,
                 attempts: &attempts,
+                full: &full,
             };
             let now = r.clock.now_ms();
             let candidates = if by_id {
@@ -186,12 +189,29 @@ impl GroupRun<'_> {
                 &mut r.rng.borrow_mut(),
             );
             let d = candidates[i].d;
+            // Limits that must hold across isolates are reserved at the shard first.
+            let limits = Limits {
+                rpm: d.rpm.filter(|_| s.routing_strategy.enforces_limits()),
+                max_parallel: d.max_parallel_requests,
+            };
+            let counted = if limits.any() && !by_id {
+                match r.state.reserve(&d.id, &d.group, limits, now).await {
+                    Ok(true) => true,
+                    Ok(false) => {
+                        full.push(d.id.clone());
+                        continue;
+                    }
+                    Err(_) => false,
+                }
+            } else {
+                false
+            };
             match attempts.iter_mut().find(|(id, _)| *id == d.id) {
                 Some((_, n)) => *n += 1,
                 None => attempts.push((d.id.clone(), 1)),
             }
             let e = match r
-                .attempt(self.config, d, self.req, self.opts.timeout_ms)
+                .attempt(self.config, d, self.req, self.opts.timeout_ms, counted)
                 .await
             {
                 Ok(answer) => {
@@ -249,6 +269,7 @@ impl GroupRun<'_> {
             prompt_tokens: self.prompt_tokens,
             failed,
             attempts,
+            full: &[],
         };
         let now = self.router.clock.now_ms();
         routing::candidates(

@@ -1,7 +1,7 @@
 //! Which deployments of a group may take a request, in LiteLLM's order of checks.
 
 use super::Candidate;
-use crate::config::{Deployment, RouterSettings, RoutingStrategy};
+use crate::config::{Deployment, RouterSettings};
 use crate::cost;
 use crate::error::Error;
 use crate::state::{minute_of, RouterState, MINUTE_MS};
@@ -16,6 +16,8 @@ pub struct RequestFacts<'a> {
     pub failed: &'a [String],
     /// Attempts made at each deployment for this request (for its `max_retries`).
     pub attempts: &'a [(String, u32)],
+    /// Deployments whose shard refused a reservation for this request (at an exact limit).
+    pub full: &'a [String],
 }
 
 /// The candidates for `group`, after these steps:
@@ -83,10 +85,7 @@ pub fn candidates<'a>(
         }
     }
 
-    let limits_apply = matches!(
-        settings.routing_strategy,
-        RoutingStrategy::UsageBased | RoutingStrategy::CostBased
-    );
+    let limits_apply = settings.routing_strategy.enforces_limits();
     let next_minute_ms = (minute_of(now_ms) + 1) as f64 * MINUTE_MS - now_ms;
     let mut soonest: Option<(f64, &'static str)> = None;
     let mut wait = |ms: f64, why: &'static str| {
@@ -113,6 +112,13 @@ pub fn candidates<'a>(
             if tried > max {
                 continue;
             }
+        }
+        if req.full.contains(&d.id) {
+            wait(
+                next_minute_ms.min(1_000.0),
+                "at its rpm or max_parallel_requests limit",
+            );
+            continue;
         }
         if d.max_parallel_requests.is_some_and(|m| snap.in_flight >= m) {
             wait(1_000.0, "at max_parallel_requests");

@@ -1,0 +1,112 @@
+//! One deployment's counters. The same record serves as a whole state (in an isolate or in a
+//! shard's Durable Object) and as a delta of outcomes not yet reported, which is why `in_flight`
+//! is signed: a delta may end more calls than it started.
+
+use super::{minute_of, Outcome, Snapshot, Totals};
+use crate::error::ErrorClass;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub in_flight: i64,
+    pub cooldown_until_ms: f64,
+    /// The minute the per-minute counts below belong to.
+    pub minute: u64,
+    pub requests: u64,
+    pub tokens: u64,
+    pub calls: u32,
+    pub fails: u32,
+    pub fails_by_class: HashMap<ErrorClass, u32>,
+    /// (epoch ms, value), oldest first.
+    pub latencies: VecDeque<(f64, f64)>,
+    pub totals: Totals,
+}
+
+impl Entry {
+    /// Starts a new window when the minute has turned.
+    pub fn roll(&mut self, now_ms: f64) {
+        let m = minute_of(now_ms);
+        if m != self.minute {
+            self.minute = m;
+            self.requests = 0;
+            self.tokens = 0;
+            self.calls = 0;
+            self.fails = 0;
+            self.fails_by_class.clear();
+        }
+    }
+
+    pub fn started(&mut self, now_ms: f64) {
+        self.roll(now_ms);
+        self.in_flight += 1;
+        self.requests += 1;
+        self.totals.requests += 1;
+    }
+
+    pub fn ended(&mut self, o: &Outcome, now_ms: f64, window: usize) {
+        self.roll(now_ms);
+        self.in_flight -= 1;
+        self.calls += 1;
+        self.tokens += o.prompt_tokens + o.completion_tokens;
+        let t = &mut self.totals;
+        if t.group.is_empty() {
+            t.group = o.group.clone();
+        }
+        t.prompt_tokens += o.prompt_tokens;
+        t.completion_tokens += o.completion_tokens;
+        t.cost += o.cost;
+        match o.error {
+            None => t.successes += 1,
+            Some(class) => {
+                t.failures += 1;
+                *t.failures_by_class.entry(class).or_default() += 1;
+                self.fails += 1;
+                *self.fails_by_class.entry(class).or_default() += 1;
+            }
+        }
+        if let Some(l) = o.latency_ms {
+            self.latencies.push_back((now_ms, l));
+            while self.latencies.len() > window {
+                self.latencies.pop_front();
+            }
+        }
+    }
+
+    pub fn cool_down(&mut self, until_ms: f64) {
+        if until_ms > self.cooldown_until_ms {
+            self.cooldown_until_ms = until_ms;
+            self.totals.cooldowns += 1;
+        }
+    }
+
+    /// The snapshot of several records of one deployment added together (a shard's last reply
+    /// and the isolate's unreported outcomes), as of `now_ms`.
+    pub fn combined(parts: &[&Entry], now_ms: f64, ttl_ms: f64, window: usize) -> Snapshot {
+        let minute = minute_of(now_ms);
+        let mut s = Snapshot::default();
+        let mut in_flight = 0i64;
+        let mut samples: Vec<(f64, f64)> = Vec::new();
+        for e in parts {
+            in_flight += e.in_flight;
+            s.cooldown_until_ms = s.cooldown_until_ms.max(e.cooldown_until_ms);
+            if e.minute == minute {
+                s.requests_this_minute += e.requests;
+                s.tokens_this_minute += e.tokens;
+                s.calls_this_minute += e.calls;
+                s.fails_this_minute += e.fails;
+                for (c, n) in &e.fails_by_class {
+                    *s.fails_by_class.entry(*c).or_default() += n;
+                }
+            }
+            samples.extend(e.latencies.iter().filter(|(at, _)| now_ms - at <= ttl_ms));
+        }
+        s.in_flight = in_flight.clamp(0, i64::from(u32::MAX)) as u32;
+        if !samples.is_empty() {
+            samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let recent = &samples[samples.len().saturating_sub(window)..];
+            s.latency_ms = Some(recent.iter().map(|(_, v)| v).sum::<f64>() / recent.len() as f64);
+        }
+        s
+    }
+}

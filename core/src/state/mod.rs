@@ -1,0 +1,119 @@
+//! What the router remembers between requests, per deployment: cooldowns, this minute's
+//! requests, tokens and failures, calls in flight, recent latencies, and running totals.
+//!
+//! The router reads and writes it through [`RouterState`]. Two implementations:
+//! - [`MemoryState`]: this isolate only (also the authoritative store inside a shard's Durable
+//!   Object, see [`ShardStore`]);
+//! - [`SharedView`]: an isolate's view of the shared state: the shards' last replies plus its own
+//!   outcomes not yet reported, which it reports in batches through a [`StateBackend`].
+
+mod entry;
+mod memory;
+mod shard;
+mod shared;
+
+pub use entry::Entry;
+pub use memory::MemoryState;
+pub use shard::{Event, Limits, ShardReply, ShardStore};
+pub use shared::{SharedView, StateBackend, SyncPlan};
+
+use crate::error::{Error, ErrorClass};
+use crate::ports::LocalFuture;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub const MINUTE_MS: f64 = 60_000.0;
+
+/// The calendar minute a time falls in: the window for rpm, tpm and allowed failures.
+pub fn minute_of(now_ms: f64) -> u64 {
+    (now_ms / MINUTE_MS).floor().max(0.0) as u64
+}
+
+/// One deployment as the router sees it at a moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub in_flight: u32,
+    /// Epoch ms when its cooldown ends; 0 when it is not cooling down.
+    pub cooldown_until_ms: f64,
+    pub requests_this_minute: u64,
+    pub tokens_this_minute: u64,
+    pub calls_this_minute: u32,
+    pub fails_this_minute: u32,
+    pub fails_by_class: HashMap<ErrorClass, u32>,
+    /// Mean of the recent latency samples within the TTL (ms per output token, or time to first
+    /// token for streams); `None` before the first sample.
+    pub latency_ms: Option<f64>,
+}
+
+impl Snapshot {
+    pub fn cooling(&self, now_ms: f64) -> bool {
+        self.cooldown_until_ms > now_ms
+    }
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub group: String,
+    /// `None` for success.
+    pub error: Option<ErrorClass>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: f64,
+    /// The latency sample to keep, if this call gives one.
+    pub latency_ms: Option<f64>,
+}
+
+/// Running totals per deployment, for `get_usage_stats` and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    pub group: String,
+    pub requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub failures_by_class: HashMap<ErrorClass, u64>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: f64,
+    pub cooldowns: u64,
+}
+
+impl Totals {
+    fn add(&mut self, o: &Totals) {
+        if self.group.is_empty() {
+            self.group = o.group.clone();
+        }
+        self.requests += o.requests;
+        self.successes += o.successes;
+        self.failures += o.failures;
+        for (c, n) in &o.failures_by_class {
+            *self.failures_by_class.entry(*c).or_default() += n;
+        }
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.cost += o.cost;
+        self.cooldowns += o.cooldowns;
+    }
+}
+
+pub trait RouterState {
+    fn snapshot(&self, id: &str, now_ms: f64) -> Snapshot;
+    /// A call starts: one more in flight, one more request this minute.
+    fn call_started(&self, id: &str, now_ms: f64);
+    /// The call that `call_started` (or a granted `reserve`) counted has ended.
+    fn call_ended(&self, id: &str, outcome: &Outcome, now_ms: f64);
+    fn cool_down(&self, id: &str, until_ms: f64);
+    fn totals(&self) -> Vec<(String, Totals)>;
+    fn reset_cost(&self);
+    /// For limits that must hold exactly (`rpm`, `max_parallel_requests`): checks them and, if
+    /// there is room, counts the call as started, in one step. `Ok(false)`: no room.
+    fn reserve(
+        &self,
+        id: &str,
+        group: &str,
+        limits: Limits,
+        now_ms: f64,
+    ) -> LocalFuture<Result<bool, Error>>;
+    /// The deployments (id, model group) in force; shared state shards by group.
+    fn set_deployments(&self, _pairs: Vec<(String, String)>) {}
+}

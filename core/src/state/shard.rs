@@ -1,0 +1,235 @@
+//! A shard of the shared router state: the authoritative records of one model group's
+//! deployments, kept in that group's Durable Object. Isolates send it their outcomes in batches
+//! (`Event`s) and reservations for exact limits; it answers with its current records.
+
+use super::{Entry, MemoryState, Outcome, RouterState};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One thing an isolate saw happen, reported to the shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        id: String,
+        at: f64,
+    },
+    Ended {
+        id: String,
+        at: f64,
+        outcome: Outcome,
+    },
+    CoolDown {
+        id: String,
+        until: f64,
+    },
+    ResetCost,
+}
+
+/// Limits a reservation checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    pub rpm: Option<u64>,
+    pub max_parallel: Option<u32>,
+}
+
+impl Limits {
+    pub fn any(&self) -> bool {
+        self.rpm.is_some() || self.max_parallel.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: String,
+    pub limits: Limits,
+}
+
+/// What an isolate sends a shard.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardRequest {
+    #[serde(default)]
+    pub events: Vec<Event>,
+    #[serde(default)]
+    pub reserve: Option<Reservation>,
+}
+
+/// What a shard answers: its records after the request, and a reservation's verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardReply {
+    pub entries: HashMap<String, Entry>,
+    #[serde(default)]
+    pub granted: Option<bool>,
+}
+
+/// The shard's own state, as its Durable Object holds it.
+pub struct ShardStore {
+    state: MemoryState,
+}
+
+impl ShardStore {
+    pub fn new(latency_ttl_ms: f64, latency_window: usize) -> Self {
+        ShardStore {
+            state: MemoryState::new(latency_ttl_ms, latency_window),
+        }
+    }
+
+    /// Restores a store saved with [`ShardStore::save`]; unreadable data starts empty.
+    pub fn load(saved: &str, latency_ttl_ms: f64, latency_window: usize) -> Self {
+        let store = ShardStore::new(latency_ttl_ms, latency_window);
+        if let Ok(entries) = serde_json::from_str::<HashMap<String, Entry>>(saved) {
+            *store.state.entries.borrow_mut() = entries;
+        }
+        store
+    }
+
+    pub fn save(&self) -> String {
+        serde_json::to_string(&*self.state.entries.borrow()).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Applies the events in order, then the reservation (at `now_ms`, the shard's clock).
+    pub fn handle(&self, req: ShardRequest, now_ms: f64) -> ShardReply {
+        for ev in req.events {
+            match ev {
+                Event::Started { id, at } => self.state.call_started(&id, at),
+                Event::Ended { id, at, outcome } => self.state.call_ended(&id, &outcome, at),
+                Event::CoolDown { id, until } => self.state.cool_down(&id, until),
+                Event::ResetCost => self.state.reset_cost(),
+            }
+        }
+        let granted = req
+            .reserve
+            .map(|r| self.state.try_reserve(&r.id, r.limits, now_ms));
+        // Bring every record to the shard's current minute before answering.
+        let mut entries = self.state.entries.borrow_mut();
+        for e in entries.values_mut() {
+            e.roll(now_ms);
+        }
+        ShardReply {
+            entries: entries.clone(),
+            granted,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorClass;
+
+    fn ended(id: &str, at: f64, error: Option<ErrorClass>) -> Event {
+        Event::Ended {
+            id: id.into(),
+            at,
+            outcome: Outcome {
+                group: "g".into(),
+                error,
+                prompt_tokens: 3,
+                completion_tokens: 4,
+                cost: 0.25,
+                latency_ms: Some(12.0),
+            },
+        }
+    }
+
+    #[test]
+    fn applies_events_and_survives_save_and_load() {
+        let s = ShardStore::new(1e9, 10);
+        let now = 3.0 * 60_000.0 + 5.0;
+        let reply = s.handle(
+            ShardRequest {
+                events: vec![
+                    Event::Started {
+                        id: "a".into(),
+                        at: now,
+                    },
+                    ended("a", now, Some(ErrorClass::RateLimit)),
+                    Event::CoolDown {
+                        id: "a".into(),
+                        until: now + 1_000.0,
+                    },
+                ],
+                reserve: None,
+            },
+            now,
+        );
+        let a = &reply.entries["a"];
+        assert_eq!(a.in_flight, 0);
+        assert_eq!(a.fails, 1);
+        assert_eq!(a.tokens, 7);
+        assert_eq!(a.cooldown_until_ms, now + 1_000.0);
+        let restored = ShardStore::load(&s.save(), 1e9, 10);
+        assert_eq!(
+            restored.handle(ShardRequest::default(), now).entries,
+            reply.entries
+        );
+        assert!(ShardStore::load("garbage", 1e9, 10)
+            .handle(ShardRequest::default(), now)
+            .entries
+            .is_empty());
+    }
+
+    #[test]
+    fn reservations_are_exact_across_callers() {
+        let s = ShardStore::new(1e9, 10);
+        let limits = Limits {
+            rpm: Some(5),
+            max_parallel: None,
+        };
+        let granted = (0..64)
+            .filter(|_| {
+                s.handle(
+                    ShardRequest {
+                        events: vec![],
+                        reserve: Some(Reservation {
+                            id: "a".into(),
+                            limits,
+                        }),
+                    },
+                    1_000.0,
+                )
+                .granted
+                    == Some(true)
+            })
+            .count();
+        assert_eq!(granted, 5);
+    }
+
+    #[test]
+    fn reset_cost_event() {
+        let s = ShardStore::new(1e9, 10);
+        let r = s.handle(
+            ShardRequest {
+                events: vec![
+                    Event::Started {
+                        id: "a".into(),
+                        at: 0.0,
+                    },
+                    ended("a", 1.0, None),
+                    Event::ResetCost,
+                ],
+                reserve: None,
+            },
+            2.0,
+        );
+        assert_eq!(r.entries["a"].totals.cost, 0.0);
+        assert_eq!(r.entries["a"].totals.successes, 1);
+    }
+
+    #[test]
+    fn wire_format_round_trips() {
+        let req = ShardRequest {
+            events: vec![ended("a", 1.0, Some(ErrorClass::Timeout)), Event::ResetCost],
+            reserve: Some(Reservation {
+                id: "a".into(),
+                limits: Limits {
+                    rpm: Some(1),
+                    max_parallel: None,
+                },
+            }),
+        };
+        let text = serde_json::to_string(&req).unwrap();
+        assert!(text.contains(r#""kind":"ended""#), "{text}");
+        assert_eq!(serde_json::from_str::<ShardRequest>(&text).unwrap(), req);
+    }
+}

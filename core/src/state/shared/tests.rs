@@ -1,0 +1,227 @@
+use super::*;
+use crate::error::ErrorClass;
+use crate::state::ShardStore;
+use crate::testing::ManualClock;
+use futures::executor::block_on;
+
+/// Shards living in this process, as their Durable Objects would; `down` makes every exchange
+/// fail, as an unreachable object would.
+#[derive(Default)]
+struct Loopback {
+    shards: RefCell<HashMap<String, ShardStore>>,
+    down: Cell<bool>,
+    exchanges: Cell<usize>,
+}
+
+impl StateBackend for Rc<Loopback> {
+    fn exchange(&self, shard: &str, req: ShardRequest) -> LocalFuture<Result<ShardReply, Error>> {
+        self.exchanges.set(self.exchanges.get() + 1);
+        let result = if self.down.get() {
+            Err(Error::Internal {
+                message: "down".into(),
+            })
+        } else {
+            let mut shards = self.shards.borrow_mut();
+            let store = shards
+                .entry(shard.to_string())
+                .or_insert_with(|| ShardStore::new(1e12, 10));
+            Ok(store.handle(req, 1_000.0))
+        };
+        Box::pin(async move { result })
+    }
+}
+
+fn views(n: usize) -> (Rc<Loopback>, ManualClock, Vec<SharedView>) {
+    let backend = Rc::new(Loopback::default());
+    let clock = ManualClock::at(1_000.0);
+    let vs = (0..n)
+        .map(|_| {
+            let v = SharedView::new(Rc::new(backend.clone()), Rc::new(clock.clone()), 1e12, 10);
+            v.set_shards([
+                ("a".to_string(), "g".to_string()),
+                ("b".to_string(), "g".to_string()),
+            ]);
+            v
+        })
+        .collect();
+    (backend, clock, vs)
+}
+
+fn ok(group: &str) -> Outcome {
+    Outcome {
+        group: group.into(),
+        error: None,
+        prompt_tokens: 2,
+        completion_tokens: 3,
+        cost: 1.0,
+        latency_ms: Some(5.0),
+    }
+}
+
+fn sync_all(vs: &[SharedView]) {
+    for v in vs {
+        block_on(v.sync(&["g".to_string()]));
+    }
+}
+
+#[test]
+fn a_cooldown_seen_by_one_isolate_reaches_the_other_after_a_sync() {
+    let (_, clock, vs) = views(2);
+    let now = clock.now_ms();
+    vs[0].cool_down("a", now + 10_000.0);
+    assert!(
+        vs[0].snapshot("a", now).cooling(now),
+        "the isolate that saw it knows at once"
+    );
+    assert!(
+        !vs[1].snapshot("a", now).cooling(now),
+        "the other one only after syncing"
+    );
+    sync_all(&vs);
+    assert!(vs[1].snapshot("a", now).cooling(now));
+}
+
+#[test]
+fn outcomes_count_once_after_they_are_acknowledged() {
+    let (_, clock, vs) = views(2);
+    let now = clock.now_ms();
+    vs[0].call_started("a", now);
+    assert_eq!(vs[0].snapshot("a", now).in_flight, 1);
+    sync_all(&vs);
+    assert_eq!(
+        vs[0].snapshot("a", now).in_flight,
+        1,
+        "remote now, not remote + local"
+    );
+    assert_eq!(
+        vs[1].snapshot("a", now).in_flight,
+        1,
+        "least-busy elsewhere sees it"
+    );
+    vs[0].call_ended("a", &ok("g"), now);
+    assert_eq!(
+        vs[0].snapshot("a", now).in_flight,
+        0,
+        "a signed delta ends a remote call"
+    );
+    sync_all(&vs);
+    let s = vs[1].snapshot("a", now);
+    assert_eq!(
+        (s.in_flight, s.requests_this_minute, s.tokens_this_minute),
+        (0, 1, 5)
+    );
+    assert_eq!(vs[0].unacknowledged(), 0);
+    let totals = vs[1].totals();
+    assert_eq!(
+        totals.iter().find(|(id, _)| id == "a").unwrap().1.successes,
+        1
+    );
+}
+
+#[test]
+fn undelivered_batches_are_sent_again_once() {
+    let (backend, clock, vs) = views(1);
+    let now = clock.now_ms();
+    vs[0].call_started("a", now);
+    vs[0].call_ended(
+        "a",
+        &Outcome {
+            error: Some(ErrorClass::Timeout),
+            ..ok("g")
+        },
+        now,
+    );
+    backend.down.set(true);
+    sync_all(&vs);
+    assert_eq!(vs[0].unacknowledged(), 2);
+    assert_eq!(
+        vs[0].snapshot("a", now).fails_this_minute,
+        1,
+        "still counted locally"
+    );
+    vs[0].call_started("b", now);
+    backend.down.set(false);
+    sync_all(&vs);
+    assert_eq!(vs[0].unacknowledged(), 0);
+    let s = vs[0].snapshot("a", now);
+    assert_eq!(
+        (s.requests_this_minute, s.fails_this_minute),
+        (1, 1),
+        "delivered exactly once"
+    );
+    assert_eq!(vs[0].snapshot("b", now).in_flight, 1);
+}
+
+#[test]
+fn plans_batch_and_refresh_and_never_overlap() {
+    let (backend, clock, vs) = views(1);
+    let v = vs[0].clone().with_timing(200.0, 1_000.0);
+    let plan = v.plan().expect("never heard from g: refresh");
+    assert_eq!(plan.shards, vec!["g".to_string()]);
+    let job = v.sync_job().expect("a job");
+    assert!(v.sync_job().is_none(), "one at a time");
+    block_on(job);
+    assert!(v.plan().is_none(), "fresh and nothing queued");
+    v.call_started("a", clock.now_ms());
+    let plan = v.plan().unwrap();
+    assert!(
+        plan.delay_ms > 0 && plan.delay_ms <= 200,
+        "gathers a batch: {plan:?}"
+    );
+    let before = backend.exchanges.get();
+    block_on(v.sync_job().unwrap());
+    assert_eq!(
+        backend.exchanges.get(),
+        before + 1,
+        "one exchange per shard per batch"
+    );
+    clock.advance(1_500.0);
+    assert!(v.plan().is_some(), "stale again after refresh_ms");
+}
+
+#[test]
+fn reservations_are_exact_across_isolates_and_degrade_when_the_shard_is_down() {
+    let (backend, clock, vs) = views(2);
+    let now = clock.now_ms();
+    let limits = Limits {
+        rpm: Some(5),
+        max_parallel: None,
+    };
+    let mut granted = 0;
+    for i in 0..20 {
+        if block_on(vs[i % 2].reserve("a", "g", limits, now)).unwrap() {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 5);
+    assert_eq!(
+        vs[1].snapshot("a", now).requests_this_minute,
+        5,
+        "the reply refreshes the view"
+    );
+    backend.down.set(true);
+    assert!(
+        !block_on(vs[0].reserve("a", "g", limits, now)).unwrap(),
+        "local view holds the limit"
+    );
+    let open = Limits {
+        rpm: Some(100),
+        max_parallel: None,
+    };
+    assert!(block_on(vs[0].reserve("b", "g", open, now)).unwrap());
+    assert_eq!(vs[0].snapshot("b", now).in_flight, 1);
+}
+
+#[test]
+fn reset_cost_reaches_the_shard() {
+    let (_, clock, vs) = views(2);
+    let now = clock.now_ms();
+    vs[0].call_started("a", now);
+    vs[0].call_ended("a", &ok("g"), now);
+    sync_all(&vs);
+    vs[1].reset_cost();
+    sync_all(&vs);
+    sync_all(&vs);
+    let cost: f64 = vs[0].totals().iter().map(|(_, t)| t.cost).sum();
+    assert_eq!(cost, 0.0);
+}
