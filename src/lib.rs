@@ -8,17 +8,29 @@
 
 mod config_source;
 mod convert;
+mod state_backend;
+mod state_object;
 mod transport;
+
+pub use state_object::RouterShard;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use switchyard_core::js::JsClock;
+use switchyard_core::state::{RouterState, SharedView};
 use switchyard_core::{App, Router, Runtime};
 use worker::{event, Context, Env, Request, Response, Result};
 
+/// What an isolate keeps between requests.
+struct Isolate {
+    app: Rc<App>,
+    /// The shared-state view, when the Durable Object binding exists.
+    view: Option<SharedView>,
+}
+
 thread_local! {
     /// One app per isolate: the config is parsed on the first request, not on every one.
-    static APP: RefCell<Option<Rc<App>>> = const { RefCell::new(None) };
+    static ISOLATE: RefCell<Option<Rc<Isolate>>> = const { RefCell::new(None) };
 }
 
 #[event(start)]
@@ -27,8 +39,9 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let app = app(&env);
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let isolate = isolate(&env);
+    let app = &isolate.app;
     let core_req = match convert::read_request(req, app.max_body_bytes()).await {
         Ok(r) => r,
         Err(e) => return convert::write_response(switchyard_core::HttpResponse::from_error(&e)),
@@ -39,35 +52,45 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if resp.status >= 500 {
         worker::console_error!("{method} {path} -> {}", resp.status);
     }
+    // Report outcomes to the shards after the response, never before it.
+    if let Some(job) = isolate.view.as_ref().and_then(SharedView::sync_job) {
+        ctx.wait_until(job);
+    }
     convert::write_response(resp)
 }
 
-fn app(env: &Env) -> Rc<App> {
-    APP.with(|cell| {
-        if let Some(app) = cell.borrow().as_ref() {
-            return app.clone();
+fn isolate(env: &Env) -> Rc<Isolate> {
+    ISOLATE.with(|cell| {
+        if let Some(i) = cell.borrow().as_ref() {
+            return i.clone();
         }
+        let mut view = None;
         let router = config_source::load(env).map(|config| {
             for w in &config.warnings {
                 worker::console_warn!("switchyard config: {w}");
             }
-            let mut runtime = Runtime::new(
-                Rc::new(transport::FetchUpstream),
-                Rc::new(JsClock),
-                random_seed(),
-            );
-            let env = env.clone();
-            runtime.secrets = Some(Rc::new(move |name: &str| {
-                config_source::string_binding(&env, name)
-            }));
+            let clock = Rc::new(JsClock);
+            let mut runtime = Runtime::new(Rc::new(transport::FetchUpstream), clock.clone(), random_seed());
+            let secrets_env = env.clone();
+            runtime.secrets = Some(Rc::new(move |name: &str| config_source::string_binding(&secrets_env, name)));
+            if env.durable_object(state_backend::BINDING).is_ok() {
+                let args = &config.router.strategy_args;
+                let backend = Rc::new(state_backend::DurableBackend { env: env.clone() });
+                let shared = SharedView::new(backend, clock, args.ttl_ms, args.max_latency_list_size);
+                runtime.state = Some(Rc::new(shared.clone()) as Rc<dyn RouterState>);
+                view = Some(shared);
+            }
             Router::new(config, runtime)
         });
         if let Err(e) = &router {
             worker::console_error!("switchyard config: {}", e.message());
         }
-        let app = Rc::new(App::new(router));
-        *cell.borrow_mut() = Some(app.clone());
-        app
+        let isolate = Rc::new(Isolate {
+            app: Rc::new(App::new(router)),
+            view,
+        });
+        *cell.borrow_mut() = Some(isolate.clone());
+        isolate
     })
 }
 

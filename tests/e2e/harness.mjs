@@ -11,15 +11,26 @@ export const COMPATIBILITY_DATE = "2026-04-20";
 
 /** Starts the mock and the Worker with `config(mock)` as ROUTER_CONFIG: YAML or JSON text, or
  *  an object (what a `[vars]` table in wrangler.toml becomes). */
-export async function startRouter(config, { bindings = {} } = {}) {
-  const mock = await startMock();
-  const text = typeof config === "function" ? config(mock) : config;
-  const mf = new Miniflare({
+/** The Worker as Miniflare runs it. `shared: false` leaves out the Durable Object binding
+ *  (each isolate keeps its own state). */
+export function workerOptions(text, { bindings = {}, shared = true, name } = {}) {
+  return {
+    ...(name ? { name } : {}),
     scriptPath: path.join(root, "build/index.js"),
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { ROUTER_CONFIG: text, ...bindings },
+    ...(shared ? { durableObjects: { ROUTER_STATE: { className: "RouterShard", useSQLite: true } } } : {}),
+  };
+}
+
+export async function startRouter(config, { bindings = {}, shared = true, persist } = {}) {
+  const mock = await startMock();
+  const text = typeof config === "function" ? config(mock) : config;
+  const mf = new Miniflare({
+    ...workerOptions(text, { bindings, shared }),
+    ...(persist ? { durableObjectsPersist: persist, kvPersist: persist } : {}),
     host: "127.0.0.1",
     port: 0,
   });

@@ -14,7 +14,7 @@ mod shared;
 
 pub use entry::Entry;
 pub use memory::MemoryState;
-pub use shard::{Event, Limits, ShardReply, ShardStore};
+pub use shard::{Event, Limits, Reservation, ShardReply, ShardRequest, ShardStore};
 pub use shared::{SharedView, StateBackend, SyncPlan};
 
 use crate::error::{Error, ErrorClass};
