@@ -21,6 +21,9 @@ use switchyard_core::state::{RouterState, SharedView};
 use switchyard_core::{App, Router, Runtime};
 use worker::{event, Context, Env, Request, Response, Result};
 
+/// How long after a request starts its shared-state report may go out.
+const SYNC_AFTER_START_MS: u64 = 50;
+
 /// What an isolate keeps between requests.
 struct Isolate {
     app: Rc<App>,
@@ -42,6 +45,11 @@ fn start() {
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let isolate = isolate(&env);
     let app = &isolate.app;
+    // A sync that starts shortly after this request's call does, so other isolates learn of
+    // calls in flight (least-busy, max_parallel_requests) before they end.
+    if let Some(job) = isolate.view.as_ref().and_then(|v| v.sync_job(SYNC_AFTER_START_MS)) {
+        ctx.wait_until(job);
+    }
     let core_req = match convert::read_request(req, app.max_body_bytes()).await {
         Ok(r) => r,
         Err(e) => return convert::write_response(switchyard_core::HttpResponse::from_error(&e)),
@@ -53,7 +61,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         worker::console_error!("{method} {path} -> {}", resp.status);
     }
     // Report outcomes to the shards after the response, never before it.
-    if let Some(job) = isolate.view.as_ref().and_then(SharedView::sync_job) {
+    if let Some(job) = isolate.view.as_ref().and_then(|v| v.sync_job(0)) {
         ctx.wait_until(job);
     }
     convert::write_response(resp)
@@ -70,13 +78,20 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                 worker::console_warn!("switchyard config: {w}");
             }
             let clock = Rc::new(JsClock);
-            let mut runtime = Runtime::new(Rc::new(transport::FetchUpstream), clock.clone(), random_seed());
+            let mut runtime = Runtime::new(
+                Rc::new(transport::FetchUpstream),
+                clock.clone(),
+                random_seed(),
+            );
             let secrets_env = env.clone();
-            runtime.secrets = Some(Rc::new(move |name: &str| config_source::string_binding(&secrets_env, name)));
+            runtime.secrets = Some(Rc::new(move |name: &str| {
+                config_source::string_binding(&secrets_env, name)
+            }));
             if env.durable_object(state_backend::BINDING).is_ok() {
                 let args = &config.router.strategy_args;
                 let backend = Rc::new(state_backend::DurableBackend { env: env.clone() });
-                let shared = SharedView::new(backend, clock, args.ttl_ms, args.max_latency_list_size);
+                let shared =
+                    SharedView::new(backend, clock, args.ttl_ms, args.max_latency_list_size);
                 runtime.state = Some(Rc::new(shared.clone()) as Rc<dyn RouterState>);
                 view = Some(shared);
             }

@@ -25,11 +25,16 @@ impl StateBackend for DurableBackend {
         let env = self.env.clone();
         let name = format!("group:{shard}");
         Box::pin(async move {
-            let stub = env.durable_object(BINDING).and_then(|ns| ns.get_by_name(&name)).map_err(internal)?;
+            let stub = env
+                .durable_object(BINDING)
+                .and_then(|ns| ns.get_by_name(&name))
+                .map_err(internal)?;
             let body = serde_json::to_string(&req).map_err(internal)?;
             let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
-            let request = Request::new_with_init("https://router-state/exchange", &init).map_err(internal)?;
+            init.with_method(Method::Post)
+                .with_body(Some(JsValue::from_str(&body)));
+            let request =
+                Request::new_with_init("https://router-state/exchange", &init).map_err(internal)?;
             let mut resp = stub.fetch_with_request(request).await.map_err(internal)?;
             let bytes = resp.bytes().await.map_err(internal)?;
             if resp.status_code() != 200 {

@@ -152,6 +152,13 @@ impl GroupRun<'_> {
         let r = self.router;
         let s = &self.config.router;
         let (pool, by_id) = self.pool(name);
+        let mut groups: Vec<&str> = pool.iter().map(|d| d.group.as_str()).collect();
+        groups.dedup();
+        for g in groups {
+            if let Some(load) = r.state.prepare(g) {
+                load.await;
+            }
+        }
         let policy = s.retry_for_group(name);
         let mut failed: Vec<String> = Vec::new();
         let mut attempts: Vec<(String, u32)> = Vec::new();

@@ -116,4 +116,9 @@ pub trait RouterState {
     ) -> LocalFuture<Result<bool, Error>>;
     /// The deployments (id, model group) in force; shared state shards by group.
     fn set_deployments(&self, _pairs: Vec<(String, String)>) {}
+    /// Work to await before the first routing decision for `group` in this isolate (a shared
+    /// view that has never heard from the group's shard loads it once); `None` when ready.
+    fn prepare(&self, _group: &str) -> Option<LocalFuture<()>> {
+        None
+    }
 }

@@ -171,8 +171,11 @@ impl SharedView {
     }
 
     /// Plans a sync and returns the work to run in the background (`waitUntil`), or `None`.
-    pub fn sync_job(&self) -> Option<LocalFuture<()>> {
-        let plan = self.plan()?;
+    /// `at_least_ms` delays it further, so a job scheduled as a request starts also carries the
+    /// call that request is about to start.
+    pub fn sync_job(&self, at_least_ms: u64) -> Option<LocalFuture<()>> {
+        let mut plan = self.plan()?;
+        plan.delay_ms = plan.delay_ms.max(at_least_ms);
         self.0.sync_scheduled.set(true);
         let view = self.clone();
         Some(Box::pin(async move {
@@ -323,6 +326,30 @@ impl RouterState for SharedView {
 
     fn set_deployments(&self, pairs: Vec<(String, String)>) {
         self.set_shards(pairs);
+    }
+
+    fn prepare(&self, group: &str) -> Option<LocalFuture<()>> {
+        if self.0.heard_at.borrow().contains_key(group) {
+            return None;
+        }
+        let view = self.clone();
+        let shard = group.to_string();
+        Some(Box::pin(async move {
+            // Once per group and isolate: without it a new isolate would route blind (to a
+            // deployment cooling down, or past a limit) until its first sync.
+            if let Ok(reply) = view
+                .0
+                .backend
+                .exchange(&shard, ShardRequest::default())
+                .await
+            {
+                view.take_reply(&shard, reply);
+            } else {
+                // Unreachable: mark it heard so requests are not held up again; the next sync
+                // retries.
+                view.0.heard_at.borrow_mut().insert(shard, f64::MIN);
+            }
+        }))
     }
 
     fn reserve(

@@ -158,8 +158,8 @@ fn plans_batch_and_refresh_and_never_overlap() {
     let v = vs[0].clone().with_timing(200.0, 1_000.0);
     let plan = v.plan().expect("never heard from g: refresh");
     assert_eq!(plan.shards, vec!["g".to_string()]);
-    let job = v.sync_job().expect("a job");
-    assert!(v.sync_job().is_none(), "one at a time");
+    let job = v.sync_job(0).expect("a job");
+    assert!(v.sync_job(0).is_none(), "one at a time");
     block_on(job);
     assert!(v.plan().is_none(), "fresh and nothing queued");
     v.call_started("a", clock.now_ms());
@@ -169,7 +169,7 @@ fn plans_batch_and_refresh_and_never_overlap() {
         "gathers a batch: {plan:?}"
     );
     let before = backend.exchanges.get();
-    block_on(v.sync_job().unwrap());
+    block_on(v.sync_job(0).unwrap());
     assert_eq!(
         backend.exchanges.get(),
         before + 1,
@@ -224,4 +224,23 @@ fn reset_cost_reaches_the_shard() {
     sync_all(&vs);
     let cost: f64 = vs[0].totals().iter().map(|(_, t)| t.cost).sum();
     assert_eq!(cost, 0.0);
+}
+
+#[test]
+fn a_new_isolate_loads_a_group_once_before_routing() {
+    let (backend, clock, vs) = views(2);
+    let now = clock.now_ms();
+    vs[0].cool_down("a", now + 10_000.0);
+    sync_all(&vs[..1]);
+    let load = vs[1].prepare("g").expect("never heard from g");
+    block_on(load);
+    assert!(vs[1].snapshot("a", now).cooling(now));
+    assert!(vs[1].prepare("g").is_none(), "only once");
+    backend.down.set(true);
+    let v = SharedView::new(Rc::new(backend.clone()), Rc::new(clock.clone()), 1e12, 10);
+    block_on(v.prepare("g").unwrap());
+    assert!(
+        v.prepare("g").is_none(),
+        "an unreachable shard does not hold up every request"
+    );
 }
