@@ -8,6 +8,7 @@
 
 mod config_source;
 mod convert;
+mod deployments_sync;
 mod state_backend;
 mod state_object;
 mod transport;
@@ -29,6 +30,8 @@ struct Isolate {
     app: Rc<App>,
     /// The shared-state view, when the Durable Object binding exists.
     view: Option<SharedView>,
+    /// Runtime deployment changes shared through the Durable Object, when it exists.
+    deployments: Option<deployments_sync::DeploymentsSync>,
 }
 
 thread_local! {
@@ -45,9 +48,16 @@ fn start() {
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let isolate = isolate(&env);
     let app = &isolate.app;
+    if let (Some(sync), Some(router)) = (&isolate.deployments, app.router()) {
+        sync.load_once(router).await;
+    }
     // A sync that starts shortly after this request's call does, so other isolates learn of
     // calls in flight (least-busy, max_parallel_requests) before they end.
-    if let Some(job) = isolate.view.as_ref().and_then(|v| v.sync_job(SYNC_AFTER_START_MS)) {
+    if let Some(job) = isolate
+        .view
+        .as_ref()
+        .and_then(|v| v.sync_job(SYNC_AFTER_START_MS))
+    {
         ctx.wait_until(job);
     }
     let core_req = match convert::read_request(req, app.max_body_bytes()).await {
@@ -56,7 +66,19 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let method = core_req.method.clone();
     let path = core_req.path.clone();
-    let resp = app.handle(core_req).await;
+    let mut resp = app.handle(core_req).await;
+    if let (Some(sync), Some(router)) = (&isolate.deployments, app.router()) {
+        if let Err(e) = sync.save_if_changed(router).await {
+            resp = switchyard_core::HttpResponse::from_error(&e);
+        } else if sync.check_due() {
+            let isolate = isolate.clone();
+            ctx.wait_until(async move {
+                if let (Some(sync), Some(router)) = (&isolate.deployments, isolate.app.router()) {
+                    sync.refresh(router).await;
+                }
+            });
+        }
+    }
     if resp.status >= 500 {
         worker::console_error!("{method} {path} -> {}", resp.status);
     }
@@ -73,6 +95,7 @@ fn isolate(env: &Env) -> Rc<Isolate> {
             return i.clone();
         }
         let mut view = None;
+        let mut deployments = None;
         let router = config_source::load(env).map(|config| {
             for w in &config.warnings {
                 worker::console_warn!("switchyard config: {w}");
@@ -94,6 +117,7 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                     SharedView::new(backend, clock, args.ttl_ms, args.max_latency_list_size);
                 runtime.state = Some(Rc::new(shared.clone()) as Rc<dyn RouterState>);
                 view = Some(shared);
+                deployments = Some(deployments_sync::DeploymentsSync::new(env.clone()));
             }
             Router::new(config, runtime)
         });
@@ -103,6 +127,7 @@ fn isolate(env: &Env) -> Rc<Isolate> {
         let isolate = Rc::new(Isolate {
             app: Rc::new(App::new(router)),
             view,
+            deployments,
         });
         *cell.borrow_mut() = Some(isolate.clone());
         isolate

@@ -1,14 +1,33 @@
-//! The Durable Object that owns one shard of the router state: the records of one model
-//! group's deployments (cooldowns, per-minute usage and failures, in flight, latency, totals).
-//! Isolates send it batches of outcomes and reservations; it applies them in order, saves the
-//! shard to its storage (so it survives eviction and restarts) and answers with its records.
+//! The Durable Object that owns one shard of the router state. Named `group:<model group>`, it
+//! holds that group's deployment records (cooldowns, per-minute usage and failures, in flight,
+//! latency, totals): isolates send it batches of outcomes and reservations (`POST /exchange`);
+//! it applies them in order, saves the shard to its storage (so it survives eviction and
+//! restarts) and answers with its records. Named `deployments`, it holds the model list changed
+//! at runtime (`GET`/`PUT /deployments`, versioned: a change must name the version it edits).
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::cell::RefCell;
 use switchyard_core::config::StrategyArgs;
 use switchyard_core::state::{ShardRequest, ShardStore};
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 const STORAGE_KEY: &str = "shard";
+const DEPLOYMENTS_KEY: &str = "deployments";
+
+/// The model list as changed at runtime, with its version (0: never changed).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SavedDeployments {
+    pub version: u64,
+    pub model_list: Vec<Value>,
+}
+
+/// A change: the new list and the version it was made from.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeploymentsChange {
+    pub base_version: u64,
+    pub model_list: Vec<Value>,
+}
 
 #[durable_object(fetch)]
 pub struct RouterShard {
@@ -24,7 +43,38 @@ impl DurableObject for RouterShard {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let path = req.path();
+        if path == "/deployments" {
+            return self.deployments(req).await;
+        }
+        self.exchange(req).await
+    }
+}
+
+impl RouterShard {
+    async fn deployments(&self, mut req: Request) -> Result<Response> {
+        let storage = self.state.storage();
+        let saved: SavedDeployments = storage.get(DEPLOYMENTS_KEY).await?.unwrap_or_default();
+        if req.method() != Method::Put {
+            return Response::from_json(&saved);
+        }
+        let change: DeploymentsChange = match serde_json::from_slice(&req.bytes().await?) {
+            Ok(c) => c,
+            Err(e) => return Response::error(format!("bad deployments change: {e}"), 400),
+        };
+        if change.base_version != saved.version {
+            return Ok(Response::from_json(&saved)?.with_status(409));
+        }
+        let next = SavedDeployments {
+            version: saved.version + 1,
+            model_list: change.model_list,
+        };
+        storage.put(DEPLOYMENTS_KEY, &next).await?;
+        Response::from_json(&next)
+    }
+
+    async fn exchange(&self, mut req: Request) -> Result<Response> {
         let args = StrategyArgs::default();
         if self.store.borrow().is_none() {
             let saved: Option<String> = self.state.storage().get(STORAGE_KEY).await?;

@@ -2,6 +2,7 @@
 //! Worker turns its `Request` into an [`HttpRequest`], calls [`App::handle`], and turns the
 //! [`HttpResponse`] back; everything between is tested natively.
 
+use crate::admin_api::{self, AdminRoute};
 use crate::error::Error;
 use crate::relay::ClientStream;
 use crate::request::ChatRequest;
@@ -45,7 +46,7 @@ pub enum HttpBody {
 }
 
 impl HttpResponse {
-    fn json(status: u16, body: Vec<u8>) -> Self {
+    pub fn json(status: u16, body: Vec<u8>) -> Self {
         HttpResponse {
             status,
             headers: vec![("content-type", "application/json".into())],
@@ -88,6 +89,7 @@ enum Route {
     ChatCompletions,
     Models,
     Liveliness,
+    Admin(AdminRoute),
 }
 
 impl App {
@@ -130,6 +132,15 @@ impl App {
         }
         let router = self.router.as_ref().map_err(Clone::clone)?;
         authorize(router, &req)?;
+        if let Route::Admin(admin) = route {
+            if router.config().general.master_key.is_none() {
+                return Err(Error::Forbidden {
+                    message: "The admin API is off: set general_settings.master_key to use it."
+                        .into(),
+                });
+            }
+            return admin_api::handle(router, admin, &req.body);
+        }
         if req.body.len() > router.config().general.max_request_size_bytes {
             return Err(Error::PayloadTooLarge {
                 limit_bytes: router.config().general.max_request_size_bytes,
@@ -138,7 +149,7 @@ impl App {
         match route {
             Route::ChatCompletions => chat_completions(router, &req.body).await,
             Route::Models => Ok(models(router)),
-            Route::Liveliness => Err(Error::Internal {
+            Route::Liveliness | Route::Admin(_) => Err(Error::Internal {
                 message: "unreachable route".into(),
             }),
         }
@@ -202,6 +213,10 @@ fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         }
         "/v1/models" | "/models" => (Route::Models, "GET"),
         "/health/liveliness" | "/health/liveness" => (Route::Liveliness, "GET"),
+        "/model/new" => (Route::Admin(AdminRoute::ModelNew), "POST"),
+        "/model/update" => (Route::Admin(AdminRoute::ModelUpdate), "POST"),
+        "/model/delete" => (Route::Admin(AdminRoute::ModelDelete), "POST"),
+        "/model/info" | "/v1/model/info" => (Route::Admin(AdminRoute::ModelInfo), "GET"),
         _ => {
             return Err(Error::RouteNotFound {
                 path: path_only.to_string(),

@@ -15,6 +15,10 @@ pub enum Error {
     },
     /// No credentials, or the wrong ones.
     Unauthorized { message: String },
+    /// Valid credentials that may not do this (admin routes without the master key).
+    Forbidden { message: String },
+    /// A concurrent change won (runtime deployment edits).
+    Conflict { message: String },
     /// The path names no endpoint.
     RouteNotFound { path: String },
     /// The path exists, but not for this method.
@@ -70,6 +74,8 @@ impl Error {
                 status: 401 | 403, ..
             } => 502,
             Error::Unauthorized { .. } => 401,
+            Error::Forbidden { .. } => 403,
+            Error::Conflict { .. } => 409,
             Error::RouteNotFound { .. } => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::PayloadTooLarge { .. } => 413,
@@ -90,6 +96,8 @@ impl Error {
             | Error::PayloadTooLarge { .. }
             | Error::ContextWindowExceeded { .. } => "invalid_request_error",
             Error::Unauthorized { .. } => "authentication_error",
+            Error::Forbidden { .. } => "permission_error",
+            Error::Conflict { .. } => "invalid_request_error",
             Error::NoDeploymentAvailable { .. } => "rate_limit_error",
             Error::Upstream {
                 status: 401 | 403, ..
@@ -108,6 +116,8 @@ impl Error {
         match self {
             Error::InvalidRequest { code, .. } => *code,
             Error::Unauthorized { .. } => Some("invalid_api_key"),
+            Error::Forbidden { .. } => Some("forbidden"),
+            Error::Conflict { .. } => Some("conflict"),
             Error::ModelNotFound { .. } => Some("model_not_found"),
             Error::RouteNotFound { .. } => Some("unknown_url"),
             Error::MethodNotAllowed { .. } => Some("method_not_allowed"),
@@ -170,6 +180,8 @@ impl Error {
         match self {
             Error::InvalidRequest { message, .. }
             | Error::Unauthorized { message }
+            | Error::Forbidden { message }
+            | Error::Conflict { message }
             | Error::UpstreamUnreachable { message }
             | Error::StreamInterrupted { message }
             | Error::ContextWindowExceeded { message }

@@ -52,6 +52,8 @@ pub struct Router {
     state: Rc<dyn RouterState>,
     secrets: SecretLookup,
     rng: RefCell<Rng>,
+    /// Bumped by every change to the model list, so the host knows when to save it.
+    generation: std::cell::Cell<u64>,
 }
 
 /// A successful answer and how it was reached.
@@ -88,6 +90,7 @@ impl Router {
             state,
             secrets: runtime.secrets.unwrap_or_else(|| Rc::new(|_: &str| None)),
             rng: RefCell::new(Rng::seeded(runtime.seed)),
+            generation: std::cell::Cell::new(0),
         }
     }
 
@@ -95,6 +98,21 @@ impl Router {
     /// never alter a request half-way.
     pub fn config(&self) -> Rc<Config> {
         self.config.borrow().clone()
+    }
+
+    /// Changes so far to the model list (runtime deployment management).
+    pub fn generation(&self) -> u64 {
+        self.generation.get()
+    }
+
+    /// The model list as written (secrets unresolved): what the host saves.
+    pub fn model_list_source(&self) -> Vec<serde_json::Value> {
+        self.config()
+            .source
+            .get("model_list")
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn state(&self) -> &Rc<dyn RouterState> {

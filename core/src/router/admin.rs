@@ -60,6 +60,7 @@ impl Router {
         let next = Config::from_value(source, &move |n| secrets(n))?;
         self.state.set_deployments(super::deployment_groups(&next));
         *self.config.borrow_mut() = Rc::new(next);
+        self.generation.set(self.generation.get() + 1);
         Ok(())
     }
 

@@ -68,6 +68,11 @@ fn add_update_delete_take_effect_for_later_requests() {
         "the id survives an update"
     );
     assert_eq!(up.calls_to("http://c2.test/v1/chat/completions"), 1);
+    assert_eq!(r.generation(), 2);
+    assert!(r
+        .model_list_source()
+        .iter()
+        .any(|d| d["litellm_params"]["api_base"] == "http://c2.test/v1"));
     r.delete_deployment(&id).unwrap();
     assert!(matches!(
         chat(&r, "new").err().unwrap(),
