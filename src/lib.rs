@@ -9,6 +9,7 @@
 mod config_source;
 mod convert;
 mod deployments_sync;
+mod kv_cache;
 mod state_backend;
 mod state_object;
 mod transport;
@@ -67,6 +68,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let method = core_req.method.clone();
     let path = core_req.path.clone();
     let mut resp = app.handle(core_req).await;
+    for job in std::mem::take(&mut resp.background) {
+        ctx.wait_until(job);
+    }
     if let (Some(sync), Some(router)) = (&isolate.deployments, app.router()) {
         if let Err(e) = sync.save_if_changed(router).await {
             resp = switchyard_core::HttpResponse::from_error(&e);
@@ -110,6 +114,9 @@ fn isolate(env: &Env) -> Rc<Isolate> {
             runtime.secrets = Some(Rc::new(move |name: &str| {
                 config_source::string_binding(&secrets_env, name)
             }));
+            if let Ok(kv) = env.kv(kv_cache::BINDING) {
+                runtime.cache = Some(Rc::new(kv_cache::KvCache { kv }));
+            }
             if env.durable_object(state_backend::BINDING).is_ok() {
                 let args = &config.router.strategy_args;
                 let backend = Rc::new(state_backend::DurableBackend { env: env.clone() });

@@ -3,6 +3,7 @@
 //! [`HttpResponse`] back; everything between is tested natively.
 
 use crate::admin_api::{self, AdminRoute};
+use crate::cache;
 use crate::error::Error;
 use crate::relay::ClientStream;
 use crate::request::ChatRequest;
@@ -15,7 +16,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const FALLBACK_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 /// Response headers a browser client may read (CORS).
-const EXPOSED_HEADERS: &str = "x-litellm-call-id, x-litellm-model-id, x-litellm-model-group, x-litellm-model-api-base, x-litellm-attempted-retries, x-litellm-attempted-fallbacks, x-litellm-response-cost, x-litellm-version, retry-after";
+const EXPOSED_HEADERS: &str = "x-litellm-call-id, x-litellm-model-id, x-litellm-model-group, x-litellm-model-api-base, x-litellm-attempted-retries, x-litellm-attempted-fallbacks, x-litellm-response-cost, x-litellm-cache-key, x-switchyard-cache, x-litellm-version, retry-after";
 
 pub struct HttpRequest {
     pub method: String,
@@ -38,6 +39,8 @@ pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: HttpBody,
+    /// Work for after the response (a cache write): the Worker runs it in `waitUntil`.
+    pub background: Vec<crate::ports::LocalFuture<()>>,
 }
 
 pub enum HttpBody {
@@ -51,6 +54,7 @@ impl HttpResponse {
             status,
             headers: vec![("content-type", "application/json".into())],
             body: HttpBody::Bytes(body),
+            background: Vec::new(),
         }
     }
 
@@ -177,6 +181,7 @@ impl App {
             status: 204,
             headers: Vec::new(),
             body: HttpBody::Bytes(Vec::new()),
+            background: Vec::new(),
         };
         let Some(origin) = req.header("origin") else {
             return r;
@@ -271,13 +276,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn chat_completions(router: &Router, body: &[u8]) -> Result<HttpResponse, Error> {
     let req = ChatRequest::parse(body)?;
     let call_id = router.call_id();
+    let plan = cache::plan(router.config().cache.as_ref(), &req)?;
+    if let Some(p) = plan.as_ref().filter(|p| p.read) {
+        if let Some(hit) = router.cached(p).await {
+            return Ok(cached_response(hit, &req, call_id, &p.key));
+        }
+    }
     let routed = router.completion(&req).await?;
+    let mut background = Vec::new();
+    if let (Some(p), RoutedBody::Json(bytes)) = (plan.as_ref().filter(|p| p.write), &routed.body) {
+        background.extend(router.store_job(p, &routed, bytes));
+    }
     let mut headers = match routed.body {
         RoutedBody::Json(_) => vec![("content-type", "application/json".to_string())],
-        RoutedBody::Stream(_) => vec![
-            ("content-type", "text/event-stream".to_string()),
-            ("cache-control", "no-cache".to_string()),
-        ],
+        RoutedBody::Stream(_) => sse_headers(),
     };
     headers.extend([
         ("x-litellm-call-id", call_id),
@@ -297,6 +309,10 @@ async fn chat_completions(router: &Router, body: &[u8]) -> Result<HttpResponse, 
     if let Some(cost) = routed.response_cost {
         headers.push(("x-litellm-response-cost", format!("{cost}")));
     }
+    if let Some(p) = &plan {
+        headers.push(("x-litellm-cache-key", p.key.clone()));
+        headers.push(("x-switchyard-cache", "miss".into()));
+    }
     let body = match routed.body {
         RoutedBody::Json(b) => HttpBody::Bytes(b),
         RoutedBody::Stream(s) => HttpBody::Stream(s),
@@ -305,7 +321,52 @@ async fn chat_completions(router: &Router, body: &[u8]) -> Result<HttpResponse, 
         status: 200,
         headers,
         body,
+        background,
     })
+}
+
+fn sse_headers() -> Vec<(&'static str, String)> {
+    vec![
+        ("content-type", "text/event-stream".to_string()),
+        ("cache-control", "no-cache".to_string()),
+    ]
+}
+
+/// A cached answer, as JSON or (for a streaming request) as an SSE stream. No upstream call,
+/// no cost.
+fn cached_response(
+    hit: cache::Stored,
+    req: &ChatRequest,
+    call_id: String,
+    key: &str,
+) -> HttpResponse {
+    let (mut headers, body) = if req.stream {
+        let bytes = cache::as_sse(&hit.body, req.include_usage);
+        (
+            sse_headers(),
+            HttpBody::Stream(Box::pin(futures::stream::once(async move { bytes }))),
+        )
+    } else {
+        (
+            vec![("content-type", "application/json".to_string())],
+            HttpBody::Bytes(hit.body.to_string().into_bytes()),
+        )
+    };
+    headers.extend([
+        ("x-litellm-call-id", call_id),
+        ("x-litellm-model-id", hit.deployment_id),
+        ("x-litellm-model-group", hit.group),
+        ("x-litellm-cache-key", key.to_string()),
+        ("x-switchyard-cache", "hit".to_string()),
+        ("x-litellm-response-cost", "0".to_string()),
+        ("x-litellm-version", VERSION.to_string()),
+    ]);
+    HttpResponse {
+        status: 200,
+        headers,
+        body,
+        background: Vec::new(),
+    }
 }
 
 /// `GET /v1/models`: the model groups, in OpenAI's list shape.

@@ -3,6 +3,7 @@
 
 pub mod admin_api;
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod cooldown;
 pub mod cost;

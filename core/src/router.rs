@@ -9,6 +9,7 @@ mod options;
 
 pub use options::RequestOptions;
 
+use crate::cache::{self, CachePlan, CacheStore, MemoryCache, Stored};
 use crate::config::Config;
 use crate::error::Error;
 use crate::ports::{Clock, Upstream};
@@ -31,6 +32,8 @@ pub struct Runtime {
     pub state: Option<Rc<dyn RouterState>>,
     /// For deployments added at runtime that name `os.environ/...`.
     pub secrets: Option<SecretLookup>,
+    /// Where the response cache keeps answers; `None` keeps them in the isolate's memory.
+    pub cache: Option<Rc<dyn CacheStore>>,
 }
 
 impl Runtime {
@@ -41,6 +44,7 @@ impl Runtime {
             seed,
             state: None,
             secrets: None,
+            cache: None,
         }
     }
 }
@@ -51,6 +55,7 @@ pub struct Router {
     clock: Rc<dyn Clock>,
     state: Rc<dyn RouterState>,
     secrets: SecretLookup,
+    cache: Rc<dyn CacheStore>,
     rng: RefCell<Rng>,
     /// Bumped by every change to the model list, so the host knows when to save it.
     generation: std::cell::Cell<u64>,
@@ -83,12 +88,16 @@ impl Router {
             .state
             .unwrap_or_else(|| Rc::new(MemoryState::new(args.ttl_ms, args.max_latency_list_size)));
         state.set_deployments(deployment_groups(&config));
+        let cache = runtime
+            .cache
+            .unwrap_or_else(|| Rc::new(MemoryCache::new(runtime.clock.clone(), 1_000)));
         Router {
             config: RefCell::new(Rc::new(config)),
             upstream: runtime.upstream,
             clock: runtime.clock,
             state,
             secrets: runtime.secrets.unwrap_or_else(|| Rc::new(|_: &str| None)),
+            cache,
             rng: RefCell::new(Rng::seeded(runtime.seed)),
             generation: std::cell::Cell::new(0),
         }
@@ -128,6 +137,32 @@ impl Router {
     /// deployments with retries, fallbacks and cooldowns.
     pub async fn completion(&self, req: &ChatRequest) -> Result<Routed, Error> {
         exec::completion(self, req).await
+    }
+
+    /// The cached answer for `plan`, if a fresh one is stored.
+    pub async fn cached(&self, plan: &CachePlan) -> Option<Stored> {
+        let bytes = self.cache.get(&plan.key).await?;
+        cache::fresh(&bytes, plan, self.clock.now_ms())
+    }
+
+    /// The work that stores a completion under `plan` (run after the response is sent).
+    pub fn store_job(
+        &self,
+        plan: &CachePlan,
+        routed: &Routed,
+        body: &[u8],
+    ) -> Option<crate::ports::LocalFuture<()>> {
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        value.get("choices")?;
+        let stored = Stored {
+            created_ms: self.clock.now_ms(),
+            ttl_ms: plan.ttl_secs as f64 * 1000.0,
+            group: routed.group.clone(),
+            deployment_id: routed.deployment_id.clone(),
+            body: value,
+        };
+        let bytes = serde_json::to_vec(&stored).ok()?;
+        Some(self.cache.put(&plan.key, bytes, plan.ttl_secs))
     }
 
     /// `text_completion`. The `/v1/completions` endpoint is not in this version.

@@ -21,7 +21,7 @@ export function workerOptions(text, { bindings = {}, shared = true, name } = {})
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { ROUTER_CONFIG: text, ...bindings },
-    ...(shared ? { durableObjects: { ROUTER_STATE: { className: "RouterShard", useSQLite: true } } } : {}),
+    ...(shared ? { durableObjects: { ROUTER_STATE: { className: "RouterShard", useSQLite: true } }, kvNamespaces: ["ROUTER_CACHE"] } : {}),
   };
 }
 

@@ -56,6 +56,8 @@ pub struct Config {
     pub group_order: Vec<String>,
     pub router: RouterSettings,
     pub general: GeneralSettings,
+    /// `None`: caching is off.
+    pub cache: Option<CacheSettings>,
     /// Keys that were ignored, as key paths. Logged once at load.
     pub warnings: Vec<String>,
     /// The config as written (secrets unresolved): runtime changes to the model list edit this
@@ -102,6 +104,18 @@ pub struct ModelInfo {
     pub supports_vision: Option<bool>,
     pub base_model: Option<String>,
 }
+
+/// The response cache (`cache_responses` / `litellm_settings.cache`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSettings {
+    pub ttl_secs: u64,
+    pub namespace: String,
+    /// Groups that share answers.
+    pub caching_groups: Vec<Vec<String>>,
+}
+
+/// Seconds a cached answer lives when neither `cache_kwargs` nor `cache_params` says.
+pub const DEFAULT_CACHE_TTL_SECS: u64 = 600;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneralSettings {
@@ -298,6 +312,8 @@ fn build(
     warnings: Vec<String>,
 ) -> Result<Config, Error> {
     let router = settings::build(&raw.router_settings, &raw.litellm_settings)?;
+    let mut warnings = warnings;
+    let cache = cache_settings(&raw, &mut warnings)?;
 
     let gs = raw.general_settings;
     let size_mb = gs
@@ -356,6 +372,7 @@ fn build(
         group_order,
         router,
         general,
+        cache,
         warnings,
         source: Value::Null,
     })
@@ -444,6 +461,66 @@ fn deployment(
             base_model: mi.base_model,
         },
     })
+}
+
+fn cache_settings(
+    raw: &RawConfig,
+    warnings: &mut Vec<String>,
+) -> Result<Option<CacheSettings>, Error> {
+    let rs = &raw.router_settings;
+    let ls = &raw.litellm_settings;
+    if rs.redis_url.is_some() || rs.redis_host.is_some() || rs.redis_port.is_some() {
+        warnings.push(
+            "router_settings.redis_*: Redis is not used at the edge; the response cache is Workers KV (binding ROUTER_CACHE) and the router state lives in Durable Objects (binding ROUTER_STATE), which keep isolates in agreement as Redis does for LiteLLM".into(),
+        );
+    }
+    if let Some(t) = ls
+        .cache_params
+        .as_ref()
+        .and_then(|p| p.get("type"))
+        .and_then(Value::as_str)
+    {
+        if t != "local" && t != "kv" {
+            warnings.push(format!(
+                "litellm_settings.cache_params.type: `{t}` is not available at the edge; answers are cached in Workers KV (binding ROUTER_CACHE), or in the isolate's memory without it"
+            ));
+        }
+    }
+    if !(rs.cache_responses.unwrap_or(false) || ls.cache.unwrap_or(false)) {
+        return Ok(None);
+    }
+    let param = |k: &str| {
+        rs.cache_kwargs
+            .as_ref()
+            .and_then(|m| m.get(k))
+            .or_else(|| ls.cache_params.as_ref().and_then(|m| m.get(k)))
+    };
+    let ttl_secs = match param("ttl") {
+        None | Some(Value::Null) => DEFAULT_CACHE_TTL_SECS,
+        Some(v) => v
+            .as_f64()
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| t.ceil() as u64)
+            .ok_or_else(|| {
+                config_error(
+                    "router_settings.cache_kwargs.ttl: must be a positive number of seconds",
+                )
+            })?,
+    };
+    let namespace = match param("namespace") {
+        None | Some(Value::Null) => "switchyard".to_string(),
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => {
+            return Err(config_error(
+                "router_settings.cache_kwargs.namespace: must be a non-empty string",
+            ))
+        }
+    };
+    Ok(Some(CacheSettings {
+        ttl_secs,
+        namespace,
+        caching_groups: rs.caching_groups.clone().unwrap_or_default(),
+    }))
 }
 
 /// FNV-1a, 64 bit: a stable, dependency-free hash for ids (not for secrets or security).

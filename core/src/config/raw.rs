@@ -176,6 +176,28 @@ with_shared_router_keys! {
         pub cost_substitutes: Option<Map<String, Value>>,
         #[serde(default)]
         pub enable_tag_filtering: Option<bool>,
+        /// The seed's `cache_responses`.
+        #[serde(default)]
+        pub cache_responses: Option<bool>,
+        /// The seed's `cache_kwargs` (`ttl`, `namespace`).
+        #[serde(default)]
+        pub cache_kwargs: Option<Map<String, Value>>,
+        /// Groups that share cached answers: `[["gpt-4", "gpt-4-azure"]]`.
+        #[serde(default)]
+        pub caching_groups: Option<Vec<Vec<String>>>,
+        /// The seed's Redis settings: accepted, not used at the edge (see the warning).
+        #[serde(default)]
+        pub redis_url: Option<String>,
+        #[serde(default)]
+        pub redis_host: Option<String>,
+        #[serde(default)]
+        pub redis_port: Option<Value>,
+        #[serde(default)]
+        #[allow(dead_code)]
+        pub redis_password: Option<String>,
+        #[serde(default)]
+        #[allow(dead_code)]
+        pub client_ttl: Option<f64>,
     }
 }
 
@@ -191,6 +213,12 @@ with_shared_router_keys! {
         #[serde(default)]
         #[allow(dead_code)]
         pub set_verbose: Option<bool>,
+        /// LiteLLM proxy's switch for the response cache.
+        #[serde(default)]
+        pub cache: Option<bool>,
+        /// LiteLLM proxy's `cache_params` (`ttl`, `namespace`, `type`, ...).
+        #[serde(default)]
+        pub cache_params: Option<Map<String, Value>>,
     }
 }
 

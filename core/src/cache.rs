@@ -1,0 +1,370 @@
+//! The response cache: identical requests to a model group (or a caching group) are answered
+//! from a stored completion, as JSON or, for a streaming request, as an SSE stream made from it.
+//! Only complete (non-streaming) answers are stored: a stream's pieces are not kept.
+//!
+//! Per request, the body's `cache` field controls it, with LiteLLM's names: `no-cache` (do not
+//! read), `no-store` (do not write), `ttl` (seconds to keep this answer), `s-maxage` (accept only
+//! answers younger than this many seconds).
+
+use crate::config::CacheSettings;
+use crate::error::Error;
+use crate::ports::{Clock, LocalFuture};
+use crate::request::ChatRequest;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Where answers are kept: Workers KV at the edge, memory otherwise.
+pub trait CacheStore {
+    fn get(&self, key: &str) -> LocalFuture<Option<Vec<u8>>>;
+    fn put(&self, key: &str, value: Vec<u8>, ttl_secs: u64) -> LocalFuture<()>;
+}
+
+/// What the cache does for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachePlan {
+    pub key: String,
+    pub read: bool,
+    pub write: bool,
+    pub ttl_secs: u64,
+    /// Oldest acceptable answer, in ms (`s-maxage`).
+    pub max_age_ms: Option<f64>,
+}
+
+/// A stored answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stored {
+    pub created_ms: f64,
+    pub ttl_ms: f64,
+    pub group: String,
+    pub deployment_id: String,
+    pub body: Value,
+}
+
+fn bad(what: &str) -> Error {
+    Error::InvalidRequest {
+        message: format!("Invalid value for 'cache': {what}."),
+        param: Some("cache".into()),
+        code: Some("invalid_value"),
+    }
+}
+
+/// The plan for `req`, or `None` when caching is off.
+pub fn plan(
+    settings: Option<&CacheSettings>,
+    req: &ChatRequest,
+) -> Result<Option<CachePlan>, Error> {
+    let Some(s) = settings else { return Ok(None) };
+    let control = match req.router_fields.get("cache") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(bad("must be an object")),
+    };
+    let flag = |k: &str| -> Result<bool, Error> {
+        match control.get(k) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(bad(&format!("{k} must be a boolean"))),
+        }
+    };
+    let secs = |k: &str| -> Result<Option<f64>, Error> {
+        match control.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .map(Some)
+                .ok_or_else(|| bad(&format!("{k} must be a number of seconds"))),
+        }
+    };
+    let ttl_secs = secs("ttl")?.map(|t| t.ceil() as u64).unwrap_or(s.ttl_secs);
+    Ok(Some(CachePlan {
+        key: key(s, req),
+        read: !flag("no-cache")?,
+        write: !flag("no-store")? && ttl_secs > 0,
+        ttl_secs,
+        max_age_ms: secs("s-maxage")?.map(|a| a * 1000.0),
+    }))
+}
+
+/// `namespace:sha256(cache group, body)`. The body is the client's request without the fields
+/// that do not change the answer (`stream`, `stream_options`) or that only steer the router;
+/// its keys are in a fixed order, so the same request always has the same key.
+pub fn key(s: &CacheSettings, req: &ChatRequest) -> String {
+    let group = s
+        .caching_groups
+        .iter()
+        .find(|g| g.contains(&req.model))
+        .map(|g| g.join(","))
+        .unwrap_or_else(|| req.model.clone());
+    let mut h = Sha256::new();
+    h.update(group.as_bytes());
+    h.update([0u8]);
+    for (k, v) in req.body.iter() {
+        if k == "stream" || k == "stream_options" {
+            continue;
+        }
+        h.update(k.as_bytes());
+        h.update([0u8]);
+        h.update(v.to_string().as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{hex}", s.namespace)
+}
+
+/// Reads a stored answer that is still fresh for this plan.
+pub fn fresh(bytes: &[u8], plan: &CachePlan, now_ms: f64) -> Option<Stored> {
+    let stored: Stored = serde_json::from_slice(bytes).ok()?;
+    let age = now_ms - stored.created_ms;
+    if age > stored.ttl_ms || plan.max_age_ms.is_some_and(|max| age > max) {
+        return None;
+    }
+    Some(stored)
+}
+
+/// The SSE stream a streaming client gets for a cached completion: the role and content (and
+/// tool calls) of each choice in one chunk, its finish reason in another, the usage chunk if
+/// asked for, then `[DONE]`.
+pub fn as_sse(completion: &Value, include_usage: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let base = |choices: Value| {
+        let mut c = json!({
+            "id": completion.get("id").cloned().unwrap_or(Value::Null),
+            "object": "chat.completion.chunk",
+            "created": completion.get("created").cloned().unwrap_or(json!(0)),
+            "model": completion.get("model").cloned().unwrap_or(Value::Null),
+            "choices": choices,
+        });
+        if include_usage {
+            c["usage"] = Value::Null;
+        }
+        c
+    };
+    let mut push = |v: Value| {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(v.to_string().as_bytes());
+        out.extend_from_slice(b"\n\n");
+    };
+    let choices = completion
+        .get("choices")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, choice) in choices.iter().enumerate() {
+        let index = choice.get("index").cloned().unwrap_or(json!(i));
+        let msg = choice.get("message").cloned().unwrap_or(json!({}));
+        let mut delta = json!({"role": msg.get("role").cloned().unwrap_or(json!("assistant"))});
+        if let Some(c) = msg.get("content") {
+            delta["content"] = c.clone();
+        }
+        if let Some(Value::Array(calls)) = msg.get("tool_calls") {
+            let indexed: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(j, call)| {
+                    let mut c = call.clone();
+                    c["index"] = json!(j);
+                    c
+                })
+                .collect();
+            delta["tool_calls"] = Value::Array(indexed);
+        }
+        push(base(
+            json!([{"index": index, "delta": delta, "finish_reason": null}]),
+        ));
+        let finish = choice
+            .get("finish_reason")
+            .cloned()
+            .unwrap_or(json!("stop"));
+        push(base(
+            json!([{"index": index, "delta": {}, "finish_reason": finish}]),
+        ));
+    }
+    if include_usage {
+        let mut last = base(json!([]));
+        last["usage"] = completion.get("usage").cloned().unwrap_or(Value::Null);
+        push(last);
+    }
+    out.extend_from_slice(b"data: [DONE]\n\n");
+    out
+}
+
+/// Answers kept in this isolate's memory: the cache when no KV namespace is bound.
+pub struct MemoryCache {
+    entries: RefCell<HashMap<String, (f64, Vec<u8>)>>,
+    clock: Rc<dyn Clock>,
+    max_entries: usize,
+}
+
+impl MemoryCache {
+    pub fn new(clock: Rc<dyn Clock>, max_entries: usize) -> Self {
+        MemoryCache {
+            entries: RefCell::new(HashMap::new()),
+            clock,
+            max_entries,
+        }
+    }
+}
+
+impl CacheStore for MemoryCache {
+    fn get(&self, key: &str) -> LocalFuture<Option<Vec<u8>>> {
+        let now = self.clock.now_ms();
+        let hit = self
+            .entries
+            .borrow()
+            .get(key)
+            .filter(|(expires, _)| *expires > now)
+            .map(|(_, v)| v.clone());
+        Box::pin(async move { hit })
+    }
+
+    fn put(&self, key: &str, value: Vec<u8>, ttl_secs: u64) -> LocalFuture<()> {
+        let now = self.clock.now_ms();
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= self.max_entries {
+            entries.retain(|_, (expires, _)| *expires > now);
+            if entries.len() >= self.max_entries {
+                entries.clear();
+            }
+        }
+        entries.insert(key.to_string(), (now + ttl_secs as f64 * 1000.0, value));
+        Box::pin(async {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(groups: Vec<Vec<&str>>) -> CacheSettings {
+        CacheSettings {
+            ttl_secs: 600,
+            namespace: "ns".into(),
+            caching_groups: groups
+                .into_iter()
+                .map(|g| g.into_iter().map(str::to_string).collect())
+                .collect(),
+        }
+    }
+
+    fn req(v: Value) -> ChatRequest {
+        ChatRequest::parse(v.to_string().as_bytes()).unwrap()
+    }
+
+    fn base() -> Value {
+        json!({"model":"gpt-4","messages":[{"role":"user","content":"2+2?"}],"temperature":0})
+    }
+
+    #[test]
+    fn same_request_same_key_whatever_the_order_or_streaming() {
+        let s = settings(vec![]);
+        let a = key(&s, &req(base()));
+        let reordered = req(
+            json!({"temperature":0,"messages":[{"role":"user","content":"2+2?"}],"model":"gpt-4","stream":true,"stream_options":{"include_usage":true}}),
+        );
+        assert_eq!(a, key(&s, &reordered));
+        assert!(a.starts_with("ns:"));
+        let mut other = base();
+        other["temperature"] = json!(1);
+        assert_ne!(a, key(&s, &req(other)));
+        let mut other_model = base();
+        other_model["model"] = json!("gpt-4o");
+        assert_ne!(a, key(&s, &req(other_model)));
+        let mut routed = base();
+        routed["fallbacks"] = json!(["x"]);
+        routed["cache"] = json!({"ttl": 5});
+        assert_eq!(
+            a,
+            key(&s, &req(routed)),
+            "router-only fields do not change the answer"
+        );
+    }
+
+    #[test]
+    fn caching_groups_share_keys() {
+        let s = settings(vec![vec!["gpt-4", "gpt-4-azure"]]);
+        let mut azure = base();
+        azure["model"] = json!("gpt-4-azure");
+        assert_eq!(key(&s, &req(base())), key(&s, &req(azure)));
+    }
+
+    #[test]
+    fn per_request_controls() {
+        let s = settings(vec![]);
+        let p = plan(Some(&s), &req(base())).unwrap().unwrap();
+        assert!(p.read && p.write);
+        assert_eq!(p.ttl_secs, 600);
+        let mut b = base();
+        b["cache"] = json!({"no-cache": true, "ttl": 5, "s-maxage": 2});
+        let p = plan(Some(&s), &req(b)).unwrap().unwrap();
+        assert!(!p.read && p.write);
+        assert_eq!(p.ttl_secs, 5);
+        assert_eq!(p.max_age_ms, Some(2_000.0));
+        let mut b = base();
+        b["cache"] = json!({"no-store": true});
+        assert!(!plan(Some(&s), &req(b)).unwrap().unwrap().write);
+        let mut b = base();
+        b["cache"] = json!({"no-store": "yes"});
+        assert_eq!(plan(Some(&s), &req(b)).unwrap_err().status(), 400);
+        assert!(plan(None, &req(base())).unwrap().is_none());
+    }
+
+    #[test]
+    fn freshness_by_ttl_and_max_age() {
+        let s = settings(vec![]);
+        let p = plan(Some(&s), &req(base())).unwrap().unwrap();
+        let stored = Stored {
+            created_ms: 1_000.0,
+            ttl_ms: 10_000.0,
+            group: "g".into(),
+            deployment_id: "d".into(),
+            body: json!({}),
+        };
+        let bytes = serde_json::to_vec(&stored).unwrap();
+        assert!(fresh(&bytes, &p, 5_000.0).is_some());
+        assert!(fresh(&bytes, &p, 12_000.0).is_none(), "past its ttl");
+        let strict = CachePlan {
+            max_age_ms: Some(1_000.0),
+            ..p.clone()
+        };
+        assert!(
+            fresh(&bytes, &strict, 5_000.0).is_none(),
+            "older than s-maxage"
+        );
+        assert!(fresh(b"garbage", &p, 0.0).is_none());
+    }
+
+    #[test]
+    fn cached_completion_as_a_stream() {
+        let completion = json!({"id":"c1","created":5,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"4","tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}});
+        let text = String::from_utf8(as_sse(&completion, true)).unwrap();
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(events.len(), 4);
+        let first: Value = serde_json::from_str(&events[0][6..]).unwrap();
+        assert_eq!(first["object"], "chat.completion.chunk");
+        assert_eq!(first["choices"][0]["delta"]["content"], "4");
+        assert_eq!(first["choices"][0]["delta"]["tool_calls"][0]["index"], 0);
+        assert_eq!(first["usage"], Value::Null);
+        let usage: Value = serde_json::from_str(&events[2][6..]).unwrap();
+        assert_eq!(usage["usage"]["prompt_tokens"], 3);
+        assert_eq!(events[3], "data: [DONE]");
+        let plain = String::from_utf8(as_sse(&completion, false)).unwrap();
+        assert!(!plain.contains("usage"));
+    }
+
+    #[test]
+    fn memory_cache_expires() {
+        let clock = crate::testing::ManualClock::default();
+        let c = MemoryCache::new(Rc::new(clock.clone()), 2);
+        futures::executor::block_on(c.put("k", b"v".to_vec(), 1));
+        assert_eq!(futures::executor::block_on(c.get("k")), Some(b"v".to_vec()));
+        clock.advance(1_500.0);
+        assert_eq!(futures::executor::block_on(c.get("k")), None);
+    }
+}

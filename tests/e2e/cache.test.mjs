@@ -1,0 +1,91 @@
+// The response cache in Workers KV: hits, ttl, per-request controls, caching groups, and a
+// streaming request answered from a cached completion.
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { startRouter } from "./harness.mjs";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let r;
+let client;
+
+before(async () => {
+  r = await startRouter(
+    (mock) => `
+model_list:
+  - { model_name: gpt-4, litellm_params: { model: openai/gpt-4, api_base: "${mock.base("openai")}" } }
+  - { model_name: gpt-4-azure, litellm_params: { model: openai/gpt-4, api_base: "${mock.base("azure")}" } }
+  - { model_name: other, litellm_params: { model: openai/x, api_base: "${mock.base("other")}" } }
+router_settings:
+  cache_responses: true
+  cache_kwargs: { ttl: 600, namespace: e2e }
+  caching_groups: [[gpt-4, gpt-4-azure]]
+`,
+  );
+  client = r.client("unused");
+});
+after(async () => r && (await r.close()));
+beforeEach(() => r.mock.reset());
+
+const ask = (model, content, extra = {}) =>
+  client.chat.completions.create({ model, messages: [{ role: "user", content }], ...extra }).withResponse();
+
+test("an identical request is answered from the cache, not upstream", async () => {
+  const first = await ask("gpt-4", "what is 2+2?");
+  assert.equal(first.response.headers.get("x-switchyard-cache"), "miss");
+  await sleep(150); // the write happens after the response
+  const second = await ask("gpt-4", "what is 2+2?");
+  assert.equal(second.response.headers.get("x-switchyard-cache"), "hit");
+  assert.equal(second.response.headers.get("x-litellm-cache-key"), first.response.headers.get("x-litellm-cache-key"));
+  assert.deepEqual(second.data.choices, first.data.choices);
+  assert.equal(r.mock.calls.length, 1, "the cached answer was not sent upstream");
+  const different = await ask("gpt-4", "what is 3+3?");
+  assert.equal(different.response.headers.get("x-switchyard-cache"), "miss");
+});
+
+test("a streaming request is served from a cached completion", async () => {
+  await ask("other", "stream me");
+  await sleep(150);
+  const stream = await client.chat.completions.create({
+    model: "other",
+    messages: [{ role: "user", content: "stream me" }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = "";
+  let usage = null;
+  for await (const c of stream) {
+    if (c.choices.length) text += c.choices[0].delta.content ?? "";
+    if (c.usage) usage = c.usage;
+  }
+  assert.equal(text, "echo: stream me");
+  assert.ok(usage && usage.prompt_tokens > 0);
+  assert.equal(r.mock.calls.length, 1);
+});
+
+test("ttl, no-cache, no-store and s-maxage per request", async () => {
+  await ask("other", "short", { cache: { ttl: 1 } });
+  await sleep(150);
+  assert.equal((await ask("other", "short")).response.headers.get("x-switchyard-cache"), "hit");
+  await sleep(1_100);
+  assert.equal((await ask("other", "short")).response.headers.get("x-switchyard-cache"), "miss", "past its ttl");
+
+  await ask("other", "fresh");
+  await sleep(150);
+  const bypass = await ask("other", "fresh", { cache: { "no-cache": true } });
+  assert.equal(bypass.response.headers.get("x-switchyard-cache"), "miss");
+  await sleep(300);
+  const aged = await ask("other", "fresh", { cache: { "s-maxage": 0.1 } });
+  assert.equal(aged.response.headers.get("x-switchyard-cache"), "miss", "older than s-maxage");
+
+  await ask("other", "secret", { cache: { "no-store": true } });
+  await sleep(150);
+  assert.equal((await ask("other", "secret")).response.headers.get("x-switchyard-cache"), "miss");
+});
+
+test("caching groups share answers", async () => {
+  await ask("gpt-4", "shared question");
+  await sleep(150);
+  const viaAzure = await ask("gpt-4-azure", "shared question");
+  assert.equal(viaAzure.response.headers.get("x-switchyard-cache"), "hit");
+  assert.equal(r.mock.callsTo("azure").length, 0);
+});
