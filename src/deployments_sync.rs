@@ -85,6 +85,14 @@ impl DeploymentsSync {
         }
     }
 
+    /// After a config reload: the new router has the config's list, so take the saved list
+    /// again on the next request.
+    pub fn rebase(&self) {
+        self.version.set(0);
+        self.generation.set(0);
+        self.loaded.set(false);
+    }
+
     pub fn check_due(&self) -> bool {
         js_sys::Date::now() - self.checked_at.get() >= CHECK_MS
     }

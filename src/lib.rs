@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use switchyard_core::js::JsClock;
 use switchyard_core::state::{RouterState, SharedView};
-use switchyard_core::{App, Router, Runtime};
+use switchyard_core::{App, Config, Router, Runtime};
 use worker::{event, Context, Env, Request, Response, Result};
 
 /// How long after a request starts its shared-state report may go out.
@@ -28,11 +28,21 @@ const SYNC_AFTER_START_MS: u64 = 50;
 
 /// What an isolate keeps between requests.
 struct Isolate {
-    app: Rc<App>,
-    /// The shared-state view, when the Durable Object binding exists.
+    /// The app for the config in force; replaced when the config in KV changes. A request
+    /// keeps the app it started with.
+    app: RefCell<Rc<App>>,
+    /// The shared-state view, when the Durable Object binding exists (kept across reloads).
     view: Option<SharedView>,
     /// Runtime deployment changes shared through the Durable Object, when it exists.
     deployments: Option<deployments_sync::DeploymentsSync>,
+    /// Hot reload from KV, when the `CONFIG_KV` binding exists.
+    reload: Option<config_source::KvReload>,
+}
+
+impl Isolate {
+    fn app(&self) -> Rc<App> {
+        self.app.borrow().clone()
+    }
 }
 
 thread_local! {
@@ -48,7 +58,12 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let isolate = isolate(&env);
-    let app = &isolate.app;
+    if let Some(reload) = &isolate.reload {
+        if let Some(text) = reload.first_load(&env).await {
+            replace_app(&isolate, &env, &text);
+        }
+    }
+    let app = isolate.app();
     if let (Some(sync), Some(router)) = (&isolate.deployments, app.router()) {
         sync.load_once(router).await;
     }
@@ -75,9 +90,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         if let Err(e) = sync.save_if_changed(router).await {
             resp = switchyard_core::HttpResponse::from_error(&e);
         } else if sync.check_due() {
+            let app = app.clone();
             let isolate = isolate.clone();
             ctx.wait_until(async move {
-                if let (Some(sync), Some(router)) = (&isolate.deployments, isolate.app.router()) {
+                if let (Some(sync), Some(router)) = (&isolate.deployments, app.router()) {
                     sync.refresh(router).await;
                 }
             });
@@ -90,6 +106,23 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     if let Some(job) = isolate.view.as_ref().and_then(|v| v.sync_job(0)) {
         ctx.wait_until(job);
     }
+    // Pick up a changed config from KV, after the response.
+    if isolate
+        .reload
+        .as_ref()
+        .is_some_and(config_source::KvReload::due)
+    {
+        let isolate = isolate.clone();
+        ctx.wait_until(async move {
+            let changed = match &isolate.reload {
+                Some(reload) => reload.check(&env).await,
+                None => None,
+            };
+            if let Some(text) = changed {
+                replace_app(&isolate, &env, &text);
+            }
+        });
+    }
     convert::write_response(resp)
 }
 
@@ -98,16 +131,67 @@ fn isolate(env: &Env) -> Rc<Isolate> {
         if let Some(i) = cell.borrow().as_ref() {
             return i.clone();
         }
-        let mut view = None;
-        let mut deployments = None;
-        let router = config_source::load(env).map(|config| {
+        let text = config_source::env_text(env);
+        let (view, deployments) = match &text {
+            Ok(t) => shared_parts(env, t),
+            Err(_) => (None, None),
+        };
+        let isolate = Rc::new(Isolate {
+            app: RefCell::new(Rc::new(App::new(Err(switchyard_core::Error::Internal {
+                message: "starting".into(),
+            })))),
+            view,
+            deployments,
+            reload: config_source::KvReload::new(env, text.as_ref().ok().cloned()),
+        });
+        *isolate.app.borrow_mut() = Rc::new(build_app(env, text, isolate.view.clone()));
+        *cell.borrow_mut() = Some(isolate.clone());
+        isolate
+    })
+}
+
+/// The shared-state view and the deployments sync, when the Durable Object binding exists.
+fn shared_parts(
+    env: &Env,
+    text: &str,
+) -> (
+    Option<SharedView>,
+    Option<deployments_sync::DeploymentsSync>,
+) {
+    if env.durable_object(state_backend::BINDING).is_err() {
+        return (None, None);
+    }
+    let args = Config::from_text(text, &|n| config_source::string_binding(env, n))
+        .map(|c| c.router.strategy_args)
+        .unwrap_or_default();
+    let backend = Rc::new(state_backend::DurableBackend { env: env.clone() });
+    let view = SharedView::new(
+        backend,
+        Rc::new(JsClock),
+        args.ttl_ms,
+        args.max_latency_list_size,
+    );
+    (
+        Some(view),
+        Some(deployments_sync::DeploymentsSync::new(env.clone())),
+    )
+}
+
+/// The app for a config text (or the reason there is none).
+fn build_app(
+    env: &Env,
+    text: std::result::Result<String, switchyard_core::Error>,
+    view: Option<SharedView>,
+) -> App {
+    let router = text
+        .and_then(|t| Config::from_text(&t, &|n| config_source::string_binding(env, n)))
+        .map(|config| {
             for w in &config.warnings {
                 worker::console_warn!("switchyard config: {w}");
             }
-            let clock = Rc::new(JsClock);
             let mut runtime = Runtime::new(
                 Rc::new(transport::FetchUpstream),
-                clock.clone(),
+                Rc::new(JsClock),
                 random_seed(),
             );
             let secrets_env = env.clone();
@@ -117,28 +201,31 @@ fn isolate(env: &Env) -> Rc<Isolate> {
             if let Ok(kv) = env.kv(kv_cache::BINDING) {
                 runtime.cache = Some(Rc::new(kv_cache::KvCache { kv }));
             }
-            if env.durable_object(state_backend::BINDING).is_ok() {
-                let args = &config.router.strategy_args;
-                let backend = Rc::new(state_backend::DurableBackend { env: env.clone() });
-                let shared =
-                    SharedView::new(backend, clock, args.ttl_ms, args.max_latency_list_size);
-                runtime.state = Some(Rc::new(shared.clone()) as Rc<dyn RouterState>);
-                view = Some(shared);
-                deployments = Some(deployments_sync::DeploymentsSync::new(env.clone()));
+            if let Some(v) = view {
+                runtime.state = Some(Rc::new(v) as Rc<dyn RouterState>);
             }
             Router::new(config, runtime)
         });
-        if let Err(e) = &router {
-            worker::console_error!("switchyard config: {}", e.message());
-        }
-        let isolate = Rc::new(Isolate {
-            app: Rc::new(App::new(router)),
-            view,
-            deployments,
-        });
-        *cell.borrow_mut() = Some(isolate.clone());
-        isolate
-    })
+    if let Err(e) = &router {
+        worker::console_error!("switchyard config: {}", e.message());
+    }
+    App::new(router)
+}
+
+/// Puts a new config in force. An invalid one is reported and the running config kept.
+fn replace_app(isolate: &Isolate, env: &Env, text: &str) {
+    if let Err(e) = Config::from_text(text, &|n| config_source::string_binding(env, n)) {
+        worker::console_error!(
+            "switchyard: the config in KV is invalid, keeping the current one: {}",
+            e.message()
+        );
+        return;
+    }
+    *isolate.app.borrow_mut() = Rc::new(build_app(env, Ok(text.to_string()), isolate.view.clone()));
+    if let Some(sync) = &isolate.deployments {
+        sync.rebase();
+    }
+    worker::console_log!("switchyard: config reloaded from KV");
 }
 
 fn random_seed() -> u64 {
