@@ -231,3 +231,53 @@ fn strategies_pick_by_their_rule_in_wasm() {
         1
     );
 }
+
+/// Shards in this process, as their Durable Objects would be.
+struct Loopback(
+    std::cell::RefCell<std::collections::HashMap<String, switchyard_core::state::ShardStore>>,
+);
+
+impl switchyard_core::state::StateBackend for Loopback {
+    fn exchange(
+        &self,
+        shard: &str,
+        req: switchyard_core::state::ShardRequest,
+    ) -> switchyard_core::ports::LocalFuture<Result<switchyard_core::state::ShardReply, Error>>
+    {
+        let reply = self
+            .0
+            .borrow_mut()
+            .entry(shard.to_string())
+            .or_insert_with(|| switchyard_core::state::ShardStore::new(1e12, 10))
+            .handle(req, js_sys::Date::now());
+        Box::pin(async move { Ok(reply) })
+    }
+}
+
+#[wasm_bindgen_test]
+async fn shared_view_merges_and_syncs_in_wasm() {
+    use switchyard_core::state::{RouterState, SharedView};
+    let backend = Rc::new(Loopback(Default::default()));
+    let a = SharedView::new(backend.clone(), Rc::new(JsClock), 1e12, 10).with_timing(20.0, 50.0);
+    let b = SharedView::new(backend, Rc::new(JsClock), 1e12, 10).with_timing(20.0, 50.0);
+    for v in [&a, &b] {
+        v.set_shards([("d".to_string(), "g".to_string())]);
+    }
+    let now = js_sys::Date::now();
+    a.call_started("d", now);
+    a.cool_down("d", now + 60_000.0);
+    assert!(a.snapshot("d", now).cooling(now));
+    assert!(!b.snapshot("d", now).cooling(now));
+    let start = js_sys::Date::now();
+    a.sync_job(0).expect("a has outcomes to report").await;
+    gloo_timers::future::TimeoutFuture::new(60).await;
+    b.sync_job(0).expect("b's view is stale").await;
+    assert!(
+        js_sys::Date::now() - start >= 15.0,
+        "the batch window really waited"
+    );
+    let s = b.snapshot("d", js_sys::Date::now());
+    assert!(s.cooling(js_sys::Date::now()));
+    assert_eq!(s.in_flight, 1);
+    assert_eq!(a.unacknowledged(), 0);
+}
