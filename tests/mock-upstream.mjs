@@ -94,6 +94,51 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       res.writeHead(b.status, { "content-type": "application/json", ...(b.headers || {}) });
       return res.end(JSON.stringify(b.body ?? { error: { message: `mock ${name} failed`, type: "server_error", param: null, code: null } }));
     }
+    if (path === "/v1/messages") return anthropic(req, res, body, b);
+    const azure = /^\/openai\/deployments\/([^/]+)(\/.*)$/.exec(path);
+    if (azure) {
+      const version = new URL(req.url, "http://mock").searchParams.get("api-version");
+      if (!version) {
+        res.writeHead(404, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ error: { code: "404", message: "Resource not found (no api-version)" } }));
+      }
+      return openai(req, res, azure[2] === "/chat/completions" ? "/v1/chat/completions" : `/v1${azure[2]}`, { ...body, model: azure[1] }, b);
+    }
+    return openai(req, res, path, body, b);
+  }
+
+  function openai(req, res, path, body, b) {
+    if (path === "/v1/embeddings") {
+      const inputs = Array.isArray(body.input) && typeof body.input[0] !== "number" ? body.input : [body.input];
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({
+        object: "list",
+        data: inputs.map((_, index) => ({
+          object: "embedding",
+          index,
+          // The SDKs ask for base64 (little-endian float32) unless told otherwise.
+          embedding: body.encoding_format === "base64" ? Buffer.from(new Float32Array([0.1, 0.2, 0.3]).buffer).toString("base64") : [0.1, 0.2, 0.3],
+        })),
+        model: body.model,
+        usage: { prompt_tokens: 4 * inputs.length, total_tokens: 4 * inputs.length },
+      }));
+    }
+    if (path === "/v1/completions") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({
+        id: "cmpl-mock", object: "text_completion", created: 1, model: body.model,
+        choices: [{ index: 0, text: ` completed: ${body.prompt}`, logprobs: null, finish_reason: "stop" }],
+        usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+      }));
+    }
+    if (path === "/v1/moderations") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ id: "modr-mock", model: body.model, results: [{ flagged: false, categories: {}, category_scores: {} }] }));
+    }
+    if (path === "/v1/images/generations") {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ created: 1, data: [{ url: "https://images.example/cat.png", revised_prompt: body.prompt }] }));
+    }
     if (path === "/v1/models" && req.method === "GET") {
       res.writeHead(200, { "content-type": "application/json" });
       return res.end(JSON.stringify({ object: "list", data: [{ id: "mock-model", object: "model", created: 0, owned_by: "mock" }] }));
@@ -102,6 +147,10 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       res.writeHead(404, { "content-type": "application/json" });
       return res.end(JSON.stringify({ error: { message: `mock: no route ${req.method} ${path}`, type: "invalid_request_error", param: null, code: null } }));
     }
+    return chat(req, res, body, b);
+  }
+
+  function chat(req, res, body, b) {
     const model = body.model || "mock-model";
     const text = answerFor(body);
     if (!body.stream) {
@@ -127,6 +176,48 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       } else {
         res.end("data: [DONE]\n\n");
       }
+    };
+    next();
+  }
+
+  // Anthropic's Messages API: x-api-key, anthropic-version, its body, its SSE events.
+  function anthropic(req, res, body, b) {
+    if (!req.headers["x-api-key"] || !req.headers["anthropic-version"]) {
+      res.writeHead(401, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ type: "error", error: { type: "authentication_error", message: "missing x-api-key" } }));
+    }
+    if (!body.max_tokens) {
+      res.writeHead(400, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "max_tokens: Field required" } }));
+    }
+    const last = [...(body.messages || [])].reverse().find((m) => m.role === "user");
+    const parts = Array.isArray(last?.content) ? last.content : [];
+    const text = `echo: ${parts.filter((p) => p.type === "text").map((p) => p.text).join(" ")}`;
+    const usage = { input_tokens: 11, output_tokens: 4 };
+    if (!body.stream) {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({
+        id: "msg_mock", type: "message", role: "assistant", model: body.model,
+        content: [{ type: "text", text }], stop_reason: "end_turn", stop_sequence: null, usage,
+      }));
+    }
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const events = [
+      ev("message_start", { message: { id: "msg_mock", type: "message", role: "assistant", model: body.model, content: [], usage: { input_tokens: 11, output_tokens: 1 } } }),
+      ev("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
+      ev("ping", {}),
+      ...text.split(/(?<= )/).map((t) => ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: t } })),
+      ev("content_block_stop", { index: 0 }),
+      ev("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } }),
+      ev("message_stop", {}),
+    ];
+    let i = 0;
+    const next = () => {
+      if (i < events.length) {
+        res.write(events[i++]);
+        setTimeout(next, 2);
+      } else res.end();
     };
     next();
   }

@@ -6,7 +6,7 @@ use crate::admin_api::{self, AdminRoute};
 use crate::cache;
 use crate::error::Error;
 use crate::relay::ClientStream;
-use crate::request::ChatRequest;
+use crate::request::{Endpoint, ModelRequest};
 use crate::router::{RoutedBody, Router};
 use serde_json::json;
 
@@ -90,7 +90,7 @@ pub struct App {
 }
 
 enum Route {
-    ChatCompletions,
+    Model(Endpoint),
     Models,
     Liveliness,
     Admin(AdminRoute),
@@ -151,7 +151,7 @@ impl App {
             });
         }
         match route {
-            Route::ChatCompletions => chat_completions(router, &req.body).await,
+            Route::Model(endpoint) => model_call(router, endpoint, &req.body).await,
             Route::Models => Ok(models(router)),
             Route::Liveliness | Route::Admin(_) => Err(Error::Internal {
                 message: "unreachable route".into(),
@@ -214,7 +214,13 @@ fn match_route(method: &str, path: &str) -> Result<Route, Error> {
     let trimmed = path_only.trim_end_matches('/');
     let (route, allowed) = match trimmed {
         "/v1/chat/completions" | "/chat/completions" | "/openai/v1/chat/completions" => {
-            (Route::ChatCompletions, "POST")
+            (Route::Model(Endpoint::Chat), "POST")
+        }
+        "/v1/completions" | "/completions" => (Route::Model(Endpoint::Completions), "POST"),
+        "/v1/embeddings" | "/embeddings" => (Route::Model(Endpoint::Embeddings), "POST"),
+        "/v1/moderations" | "/moderations" => (Route::Model(Endpoint::Moderations), "POST"),
+        "/v1/images/generations" | "/images/generations" => {
+            (Route::Model(Endpoint::ImageGenerations), "POST")
         }
         "/v1/models" | "/models" => (Route::Models, "GET"),
         "/health/liveliness" | "/health/liveness" => (Route::Liveliness, "GET"),
@@ -273,8 +279,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn chat_completions(router: &Router, body: &[u8]) -> Result<HttpResponse, Error> {
-    let req = ChatRequest::parse(body)?;
+/// A call to a model endpoint, routed through its model group (and the cache, when on).
+async fn model_call(
+    router: &Router,
+    endpoint: Endpoint,
+    body: &[u8],
+) -> Result<HttpResponse, Error> {
+    let req = ModelRequest::parse_for(endpoint, body)?;
     let call_id = router.call_id();
     let plan = cache::plan(router.config().cache.as_ref(), &req)?;
     if let Some(p) = plan.as_ref().filter(|p| p.read) {
@@ -336,7 +347,7 @@ fn sse_headers() -> Vec<(&'static str, String)> {
 /// no cost.
 fn cached_response(
     hit: cache::Stored,
-    req: &ChatRequest,
+    req: &ModelRequest,
     call_id: String,
     key: &str,
 ) -> HttpResponse {

@@ -9,7 +9,7 @@
 use crate::config::CacheSettings;
 use crate::error::Error;
 use crate::ports::{Clock, LocalFuture};
-use crate::request::ChatRequest;
+use crate::request::ModelRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -55,9 +55,17 @@ fn bad(what: &str) -> Error {
 /// The plan for `req`, or `None` when caching is off.
 pub fn plan(
     settings: Option<&CacheSettings>,
-    req: &ChatRequest,
+    req: &ModelRequest,
 ) -> Result<Option<CachePlan>, Error> {
     let Some(s) = settings else { return Ok(None) };
+    if !matches!(
+        req.endpoint,
+        crate::request::Endpoint::Chat
+            | crate::request::Endpoint::Completions
+            | crate::request::Endpoint::Embeddings
+    ) {
+        return Ok(None);
+    }
     let control = match req.router_fields.get("cache") {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -81,9 +89,11 @@ pub fn plan(
         }
     };
     let ttl_secs = secs("ttl")?.map(|t| t.ceil() as u64).unwrap_or(s.ttl_secs);
+    // A stream is made from a cached chat completion; other streams are not served from cache.
+    let servable = !req.stream || req.endpoint == crate::request::Endpoint::Chat;
     Ok(Some(CachePlan {
         key: key(s, req),
-        read: !flag("no-cache")?,
+        read: !flag("no-cache")? && servable,
         write: !flag("no-store")? && ttl_secs > 0,
         ttl_secs,
         max_age_ms: secs("s-maxage")?.map(|a| a * 1000.0),
@@ -93,7 +103,7 @@ pub fn plan(
 /// `namespace:sha256(cache group, body)`. The body is the client's request without the fields
 /// that do not change the answer (`stream`, `stream_options`) or that only steer the router;
 /// its keys are in a fixed order, so the same request always has the same key.
-pub fn key(s: &CacheSettings, req: &ChatRequest) -> String {
+pub fn key(s: &CacheSettings, req: &ModelRequest) -> String {
     let group = s
         .caching_groups
         .iter()
@@ -101,6 +111,8 @@ pub fn key(s: &CacheSettings, req: &ChatRequest) -> String {
         .map(|g| g.join(","))
         .unwrap_or_else(|| req.model.clone());
     let mut h = Sha256::new();
+    h.update(req.endpoint.path().as_bytes());
+    h.update([0u8]);
     h.update(group.as_bytes());
     h.update([0u8]);
     for (k, v) in req.body.iter() {
@@ -253,8 +265,8 @@ mod tests {
         }
     }
 
-    fn req(v: Value) -> ChatRequest {
-        ChatRequest::parse(v.to_string().as_bytes()).unwrap()
+    fn req(v: Value) -> ModelRequest {
+        ModelRequest::parse(v.to_string().as_bytes()).unwrap()
     }
 
     fn base() -> Value {

@@ -1,6 +1,7 @@
 //! Switchyard's core: LiteLLM's Router semantics with no platform in it. The Worker (the root
 //! crate) supplies the ports; tests supply fakes. Builds natively and for wasm32.
 
+pub mod adapter;
 pub mod admin_api;
 pub mod api;
 pub mod cache;

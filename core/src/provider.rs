@@ -1,69 +1,80 @@
 //! Which provider a deployment talks to, read from its `model` prefix or `custom_llm_provider`
 //! the way LiteLLM does (`openai/gpt-4o`, `groq/llama3-8b-8192`, ...), and how to address it.
 
-/// Providers whose wire format is OpenAI's own: the request body is forwarded with the model
-/// renamed, to `{api_base}/chat/completions`.
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI's own: the body is forwarded with the model renamed, to `{api_base}/<endpoint>`.
+    OpenAi,
+    /// OpenAI's body at `{api_base}/openai/deployments/{model}/<endpoint>?api-version=...`, with
+    /// an `api-key` header.
+    Azure,
+    /// The Messages API (`/v1/messages`), translated both ways.
+    Anthropic,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Provider {
     /// LiteLLM's name for it (the `model` prefix).
     pub name: &'static str,
     /// Used when the deployment gives no `api_base`; `None` means `api_base` is required.
     pub default_api_base: Option<&'static str>,
+    pub wire: Wire,
 }
 
-/// The OpenAI-compatible providers this router knows by name, with their public endpoints.
-pub const OPENAI_COMPATIBLE: &[Provider] = &[
+impl Provider {
+    const fn openai(name: &'static str, base: Option<&'static str>) -> Self {
+        Provider {
+            name,
+            default_api_base: base,
+            wire: Wire::OpenAi,
+        }
+    }
+
+    /// Whether this provider serves an endpoint at all (routing skips deployments that do not).
+    pub fn serves(&self, endpoint: crate::request::Endpoint) -> bool {
+        use crate::request::Endpoint;
+        match self.wire {
+            Wire::OpenAi | Wire::Azure => true,
+            Wire::Anthropic => endpoint == Endpoint::Chat,
+        }
+    }
+}
+
+/// Azure OpenAI's `api-version` when the deployment sets none (a GA version).
+pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
+
+/// Every provider this router knows by name, with its public endpoint.
+pub const PROVIDERS: &[Provider] = &[
     Provider {
-        name: "openai",
-        default_api_base: Some("https://api.openai.com/v1"),
-    },
-    Provider {
-        name: "groq",
-        default_api_base: Some("https://api.groq.com/openai/v1"),
-    },
-    Provider {
-        name: "mistral",
-        default_api_base: Some("https://api.mistral.ai/v1"),
-    },
-    Provider {
-        name: "deepseek",
-        default_api_base: Some("https://api.deepseek.com/v1"),
-    },
-    Provider {
-        name: "together_ai",
-        default_api_base: Some("https://api.together.xyz/v1"),
-    },
-    Provider {
-        name: "fireworks_ai",
-        default_api_base: Some("https://api.fireworks.ai/inference/v1"),
-    },
-    Provider {
-        name: "openrouter",
-        default_api_base: Some("https://openrouter.ai/api/v1"),
-    },
-    Provider {
-        name: "perplexity",
-        default_api_base: Some("https://api.perplexity.ai"),
-    },
-    Provider {
-        name: "xai",
-        default_api_base: Some("https://api.x.ai/v1"),
-    },
-    Provider {
-        name: "deepinfra",
-        default_api_base: Some("https://api.deepinfra.com/v1/openai"),
-    },
-    Provider {
-        name: "hosted_vllm",
+        name: "azure",
         default_api_base: None,
+        wire: Wire::Azure,
     },
+    Provider {
+        name: "anthropic",
+        default_api_base: Some("https://api.anthropic.com"),
+        wire: Wire::Anthropic,
+    },
+    Provider::openai("openai", Some("https://api.openai.com/v1")),
+    Provider::openai("groq", Some("https://api.groq.com/openai/v1")),
+    Provider::openai("mistral", Some("https://api.mistral.ai/v1")),
+    Provider::openai("deepseek", Some("https://api.deepseek.com/v1")),
+    Provider::openai("together_ai", Some("https://api.together.xyz/v1")),
+    Provider::openai(
+        "fireworks_ai",
+        Some("https://api.fireworks.ai/inference/v1"),
+    ),
+    Provider::openai("openrouter", Some("https://openrouter.ai/api/v1")),
+    Provider::openai("perplexity", Some("https://api.perplexity.ai")),
+    Provider::openai("xai", Some("https://api.x.ai/v1")),
+    Provider::openai("deepinfra", Some("https://api.deepinfra.com/v1/openai")),
+    Provider::openai("hosted_vllm", None),
 ];
 
 /// Providers LiteLLM knows whose own wire format this build does not translate yet.
 const NOT_YET: &[&str] = &[
-    "azure",
     "azure_ai",
-    "anthropic",
     "gemini",
     "vertex_ai",
     "bedrock",
@@ -76,8 +87,10 @@ const NOT_YET: &[&str] = &[
     "watsonx",
 ];
 
+const OPENAI: Provider = Provider::openai("openai", Some("https://api.openai.com/v1"));
+
 pub fn lookup(name: &str) -> Option<Provider> {
-    OPENAI_COMPATIBLE.iter().copied().find(|p| p.name == name)
+    PROVIDERS.iter().copied().find(|p| p.name == name)
 }
 
 /// Splits `litellm_params.model` into the provider and the model name the provider knows.
@@ -104,7 +117,7 @@ pub fn resolve(
             }
             Ok((known(prefix)?, rest.to_string()))
         }
-        None => Ok((OPENAI_COMPATIBLE[0], model.to_string())),
+        None => Ok((OPENAI, model.to_string())),
     }
 }
 
@@ -112,7 +125,7 @@ fn known(name: &str) -> Result<Provider, String> {
     if let Some(p) = lookup(name) {
         return Ok(p);
     }
-    let supported: Vec<&str> = OPENAI_COMPATIBLE.iter().map(|p| p.name).collect();
+    let supported: Vec<&str> = PROVIDERS.iter().map(|p| p.name).collect();
     if NOT_YET.contains(&name) {
         Err(format!(
             "provider `{name}` is not supported by this version of Switchyard; supported: {}",
@@ -172,8 +185,13 @@ mod tests {
     fn unknown_and_unsupported_providers_are_errors() {
         let e = resolve("nope/x", None).unwrap_err();
         assert!(e.contains("unknown provider `nope`"), "{e}");
-        let e = resolve("anthropic/claude-3", None).unwrap_err();
+        let e = resolve("gemini/gemini-1.5-pro", None).unwrap_err();
         assert!(e.contains("not supported"), "{e}");
+        assert_eq!(
+            resolve("anthropic/claude-3-haiku", None).unwrap().0.wire,
+            Wire::Anthropic
+        );
+        assert_eq!(resolve("azure/my-gpt4", None).unwrap().0.wire, Wire::Azure);
         assert!(resolve("openai/", None).is_err());
     }
 

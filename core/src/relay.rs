@@ -43,6 +43,7 @@ pub struct Relay {
     usage: Option<Usage>,
     end_error: Option<ErrorClass>,
     on_end: Option<OnEnd>,
+    translator: Box<dyn StreamTranslator>,
 }
 
 impl Relay {
@@ -58,7 +59,14 @@ impl Relay {
             usage: None,
             end_error: None,
             on_end: None,
+            translator: Box::new(OpenAiStream),
         }
+    }
+
+    /// Translates a provider's own stream format (default: OpenAI's, passed on).
+    pub fn translate(mut self, t: Box<dyn StreamTranslator>) -> Self {
+        self.translator = t;
+        self
     }
 
     /// Whether the usage-only chunk reaches the client (default: yes).
@@ -181,36 +189,79 @@ impl Relay {
         }
     }
 
-    /// Turns decoded events into client bytes.
+    /// Turns decoded events into client bytes, through the provider's translator.
     fn frames(&mut self) -> Frames {
         let mut f = Frames::default();
+        let mut pieces = Vec::new();
         for ev in self.events.drain(..) {
-            if ev.data == b"[DONE]" {
-                f.bytes.extend_from_slice(DONE_FRAME);
-                f.done = true;
-                self.finished = true;
-                break;
-            }
-            if contains(&ev.data, b"\"usage\":{") {
-                if let Some(u) = usage_of(&ev.data) {
-                    self.usage = Some(u);
-                    if !self.keep_usage_chunk && contains(&ev.data, b"\"choices\":[]") {
-                        continue;
+            self.translator.event(ev, &mut pieces);
+        }
+        for piece in pieces {
+            match piece {
+                Piece::Done => {
+                    f.bytes.extend_from_slice(DONE_FRAME);
+                    f.done = true;
+                    self.finished = true;
+                    break;
+                }
+                Piece::Error(data) => {
+                    push_frame(&mut f.bytes, &data);
+                    self.finished = true;
+                    f.error = Some(data);
+                    break;
+                }
+                Piece::Data(data) => {
+                    if contains(&data, b"\"usage\":{") {
+                        if let Some(u) = usage_of(&data) {
+                            self.usage = Some(u);
+                            if !self.keep_usage_chunk && contains(&data, b"\"choices\":[]") {
+                                continue;
+                            }
+                        }
                     }
+                    push_frame(&mut f.bytes, &data);
+                    f.events += 1;
                 }
             }
-            f.bytes.extend_from_slice(b"data: ");
-            f.bytes.extend_from_slice(&ev.data);
-            f.bytes.extend_from_slice(b"\n\n");
-            if is_error_payload(&ev.data) {
-                self.finished = true;
-                f.error = Some(ev.data);
-                break;
-            }
-            f.events += 1;
         }
-        self.events.clear();
         f
+    }
+}
+
+fn push_frame(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// What a provider's stream event becomes for an OpenAI client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    /// An OpenAI chunk (JSON).
+    Data(Vec<u8>),
+    /// The stream is complete.
+    Done,
+    /// The provider reported an error (an OpenAI error object, JSON).
+    Error(Vec<u8>),
+}
+
+/// Turns one provider's SSE events into OpenAI stream pieces.
+pub trait StreamTranslator {
+    fn event(&mut self, ev: SseEvent, out: &mut Vec<Piece>);
+}
+
+/// OpenAI's own stream: passed on as it is.
+pub struct OpenAiStream;
+
+impl StreamTranslator for OpenAiStream {
+    fn event(&mut self, ev: SseEvent, out: &mut Vec<Piece>) {
+        if ev.data == b"[DONE]" {
+            out.push(Piece::Done);
+        } else if is_error_payload(&ev.data) {
+            out.push(Piece::Error(ev.data));
+        } else {
+            out.push(Piece::Data(ev.data));
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! The client's chat request: parsed once, checked field by field (a 400 names the bad field),
-//! with the fields that only steer the router taken out. Each attempt then writes the body for
-//! its deployment from these parts, without re-parsing or cloning the messages.
+//! The client's request to a model endpoint (chat, text completions, embeddings, moderations,
+//! image generation): parsed once, checked field by field (a 400 names the bad field), with the
+//! fields that only steer the router taken out. Each attempt then writes the body for its
+//! deployment from these parts, without re-parsing or cloning the messages.
 
 use crate::config::Deployment;
 use crate::error::Error;
@@ -41,6 +42,32 @@ const ROUTER_ONLY_FIELDS: &[&str] = &[
     "azure_ad_token",
 ];
 
+/// The OpenAI endpoints routed through model groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Completions,
+    Embeddings,
+    Moderations,
+    ImageGenerations,
+}
+
+impl Endpoint {
+    /// The path under an OpenAI `api_base`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "/chat/completions",
+            Endpoint::Completions => "/completions",
+            Endpoint::Embeddings => "/embeddings",
+            Endpoint::Moderations => "/moderations",
+            Endpoint::ImageGenerations => "/images/generations",
+        }
+    }
+}
+
+/// The model a moderation request uses when it names none (OpenAI's default).
+pub const DEFAULT_MODERATION_MODEL: &str = "omni-moderation-latest";
+
 const ROLES: &[&str] = &[
     "system",
     "developer",
@@ -51,7 +78,8 @@ const ROLES: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChatRequest {
+pub struct ModelRequest {
+    pub endpoint: Endpoint,
     /// The model group asked for.
     pub model: String,
     pub stream: bool,
@@ -65,8 +93,13 @@ pub struct ChatRequest {
     pub router_fields: Map<String, Value>,
 }
 
-impl ChatRequest {
+impl ModelRequest {
+    /// A chat completion request.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        ModelRequest::parse_for(Endpoint::Chat, bytes)
+    }
+
+    pub fn parse_for(endpoint: Endpoint, bytes: &[u8]) -> Result<Self, Error> {
         let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::InvalidRequest {
             message: format!("We could not parse the JSON body of your request: {e}"),
             param: None,
@@ -82,10 +115,37 @@ impl ChatRequest {
             Some(Value::String(m)) if !m.trim().is_empty() => m,
             Some(Value::String(_)) => return Err(invalid_field("model", "must not be empty")),
             Some(_) => return Err(invalid_field("model", "must be a string")),
+            None if endpoint == Endpoint::Moderations => DEFAULT_MODERATION_MODEL.to_string(),
             None => return Err(missing("model")),
         };
-        check_messages(body.get("messages"))?;
-        let stream = check_optional_fields(&body)?;
+        let stream = match endpoint {
+            Endpoint::Chat => {
+                check_messages(body.get("messages"))?;
+                check_optional_fields(&body)?
+            }
+            Endpoint::Completions => {
+                check_prompt(body.get("prompt"))?;
+                check_optional_fields(&body)?
+            }
+            Endpoint::Embeddings => {
+                check_input("input", body.get("input"), true)?;
+                check_embedding_fields(&body)?;
+                false
+            }
+            Endpoint::Moderations => {
+                check_input("input", body.get("input"), false)?;
+                false
+            }
+            Endpoint::ImageGenerations => {
+                match body.get("prompt") {
+                    Some(Value::String(p)) if !p.is_empty() => {}
+                    Some(_) => return Err(invalid_field("prompt", "must be a non-empty string")),
+                    None => return Err(missing("prompt")),
+                }
+                check_image_fields(&body)?;
+                false
+            }
+        };
         let include_usage = body
             .get("stream_options")
             .and_then(|o| o.get("include_usage"))
@@ -97,7 +157,8 @@ impl ChatRequest {
                 router_fields.insert((*key).to_string(), v);
             }
         }
-        Ok(ChatRequest {
+        Ok(ModelRequest {
+            endpoint,
             model,
             stream,
             include_usage,
@@ -219,6 +280,83 @@ fn check_messages(messages: Option<&Value>) -> Result<(), Error> {
     Ok(())
 }
 
+/// A text completion's `prompt`: a string, a list of strings, a token list, or a list of those.
+fn check_prompt(v: Option<&Value>) -> Result<(), Error> {
+    match v {
+        None => Err(missing("prompt")),
+        Some(Value::String(_)) => Ok(()),
+        Some(Value::Array(items))
+            if !items.is_empty()
+                && items
+                    .iter()
+                    .all(|i| i.is_string() || is_tokens(i) || i.is_u64()) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(invalid_field(
+            "prompt",
+            "must be a string, a list of strings, or token lists",
+        )),
+    }
+}
+
+fn is_tokens(v: &Value) -> bool {
+    matches!(v, Value::Array(t) if !t.is_empty() && t.iter().all(Value::is_u64))
+}
+
+/// `input` for embeddings (`tokens`: token lists allowed) and moderations.
+fn check_input(field: &str, v: Option<&Value>, tokens: bool) -> Result<(), Error> {
+    match v {
+        None => Err(missing(field)),
+        Some(Value::String(s)) if !s.is_empty() => Ok(()),
+        Some(Value::Array(items))
+            if !items.is_empty()
+                && (items
+                    .iter()
+                    .all(|i| matches!(i, Value::String(s) if !s.is_empty()))
+                    || (tokens
+                        && (items.iter().all(Value::is_u64) || items.iter().all(is_tokens)))
+                    || (!tokens && items.iter().all(Value::is_object))) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(invalid_field(
+            field,
+            if tokens {
+                "must be a non-empty string, a list of strings, a token list, or a list of token lists"
+            } else {
+                "must be a non-empty string or a list of strings"
+            },
+        )),
+    }
+}
+
+fn check_embedding_fields(body: &Map<String, Value>) -> Result<(), Error> {
+    match body.get("dimensions").filter(|v| !v.is_null()) {
+        Some(v) if v.as_u64().is_none_or(|d| d < 1) => {
+            return Err(invalid_field("dimensions", "must be an integer >= 1"))
+        }
+        _ => {}
+    }
+    match body.get("encoding_format").filter(|v| !v.is_null()) {
+        Some(Value::String(f)) if f == "float" || f == "base64" => Ok(()),
+        Some(_) => Err(invalid_field(
+            "encoding_format",
+            "must be `float` or `base64`",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn check_image_fields(body: &Map<String, Value>) -> Result<(), Error> {
+    match body.get("n").filter(|v| !v.is_null()) {
+        Some(v) if !v.as_u64().is_some_and(|n| (1..=10).contains(&n)) => {
+            Err(invalid_field("n", "must be an integer between 1 and 10"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Checks the type and range of the optional OpenAI fields; returns `stream`.
 fn check_optional_fields(body: &Map<String, Value>) -> Result<bool, Error> {
     let get = |k: &str| body.get(k).filter(|v| !v.is_null());
@@ -310,8 +448,8 @@ mod tests {
     use crate::config::Config;
     use serde_json::json;
 
-    fn parse(v: Value) -> Result<ChatRequest, Error> {
-        ChatRequest::parse(v.to_string().as_bytes())
+    fn parse(v: Value) -> Result<ModelRequest, Error> {
+        ModelRequest::parse(v.to_string().as_bytes())
     }
 
     fn param_of(v: Value) -> Option<String> {
@@ -332,6 +470,80 @@ mod tests {
     }
 
     #[test]
+    fn other_endpoints_check_their_own_fields() {
+        let p = |e: Endpoint, v: Value| ModelRequest::parse_for(e, v.to_string().as_bytes());
+        assert!(p(Endpoint::Embeddings, json!({"model":"e","input":"hi"})).is_ok());
+        assert!(p(Endpoint::Embeddings, json!({"model":"e","input":["a","b"]})).is_ok());
+        assert!(p(Endpoint::Embeddings, json!({"model":"e","input":[1,2,3]})).is_ok());
+        assert!(p(
+            Endpoint::Embeddings,
+            json!({"model":"e","input":[[1,2],[3]]})
+        )
+        .is_ok());
+        for bad in [
+            json!({"model":"e"}),
+            json!({"model":"e","input":""}),
+            json!({"model":"e","input":[]}),
+            json!({"model":"e","input":[1,"a"]}),
+            json!({"model":"e","input":3}),
+        ] {
+            let e = p(Endpoint::Embeddings, bad.clone()).unwrap_err();
+            assert!(
+                matches!(&e, Error::InvalidRequest { param: Some(x), .. } if x == "input"),
+                "{bad}: {e:?}"
+            );
+        }
+        assert_eq!(
+            p(
+                Endpoint::Embeddings,
+                json!({"model":"e","input":"x","dimensions":0})
+            )
+            .unwrap_err()
+            .param(),
+            Some("dimensions")
+        );
+        assert!(
+            p(
+                Endpoint::Completions,
+                json!({"model":"c","prompt":"Say this","max_tokens":5,"stream":true})
+            )
+            .unwrap()
+            .stream
+        );
+        assert_eq!(
+            p(Endpoint::Completions, json!({"model":"c"}))
+                .unwrap_err()
+                .param(),
+            Some("prompt")
+        );
+        let m = p(Endpoint::Moderations, json!({"input":"text"})).unwrap();
+        assert_eq!(m.model, DEFAULT_MODERATION_MODEL);
+        assert_eq!(
+            p(
+                Endpoint::ImageGenerations,
+                json!({"model":"i","prompt":"a cat","n":20})
+            )
+            .unwrap_err()
+            .param(),
+            Some("n")
+        );
+        assert_eq!(
+            p(Endpoint::ImageGenerations, json!({"model":"i"}))
+                .unwrap_err()
+                .param(),
+            Some("prompt")
+        );
+        assert!(
+            !p(
+                Endpoint::Chat,
+                json!({"model":"m","messages":[{"role":"user","content":"x"}]})
+            )
+            .unwrap()
+            .stream
+        );
+    }
+
+    #[test]
     fn minimal_request_parses() {
         let r = parse(ok_body()).unwrap();
         assert_eq!(r.model, "gpt-4o");
@@ -342,12 +554,12 @@ mod tests {
 
     #[test]
     fn bad_json_and_non_objects() {
-        let e = ChatRequest::parse(b"{nope").unwrap_err();
+        let e = ModelRequest::parse(b"{nope").unwrap_err();
         assert_eq!(e.status(), 400);
         assert_eq!(e.code(), Some("invalid_json"));
-        assert_eq!(ChatRequest::parse(b"[1]").unwrap_err().status(), 400);
-        assert_eq!(ChatRequest::parse(b"\xff\xfe").unwrap_err().status(), 400);
-        assert_eq!(ChatRequest::parse(b"").unwrap_err().status(), 400);
+        assert_eq!(ModelRequest::parse(b"[1]").unwrap_err().status(), 400);
+        assert_eq!(ModelRequest::parse(b"\xff\xfe").unwrap_err().status(), 400);
+        assert_eq!(ModelRequest::parse(b"").unwrap_err().status(), 400);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::ports::{Clock, Upstream};
 use crate::relay::ClientStream;
-use crate::request::ChatRequest;
+use crate::request::ModelRequest;
 use crate::rng::Rng;
 use crate::state::{MemoryState, RouterState};
 use std::cell::RefCell;
@@ -135,7 +135,7 @@ impl Router {
 
     /// `completion` / `acompletion`: a chat completion routed through the model group's
     /// deployments with retries, fallbacks and cooldowns.
-    pub async fn completion(&self, req: &ChatRequest) -> Result<Routed, Error> {
+    pub async fn completion(&self, req: &ModelRequest) -> Result<Routed, Error> {
         exec::completion(self, req).await
     }
 

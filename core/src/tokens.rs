@@ -4,6 +4,27 @@
 
 use serde_json::Value;
 
+/// The estimate for any endpoint's body: `messages` (chat), else `prompt` / `input`.
+pub fn estimate_request_tokens(body: &serde_json::Map<String, Value>) -> u64 {
+    if body.contains_key("messages") {
+        return estimate_prompt_tokens(body.get("messages"));
+    }
+    let text = body.get("prompt").or_else(|| body.get("input"));
+    let chars = match text {
+        Some(Value::String(s)) => s.len(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.len(),
+                Value::Array(tokens) => tokens.len() * 4,
+                _ => 4,
+            })
+            .sum(),
+        _ => 0,
+    };
+    (chars as u64).div_ceil(4)
+}
+
 pub fn estimate_prompt_tokens(messages: Option<&Value>) -> u64 {
     let Some(Value::Array(list)) = messages else {
         return 0;

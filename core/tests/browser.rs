@@ -8,7 +8,7 @@ use switchyard_core::config::Config;
 use switchyard_core::js::JsClock;
 use switchyard_core::ports::{ByteStream, Clock};
 use switchyard_core::relay::Relay;
-use switchyard_core::request::ChatRequest;
+use switchyard_core::request::ModelRequest;
 use switchyard_core::rng::Rng;
 use switchyard_core::router::{RoutedBody, Router, Runtime};
 use switchyard_core::routing::simple_shuffle;
@@ -102,8 +102,8 @@ async fn router_call_and_timeout_in_wasm() {
     );
     up.push("http://b.test/v1/chat/completions", Reply::Hang);
     let router = Router::new(config(), Runtime::new(up.clone(), Rc::new(JsClock), 5));
-    let req =
-        ChatRequest::parse(br#"{"model":"g","messages":[{"role":"user","content":"x"}]}"#).unwrap();
+    let req = ModelRequest::parse(br#"{"model":"g","messages":[{"role":"user","content":"x"}]}"#)
+        .unwrap();
     let mut ok = 0;
     let mut timeouts = 0;
     for _ in 0..20 {
@@ -133,8 +133,8 @@ fn router_for(text: &str, up: &Rc<ScriptedUpstream>) -> Router {
     )
 }
 
-fn chat(model: &str) -> ChatRequest {
-    ChatRequest::parse(
+fn chat(model: &str) -> ModelRequest {
+    ModelRequest::parse(
         format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"x"}}]}}"#).as_bytes(),
     )
     .unwrap()

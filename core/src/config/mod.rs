@@ -77,6 +77,7 @@ pub struct Deployment {
     pub api_base: String,
     pub api_key: Option<String>,
     pub api_version: Option<String>,
+    pub azure_ad_token: Option<String>,
     pub organization: Option<String>,
     pub timeout_ms: u64,
     pub stream_timeout_ms: u64,
@@ -435,7 +436,11 @@ fn deployment(
         model,
         api_base,
         api_key: p.api_key.filter(|k| !k.is_empty()),
-        api_version: p.api_version,
+        api_version: p.api_version.or_else(|| {
+            (provider.wire == crate::provider::Wire::Azure)
+                .then(|| crate::provider::AZURE_DEFAULT_API_VERSION.to_string())
+        }),
+        azure_ad_token: p.azure_ad_token.filter(|t| !t.is_empty()),
         organization: p.organization,
         timeout_ms,
         stream_timeout_ms,

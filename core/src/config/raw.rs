@@ -33,6 +33,9 @@ pub struct RawLitellmParams {
     pub api_key: Option<String>,
     #[serde(default)]
     pub api_version: Option<String>,
+    /// Azure: a Microsoft Entra ID token, sent as `Authorization: Bearer` instead of `api-key`.
+    #[serde(default)]
+    pub azure_ad_token: Option<String>,
     #[serde(default)]
     pub organization: Option<String>,
     #[serde(default)]

@@ -6,7 +6,6 @@ use crate::config::{Config, Deployment};
 use crate::cost;
 use crate::error::Error;
 use crate::ports::UpstreamBody;
-use crate::provider::endpoint_url;
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 use std::rc::Rc;
@@ -327,18 +326,9 @@ impl Router {
     }
 
     async fn probe(&self, d: &Deployment) -> Result<(), Error> {
-        let mut headers = vec![("content-type", "application/json".to_string())];
-        if let Some(key) = &d.api_key {
-            headers.push(("authorization", format!("Bearer {key}")));
-        }
-        let body = json!({"model": d.model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1});
-        let req = crate::ports::UpstreamRequest {
-            method: "POST",
-            url: endpoint_url(&d.api_base, "/chat/completions"),
-            headers,
-            body: body.to_string().into_bytes(),
-            stream: false,
-        };
+        let ping = json!({"model": d.group, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1});
+        let req = crate::request::ModelRequest::parse(ping.to_string().as_bytes())?;
+        let req = crate::adapter::build(d, &req)?;
         let resp = self
             .send_within(req, d.timeout_ms.min(HEALTH_TIMEOUT_MS))
             .await?;

@@ -24,7 +24,7 @@ fn router(up: &Rc<ScriptedUpstream>) -> Router {
 }
 
 fn chat(r: &Router, model: &str) -> Result<Routed, Error> {
-    let req = ChatRequest::parse(
+    let req = ModelRequest::parse(
         json!({"model": model, "messages":[{"role":"user","content":"x"}]})
             .to_string()
             .as_bytes(),

@@ -2,14 +2,14 @@
 //! last byte (for a stream, until the stream ends).
 
 use super::{RoutedBody, Router};
+use crate::adapter;
 use crate::config::{Config, Deployment};
 use crate::cooldown::should_cool_down;
 use crate::cost::{self, usage_of};
 use crate::error::{Error, ErrorClass};
 use crate::ports::{UpstreamBody, UpstreamRequest, UpstreamResponse};
-use crate::provider::endpoint_url;
 use crate::relay::{Relay, StreamEnd};
-use crate::request::ChatRequest;
+use crate::request::ModelRequest;
 use crate::state::{Outcome, RouterState};
 use futures::future::{select, Either};
 use std::rc::Rc;
@@ -25,7 +25,7 @@ impl Router {
         &self,
         config: &Rc<Config>,
         d: &Deployment,
-        req: &ChatRequest,
+        req: &ModelRequest,
         timeout_override_ms: Option<u64>,
         already_counted: bool,
     ) -> Result<Answer, Error> {
@@ -35,17 +35,30 @@ impl Router {
         if !already_counted {
             self.state.call_started(&d.id, started);
         }
-        let resp = match self.send_within(chat_request(d, req), timeout_ms).await {
+        let upstream_req = match adapter::build(d, req) {
+            Ok(r) => r,
+            Err(e) => {
+                // The request cannot be written for this provider: the client's mistake.
+                self.state
+                    .call_ended(&d.id, &cancelled(d), self.clock.now_ms());
+                return Err(e);
+            }
+        };
+        let resp = match self.send_within(upstream_req, timeout_ms).await {
             Ok(r) if (200..300).contains(&r.status) => r,
             Ok(r) => {
                 let left = (timeout_ms as f64 - (self.clock.now_ms() - started)).max(1.0) as u64;
-                let e = self.error_from(r, left).await;
+                let e = self.error_from(d, r, left).await;
                 return Err(self.failed(config, d, e));
             }
             Err(e) => return Err(self.failed(config, d, e)),
         };
         match resp.body {
-            UpstreamBody::Full(bytes) => {
+            UpstreamBody::Full(raw) => {
+                let bytes = match adapter::response(d, req, raw) {
+                    Ok(b) => b,
+                    Err(e) => return Err(self.failed(config, d, e)),
+                };
                 let usage = usage_of(&bytes).unwrap_or_default();
                 let cost = usage.cost(d);
                 let elapsed = self.clock.now_ms() - started;
@@ -66,6 +79,7 @@ impl Router {
             }
             UpstreamBody::Stream(stream) => {
                 let mut relay = Relay::new(stream, self.clock.clone(), stream_timeout_ms)
+                    .translate(adapter::stream(d, req))
                     .keep_usage_chunk(req.include_usage);
                 let elapsed = (self.clock.now_ms() - started).max(0.0) as u64;
                 let first = match relay
@@ -122,8 +136,9 @@ impl Router {
         }
     }
 
-    /// The error for a non-2xx answer, with its body (read within `left_ms` if it is a stream).
-    async fn error_from(&self, resp: UpstreamResponse, left_ms: u64) -> Error {
+    /// The error for a non-2xx answer, with its body (read within `left_ms` if it is a stream)
+    /// made OpenAI-shaped.
+    async fn error_from(&self, d: &Deployment, resp: UpstreamResponse, left_ms: u64) -> Error {
         let retry_after = resp.header("retry-after").map(str::to_string).or_else(|| {
             resp.header("retry-after-ms")
                 .and_then(|ms| ms.trim().parse::<f64>().ok())
@@ -141,9 +156,21 @@ impl Router {
         };
         Error::Upstream {
             status: resp.status,
-            body,
+            body: adapter::error_body(d, resp.status, body),
             retry_after,
         }
+    }
+}
+
+/// The outcome of a call that never went out.
+fn cancelled(d: &Deployment) -> Outcome {
+    Outcome {
+        group: d.group.clone(),
+        error: None,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        cost: 0.0,
+        latency_ms: None,
     }
 }
 
@@ -193,26 +220,4 @@ fn stream_accounting(
             cool_down_if_needed(&*state, &config, &id, &group, class, now);
         }
     })
-}
-
-/// The HTTP call for a chat completion on an OpenAI-compatible deployment.
-fn chat_request(d: &Deployment, req: &ChatRequest) -> UpstreamRequest {
-    let mut headers = Vec::with_capacity(4);
-    headers.push(("content-type", "application/json".to_string()));
-    if req.stream {
-        headers.push(("accept", "text/event-stream".to_string()));
-    }
-    if let Some(key) = &d.api_key {
-        headers.push(("authorization", format!("Bearer {key}")));
-    }
-    if let Some(org) = &d.organization {
-        headers.push(("openai-organization", org.clone()));
-    }
-    UpstreamRequest {
-        method: "POST",
-        url: endpoint_url(&d.api_base, "/chat/completions"),
-        headers,
-        body: req.upstream_body(d),
-        stream: req.stream,
-    }
 }

@@ -17,11 +17,11 @@ use super::attempt::Answer;
 use super::{RequestOptions, Routed, Router};
 use crate::config::{Config, Deployment, RoutingStrategy};
 use crate::error::{Error, ErrorClass};
-use crate::request::ChatRequest;
+use crate::request::ModelRequest;
 use crate::retry::backoff_ms;
 use crate::routing::{self, RequestFacts};
 use crate::state::Limits;
-use crate::tokens::estimate_prompt_tokens;
+use crate::tokens::estimate_request_tokens;
 use std::rc::Rc;
 
 /// What happened so far, for the response headers.
@@ -31,7 +31,7 @@ struct Tally {
     fallbacks: u32,
 }
 
-pub(super) async fn completion(router: &Router, req: &ChatRequest) -> Result<Routed, Error> {
+pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Routed, Error> {
     let config = router.config();
     if !config.knows(&req.model) {
         return Err(Error::ModelNotFound {
@@ -39,7 +39,7 @@ pub(super) async fn completion(router: &Router, req: &ChatRequest) -> Result<Rou
         });
     }
     let opts = RequestOptions::parse(&req.router_fields, &req.model)?;
-    let prompt_tokens = estimate_prompt_tokens(req.body.get("messages"));
+    let prompt_tokens = estimate_request_tokens(&req.body);
     let mut tally = Tally::default();
     let run = GroupRun {
         router,
@@ -106,7 +106,7 @@ fn fallback_list(
 struct GroupRun<'a> {
     router: &'a Router,
     config: &'a Rc<Config>,
-    req: &'a ChatRequest,
+    req: &'a ModelRequest,
     opts: &'a RequestOptions,
     prompt_tokens: u64,
 }
@@ -137,11 +137,13 @@ impl GroupRun<'_> {
         let Some((mut pool, by_id)) = self.config.deployments_for(name) else {
             return (Vec::new(), false);
         };
+        let endpoint = self.req.endpoint;
+        pool.retain(|d| d.provider.serves(endpoint));
         let s = &self.config.router;
         if s.routing_strategy == RoutingStrategy::CostBased {
             for sub in s.cost_substitutes.get(name).into_iter().flatten() {
                 if let Some((more, _)) = self.config.deployments_for(sub) {
-                    pool.extend(more);
+                    pool.extend(more.into_iter().filter(|d| d.provider.serves(endpoint)));
                 }
             }
         }
@@ -152,6 +154,21 @@ impl GroupRun<'_> {
         let r = self.router;
         let s = &self.config.router;
         let (pool, by_id) = self.pool(name);
+        if pool.is_empty() {
+            let providers: Vec<&str> = self
+                .config
+                .deployments_for(name)
+                .map(|(ds, _)| ds.iter().map(|d| d.provider.name).collect())
+                .unwrap_or_default();
+            return Err(Error::invalid(
+                format!(
+                    "No deployment of `{name}` serves {} (provider: {}).",
+                    self.req.endpoint.path(),
+                    providers.join(", ")
+                ),
+                Some("model".to_string()),
+            ));
+        }
         let mut groups: Vec<&str> = pool.iter().map(|d| d.group.as_str()).collect();
         groups.dedup();
         for g in groups {

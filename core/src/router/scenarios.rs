@@ -47,7 +47,7 @@ impl Setup {
         self.up.calls_to(&url(name))
     }
     fn ask(&self, body: Value) -> Result<Routed, Error> {
-        let req = ChatRequest::parse(body.to_string().as_bytes()).unwrap();
+        let req = ModelRequest::parse(body.to_string().as_bytes()).unwrap();
         block_on(self.router.completion(&req))
     }
     fn chat(&self, model: &str) -> Result<Routed, Error> {

@@ -24,8 +24,8 @@ fn router(up: &Rc<ScriptedUpstream>, extra: &str) -> Router {
     )
 }
 
-fn chat(v: Value) -> ChatRequest {
-    ChatRequest::parse(v.to_string().as_bytes()).unwrap()
+fn chat(v: Value) -> ModelRequest {
+    ModelRequest::parse(v.to_string().as_bytes()).unwrap()
 }
 
 fn hello(model: &str) -> Value {

@@ -1,0 +1,461 @@
+//! Anthropic's Messages API (`POST /v1/messages`, `x-api-key`, `anthropic-version`) <-> OpenAI
+//! chat completions: system messages, multi-turn, images (base64 and URL), tools, tool choice
+//! and tool results, stop sequences, sampling, usage, stop reasons, and the streaming events.
+
+use super::openai_error;
+use crate::config::Deployment;
+use crate::error::Error;
+use crate::relay::{Piece, StreamTranslator};
+use crate::request::ModelRequest;
+use crate::sse::SseEvent;
+use serde_json::{json, Map, Value};
+
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Anthropic requires `max_tokens`; OpenAI does not. Used when the request and the deployment
+/// set neither `max_tokens` nor `max_completion_tokens`.
+pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u64 = 4096;
+
+fn bad(param: String, what: &str) -> Error {
+    Error::InvalidRequest {
+        message: format!("Invalid value for '{param}': {what}."),
+        param: Some(param),
+        code: Some("invalid_value"),
+    }
+}
+
+/// A text or image content part as Anthropic blocks.
+fn content_blocks(content: Option<&Value>, at: &str) -> Result<Vec<Value>, Error> {
+    match content {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![json!({"type": "text", "text": s})]),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .enumerate()
+            .map(|(j, part)| match part.get("type").and_then(Value::as_str) {
+                Some("text") => Ok(
+                    json!({"type": "text", "text": part.get("text").cloned().unwrap_or(json!(""))}),
+                ),
+                Some("image_url") => {
+                    let url = part
+                        .pointer("/image_url/url")
+                        .or_else(|| part.get("image_url"))
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| {
+                            bad(format!("{at}.content[{j}].image_url"), "must hold a url")
+                        })?;
+                    Ok(image_block(url))
+                }
+                _ => Err(bad(
+                    format!("{at}.content[{j}].type"),
+                    "Anthropic deployments take `text` and `image_url` parts",
+                )),
+            })
+            .collect(),
+        Some(_) => Err(bad(
+            format!("{at}.content"),
+            "must be a string or a list of parts",
+        )),
+    }
+}
+
+/// `data:<type>;base64,<data>` becomes a base64 source; anything else a URL source.
+fn image_block(url: &str) -> Value {
+    if let Some(rest) = url.strip_prefix("data:") {
+        if let Some((meta, data)) = rest.split_once(',') {
+            let media_type = meta.strip_suffix(";base64").unwrap_or(meta);
+            return json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}});
+        }
+    }
+    json!({"type": "image", "source": {"type": "url", "url": url}})
+}
+
+/// Appends blocks for `role`, merging with the previous message when it has the same role
+/// (Anthropic requires user and assistant turns to alternate).
+fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    if let Some(last) = messages.last_mut() {
+        if last["role"] == role {
+            if let Some(Value::Array(c)) = last.get_mut("content") {
+                c.extend(blocks);
+                return;
+            }
+        }
+    }
+    messages.push(json!({"role": role, "content": blocks}));
+}
+
+pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error> {
+    let get = |k: &str| {
+        req.body
+            .get(k)
+            .or_else(|| d.body_defaults.get(k))
+            .filter(|v| !v.is_null())
+    };
+    let mut system = Vec::new();
+    let mut messages: Vec<Value> = Vec::new();
+    let list = req
+        .body
+        .get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, m) in list.iter().enumerate() {
+        let at = format!("messages[{i}]");
+        match m.get("role").and_then(Value::as_str).unwrap_or("user") {
+            "system" | "developer" => system.extend(content_blocks(m.get("content"), &at)?),
+            "assistant" => {
+                let mut blocks = content_blocks(m.get("content"), &at)?;
+                for call in m
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let args = call
+                        .pointer("/function/arguments")
+                        .and_then(Value::as_str)
+                        .unwrap_or("{}");
+                    let input: Value = serde_json::from_str(args).unwrap_or_else(|_| json!({}));
+                    blocks.push(json!({
+                        "type": "tool_use",
+                        "id": call.get("id").cloned().unwrap_or(json!("")),
+                        "name": call.pointer("/function/name").cloned().unwrap_or(json!("")),
+                        "input": input,
+                    }));
+                }
+                push(&mut messages, "assistant", blocks);
+            }
+            "tool" | "function" => {
+                let text = match m.get("content") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Array(parts)) => parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect::<Vec<_>>()
+                        .join(""),
+                    _ => String::new(),
+                };
+                let id = m
+                    .get("tool_call_id")
+                    .or_else(|| m.get("name"))
+                    .cloned()
+                    .unwrap_or(json!(""));
+                push(
+                    &mut messages,
+                    "user",
+                    vec![json!({"type": "tool_result", "tool_use_id": id, "content": text})],
+                );
+            }
+            _ => push(
+                &mut messages,
+                "user",
+                content_blocks(m.get("content"), &at)?,
+            ),
+        }
+    }
+    let mut out = Map::new();
+    out.insert("model".into(), json!(d.model));
+    out.insert("messages".into(), Value::Array(messages));
+    let max_tokens = get("max_tokens")
+        .or_else(|| get("max_completion_tokens"))
+        .and_then(Value::as_u64)
+        .unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS);
+    out.insert("max_tokens".into(), json!(max_tokens));
+    if !system.is_empty() {
+        out.insert("system".into(), Value::Array(system));
+    }
+    if let Some(t) = get("temperature").and_then(Value::as_f64) {
+        // OpenAI's range is 0-2, Anthropic's 0-1.
+        out.insert("temperature".into(), json!(t.min(1.0)));
+    }
+    if let Some(p) = get("top_p") {
+        out.insert("top_p".into(), p.clone());
+    }
+    match get("stop") {
+        Some(Value::String(s)) => {
+            out.insert("stop_sequences".into(), json!([s]));
+        }
+        Some(Value::Array(a)) => {
+            out.insert("stop_sequences".into(), Value::Array(a.clone()));
+        }
+        _ => {}
+    }
+    if let Some(Value::Array(tools)) = get("tools") {
+        let converted: Vec<Value> = tools
+            .iter()
+            .filter_map(|t| t.get("function"))
+            .map(|f| {
+                json!({
+                    "name": f.get("name").cloned().unwrap_or(json!("")),
+                    "description": f.get("description").cloned().unwrap_or(json!("")),
+                    "input_schema": f.get("parameters").cloned().unwrap_or(json!({"type": "object", "properties": {}})),
+                })
+            })
+            .collect();
+        out.insert("tools".into(), Value::Array(converted));
+    }
+    if let Some(choice) = get("tool_choice") {
+        let mapped = match choice {
+            Value::String(s) if s == "required" => Some(json!({"type": "any"})),
+            Value::String(s) if s == "none" => Some(json!({"type": "none"})),
+            Value::String(_) => Some(json!({"type": "auto"})),
+            Value::Object(_) => choice
+                .pointer("/function/name")
+                .map(|n| json!({"type": "tool", "name": n})),
+            _ => None,
+        };
+        if let Some(m) = mapped {
+            out.insert("tool_choice".into(), m);
+        }
+    }
+    if let Some(user) = get("user") {
+        out.insert("metadata".into(), json!({"user_id": user}));
+    }
+    if req.stream {
+        out.insert("stream".into(), json!(true));
+    }
+    serde_json::to_vec(&Value::Object(out)).map_err(|e| Error::Internal {
+        message: format!("could not write the Anthropic request: {e}"),
+    })
+}
+
+fn finish_reason(stop: Option<&str>) -> &'static str {
+    match stop {
+        Some("max_tokens") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        _ => "stop",
+    }
+}
+
+pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| Error::Upstream {
+        status: 502,
+        body: openai_error(
+            &format!("Anthropic sent an unreadable answer: {e}"),
+            "server_error",
+            None,
+        )
+        .to_string()
+        .into_bytes(),
+        retry_after: None,
+    })?;
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for block in v
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
+            Some("tool_use") => tool_calls.push(json!({
+                "id": block.get("id").cloned().unwrap_or(json!("")),
+                "type": "function",
+                "function": {
+                    "name": block.get("name").cloned().unwrap_or(json!("")),
+                    "arguments": block.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()),
+                },
+            })),
+            _ => {}
+        }
+    }
+    let mut message = json!({"role": "assistant", "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { json!(text) }});
+    if !tool_calls.is_empty() {
+        message["tool_calls"] = Value::Array(tool_calls);
+    }
+    let input = v
+        .pointer("/usage/input_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let output = v
+        .pointer("/usage/output_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let out = json!({
+        "id": v.get("id").cloned().unwrap_or(json!("")),
+        "object": "chat.completion",
+        "created": 0,
+        "model": v.get("model").cloned().unwrap_or(json!(requested_model)),
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "finish_reason": finish_reason(v.get("stop_reason").and_then(Value::as_str)),
+        }],
+        "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output},
+    });
+    Ok(out.to_string().into_bytes())
+}
+
+/// Anthropic's `{"type":"error","error":{"type","message"}}` as an OpenAI error.
+pub fn error_body(status: u16, body: &[u8]) -> Vec<u8> {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let kind = v
+        .pointer("/error/type")
+        .and_then(Value::as_str)
+        .unwrap_or("api_error");
+    let message = v
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "Anthropic error {status}: {}",
+                String::from_utf8_lossy(body)
+            )
+        });
+    openai_error(&message, openai_type(kind), code_for(&message))
+        .to_string()
+        .into_bytes()
+}
+
+fn openai_type(kind: &str) -> &'static str {
+    match kind {
+        "invalid_request_error" => "invalid_request_error",
+        "authentication_error" => "authentication_error",
+        "permission_error" => "permission_error",
+        "not_found_error" => "not_found_error",
+        "rate_limit_error" => "rate_limit_error",
+        _ => "server_error",
+    }
+}
+
+fn code_for(message: &str) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    if m.contains("prompt is too long") || m.contains("context window") {
+        Some("context_length_exceeded")
+    } else {
+        None
+    }
+}
+
+/// Anthropic's stream events -> OpenAI chunks.
+pub struct AnthropicStream {
+    id: String,
+    model: String,
+    input_tokens: u64,
+    output_tokens: u64,
+    /// Anthropic content block index -> OpenAI tool call index.
+    tool_index: Vec<(u64, usize)>,
+}
+
+impl AnthropicStream {
+    pub fn new(model: &str) -> Self {
+        AnthropicStream {
+            id: String::new(),
+            model: model.to_string(),
+            input_tokens: 0,
+            output_tokens: 0,
+            tool_index: Vec::new(),
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Piece {
+        Piece::Data(
+            json!({
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            })
+            .to_string()
+            .into_bytes(),
+        )
+    }
+}
+
+impl StreamTranslator for AnthropicStream {
+    fn event(&mut self, ev: SseEvent, out: &mut Vec<Piece>) {
+        let Ok(v) = serde_json::from_slice::<Value>(&ev.data) else {
+            return;
+        };
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .or(ev.event.as_deref())
+            .unwrap_or("");
+        match kind {
+            "message_start" => {
+                if let Some(id) = v.pointer("/message/id").and_then(Value::as_str) {
+                    self.id = id.to_string();
+                }
+                if let Some(m) = v.pointer("/message/model").and_then(Value::as_str) {
+                    self.model = m.to_string();
+                }
+                self.input_tokens = v
+                    .pointer("/message/usage/input_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
+            }
+            "content_block_start" => {
+                let block = v.get("content_block").cloned().unwrap_or(Value::Null);
+                if block.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    let n = self.tool_index.len();
+                    self.tool_index.push((index, n));
+                    out.push(self.chunk(
+                        json!({"tool_calls": [{"index": n, "id": block.get("id"), "type": "function",
+                               "function": {"name": block.get("name"), "arguments": ""}}]}),
+                        None,
+                    ));
+                } else if let Some(t) = block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
+                    out.push(self.chunk(json!({"content": t}), None));
+                }
+            }
+            "content_block_delta" => {
+                match v.pointer("/delta/type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        let t = v.pointer("/delta/text").cloned().unwrap_or(json!(""));
+                        out.push(self.chunk(json!({"content": t}), None));
+                    }
+                    Some("input_json_delta") => {
+                        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                        let n = self
+                            .tool_index
+                            .iter()
+                            .find(|(i, _)| *i == index)
+                            .map_or(0, |(_, n)| *n);
+                        let partial = v
+                            .pointer("/delta/partial_json")
+                            .cloned()
+                            .unwrap_or(json!(""));
+                        out.push(self.chunk(json!({"tool_calls": [{"index": n, "function": {"arguments": partial}}]}), None));
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                self.output_tokens = v
+                    .pointer("/usage/output_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(self.output_tokens);
+                let stop = v.pointer("/delta/stop_reason").and_then(Value::as_str);
+                out.push(self.chunk(json!({}), Some(finish_reason(stop))));
+            }
+            "message_stop" => {
+                let usage = json!({
+                    "id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model, "choices": [],
+                    "usage": {"prompt_tokens": self.input_tokens, "completion_tokens": self.output_tokens,
+                              "total_tokens": self.input_tokens + self.output_tokens},
+                });
+                out.push(Piece::Data(usage.to_string().into_bytes()));
+                out.push(Piece::Done);
+            }
+            "error" => {
+                let body = error_body(500, &ev.data);
+                out.push(Piece::Error(body));
+            }
+            _ => {} // ping, content_block_stop
+        }
+    }
+}

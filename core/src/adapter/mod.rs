@@ -1,0 +1,108 @@
+//! Provider adapters: pure translation between the OpenAI API the clients speak and each
+//! provider's wire format. No I/O here: `build` writes the upstream request, `response` reads a
+//! complete answer, `error_body` makes a provider's error OpenAI-shaped, `stream` translates
+//! a stream event by event.
+
+mod anthropic;
+
+use crate::config::Deployment;
+use crate::error::Error;
+use crate::ports::UpstreamRequest;
+use crate::provider::{endpoint_url, Wire};
+use crate::relay::{OpenAiStream, StreamTranslator};
+use crate::request::ModelRequest;
+use serde_json::{json, Value};
+
+pub use anthropic::{AnthropicStream, ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_VERSION};
+
+/// The HTTP call for `req` on deployment `d`.
+pub fn build(d: &Deployment, req: &ModelRequest) -> Result<UpstreamRequest, Error> {
+    let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(5);
+    headers.push(("content-type", "application/json".to_string()));
+    if req.stream {
+        headers.push(("accept", "text/event-stream".to_string()));
+    }
+    let (url, body) = match d.provider.wire {
+        Wire::OpenAi => {
+            if let Some(key) = &d.api_key {
+                headers.push(("authorization", format!("Bearer {key}")));
+            }
+            if let Some(org) = &d.organization {
+                headers.push(("openai-organization", org.clone()));
+            }
+            (
+                endpoint_url(&d.api_base, req.endpoint.path()),
+                req.upstream_body(d),
+            )
+        }
+        Wire::Azure => {
+            match (&d.azure_ad_token, &d.api_key) {
+                (Some(token), _) => headers.push(("authorization", format!("Bearer {token}"))),
+                (None, Some(key)) => headers.push(("api-key", key.clone())),
+                (None, None) => {}
+            }
+            let version = d
+                .api_version
+                .as_deref()
+                .unwrap_or(crate::provider::AZURE_DEFAULT_API_VERSION);
+            let url = format!(
+                "{}/openai/deployments/{}{}?api-version={}",
+                d.api_base.trim_end_matches('/'),
+                d.model,
+                req.endpoint.path(),
+                version
+            );
+            (url, req.upstream_body(d))
+        }
+        Wire::Anthropic => {
+            if let Some(key) = &d.api_key {
+                headers.push(("x-api-key", key.clone()));
+            }
+            headers.push(("anthropic-version", ANTHROPIC_VERSION.to_string()));
+            (
+                endpoint_url(&d.api_base, "/v1/messages"),
+                anthropic::request_body(d, req)?,
+            )
+        }
+    };
+    Ok(UpstreamRequest {
+        method: "POST",
+        url,
+        headers,
+        body,
+        stream: req.stream,
+    })
+}
+
+/// A complete 2xx answer as the OpenAI JSON the client expects.
+pub fn response(d: &Deployment, req: &ModelRequest, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+    match d.provider.wire {
+        Wire::OpenAi | Wire::Azure => Ok(body),
+        Wire::Anthropic => anthropic::response(&body, &req.model),
+    }
+}
+
+/// A provider's error body, OpenAI-shaped (`{"error":{message,type,param,code}}`), keeping the
+/// words the router classifies by (context length, content policy).
+pub fn error_body(d: &Deployment, status: u16, body: Vec<u8>) -> Vec<u8> {
+    match d.provider.wire {
+        Wire::OpenAi | Wire::Azure => body,
+        Wire::Anthropic => anthropic::error_body(status, &body),
+    }
+}
+
+/// The stream translator for `d`.
+pub fn stream(d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator> {
+    match d.provider.wire {
+        Wire::OpenAi | Wire::Azure => Box::new(OpenAiStream),
+        Wire::Anthropic => Box::new(AnthropicStream::new(&req.model)),
+    }
+}
+
+/// An OpenAI error object.
+pub(crate) fn openai_error(message: &str, kind: &str, code: Option<&str>) -> Value {
+    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+}
+
+#[cfg(test)]
+mod tests;

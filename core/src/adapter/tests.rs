@@ -1,0 +1,351 @@
+use super::*;
+use crate::config::Config;
+use crate::error::ErrorClass;
+use crate::relay::Piece;
+use crate::request::Endpoint;
+use crate::sse::SseDecoder;
+use serde_json::json;
+
+fn deployment(params: &str) -> Deployment {
+    let text = format!(r#"{{"model_list":[{{"model_name":"g","litellm_params":{{{params}}}}}]}}"#);
+    Config::from_text(&text, &|_| None)
+        .unwrap()
+        .deployments
+        .remove(0)
+}
+
+fn chat(v: Value) -> ModelRequest {
+    ModelRequest::parse(v.to_string().as_bytes()).unwrap()
+}
+
+fn body_of(r: &UpstreamRequest) -> Value {
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+fn header<'a>(r: &'a UpstreamRequest, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn azure_url_version_and_key() {
+    let d = deployment(
+        r#""model":"azure/my-gpt4o","api_base":"https://res.openai.azure.com/","api_key":"az-key""#,
+    );
+    let req = chat(json!({"model":"g","messages":[{"role":"user","content":"hi"}]}));
+    let r = build(&d, &req).unwrap();
+    assert_eq!(r.url, "https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions?api-version=2024-10-21");
+    assert_eq!(header(&r, "api-key"), Some("az-key"));
+    assert_eq!(header(&r, "authorization"), None);
+    let emb =
+        ModelRequest::parse_for(Endpoint::Embeddings, br#"{"model":"g","input":"x"}"#).unwrap();
+    assert!(build(&d, &emb)
+        .unwrap()
+        .url
+        .contains("/my-gpt4o/embeddings?api-version="));
+    let ad = deployment(
+        r#""model":"azure/d","api_base":"https://r.example","azure_ad_token":"tok","api_version":"2025-01-01-preview""#,
+    );
+    let r = build(&ad, &req).unwrap();
+    assert_eq!(header(&r, "authorization"), Some("Bearer tok"));
+    assert!(r.url.ends_with("api-version=2025-01-01-preview"));
+}
+
+#[test]
+fn azure_content_filter_is_a_content_policy_error() {
+    let body = br#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400}}"#;
+    let e = Error::Upstream {
+        status: 400,
+        body: body.to_vec(),
+        retry_after: None,
+    };
+    assert_eq!(e.class(), Some(ErrorClass::ContentPolicyViolation));
+}
+
+#[test]
+fn openai_endpoints_go_to_their_paths() {
+    let d = deployment(
+        r#""model":"openai/text-embedding-3-small","api_base":"http://o.test/v1","api_key":"k""#,
+    );
+    for (e, body, path) in [
+        (
+            Endpoint::Embeddings,
+            r#"{"model":"g","input":"x"}"#,
+            "/v1/embeddings",
+        ),
+        (
+            Endpoint::Completions,
+            r#"{"model":"g","prompt":"x"}"#,
+            "/v1/completions",
+        ),
+        (
+            Endpoint::Moderations,
+            r#"{"model":"g","input":"x"}"#,
+            "/v1/moderations",
+        ),
+        (
+            Endpoint::ImageGenerations,
+            r#"{"model":"g","prompt":"x"}"#,
+            "/v1/images/generations",
+        ),
+    ] {
+        let r = build(&d, &ModelRequest::parse_for(e, body.as_bytes()).unwrap()).unwrap();
+        assert_eq!(r.url, format!("http://o.test{path}"));
+        assert_eq!(body_of(&r)["model"], "text-embedding-3-small");
+    }
+}
+
+fn anthropic() -> Deployment {
+    deployment(r#""model":"anthropic/claude-3-5-sonnet-20240620","api_key":"ant-key""#)
+}
+
+#[test]
+fn anthropic_request_translation() {
+    let req = chat(json!({
+        "model": "g",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [
+                {"type": "text", "text": "What is in these?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}
+            ]},
+            {"role": "user", "content": "And the weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+        ],
+        "tools": [{"type": "function", "function": {"name": "weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+        "tool_choice": {"type": "function", "function": {"name": "weather"}},
+        "stop": "END",
+        "temperature": 1.5,
+        "top_p": 0.9,
+        "stream": true
+    }));
+    let r = build(&anthropic(), &req).unwrap();
+    assert_eq!(r.url, "https://api.anthropic.com/v1/messages");
+    assert_eq!(header(&r, "x-api-key"), Some("ant-key"));
+    assert_eq!(header(&r, "anthropic-version"), Some("2023-06-01"));
+    let b = body_of(&r);
+    assert_eq!(b["model"], "claude-3-5-sonnet-20240620");
+    assert_eq!(b["system"], json!([{"type": "text", "text": "Be brief."}]));
+    assert_eq!(
+        b["max_tokens"], 4096,
+        "Anthropic requires it: the documented default"
+    );
+    assert_eq!(b["temperature"], 1.0, "clamped to Anthropic's range");
+    assert_eq!(b["stop_sequences"], json!(["END"]));
+    assert_eq!(b["stream"], true);
+    let msgs = b["messages"].as_array().unwrap();
+    assert_eq!(
+        msgs.len(),
+        3,
+        "consecutive user turns merged: user, assistant, user"
+    );
+    assert_eq!(msgs[0]["role"], "user");
+    let parts = msgs[0]["content"].as_array().unwrap();
+    assert_eq!(parts.len(), 4);
+    assert_eq!(
+        parts[1]["source"],
+        json!({"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="})
+    );
+    assert_eq!(
+        parts[2]["source"],
+        json!({"type": "url", "url": "https://example.com/cat.jpg"})
+    );
+    assert_eq!(
+        msgs[1]["content"][0],
+        json!({"type": "tool_use", "id": "call_1", "name": "weather", "input": {"city": "Paris"}})
+    );
+    assert_eq!(
+        msgs[2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"})
+    );
+    assert_eq!(
+        b["tools"][0]["input_schema"]["properties"]["city"]["type"],
+        "string"
+    );
+    assert_eq!(b["tool_choice"], json!({"type": "tool", "name": "weather"}));
+}
+
+#[test]
+fn anthropic_tool_choice_and_max_tokens() {
+    let d = anthropic();
+    for (choice, expected) in [
+        (json!("auto"), json!({"type":"auto"})),
+        (json!("required"), json!({"type":"any"})),
+        (json!("none"), json!({"type":"none"})),
+    ] {
+        let req = chat(
+            json!({"model":"g","messages":[{"role":"user","content":"x"}],"tool_choice":choice,"max_completion_tokens":77}),
+        );
+        let b = body_of(&build(&d, &req).unwrap());
+        assert_eq!(b["tool_choice"], expected);
+        assert_eq!(b["max_tokens"], 77);
+    }
+    let bad = chat(
+        json!({"model":"g","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}),
+    );
+    let e = build(&d, &bad).unwrap_err();
+    assert_eq!(e.param(), Some("messages[0].content[0].type"));
+}
+
+#[test]
+fn anthropic_response_translation() {
+    let body = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-3-5-sonnet-20240620",
+        "content":[{"type":"text","text":"Let me check. "},{"type":"tool_use","id":"toolu_1","name":"weather","input":{"city":"Paris"}}],
+        "stop_reason":"tool_use","usage":{"input_tokens":25,"output_tokens":12}}"#;
+    let req = chat(json!({"model":"g","messages":[{"role":"user","content":"x"}]}));
+    let out: Value =
+        serde_json::from_slice(&response(&anthropic(), &req, body.to_vec()).unwrap()).unwrap();
+    assert_eq!(out["object"], "chat.completion");
+    assert_eq!(out["choices"][0]["message"]["content"], "Let me check. ");
+    assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{\"city\":\"Paris\"}"
+    );
+    assert_eq!(
+        out["usage"],
+        json!({"prompt_tokens":25,"completion_tokens":12,"total_tokens":37})
+    );
+    for (stop, finish) in [
+        ("end_turn", "stop"),
+        ("max_tokens", "length"),
+        ("stop_sequence", "stop"),
+    ] {
+        let b = format!(
+            r#"{{"id":"m","content":[{{"type":"text","text":"x"}}],"stop_reason":"{stop}","usage":{{"input_tokens":1,"output_tokens":1}}}}"#
+        );
+        let out: Value =
+            serde_json::from_slice(&response(&anthropic(), &req, b.into_bytes()).unwrap()).unwrap();
+        assert_eq!(out["choices"][0]["finish_reason"], finish);
+    }
+    assert!(response(&anthropic(), &req, b"not json".to_vec()).is_err());
+}
+
+#[test]
+fn anthropic_errors_become_openai_errors_and_classes() {
+    let d = anthropic();
+    let too_long = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#;
+    let body = error_body(&d, 400, too_long.to_vec());
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "context_length_exceeded");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    let e = Error::Upstream {
+        status: 400,
+        body,
+        retry_after: None,
+    };
+    assert_eq!(e.class(), Some(ErrorClass::ContextWindowExceeded));
+    let overloaded =
+        br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    let e = Error::Upstream {
+        status: 529,
+        body: error_body(&d, 529, overloaded.to_vec()),
+        retry_after: None,
+    };
+    assert_eq!(
+        e.class(),
+        Some(ErrorClass::InternalServer),
+        "529 is retryable"
+    );
+    assert!(e.client_should_retry());
+}
+
+fn translate(stream: &[u8]) -> Vec<Piece> {
+    let mut dec = SseDecoder::new();
+    let mut events = Vec::new();
+    dec.push(stream, &mut events);
+    let mut t = AnthropicStream::new("g");
+    let mut out = Vec::new();
+    for ev in events {
+        t.event(ev, &mut out);
+    }
+    out
+}
+
+fn data(p: &Piece) -> Value {
+    match p {
+        Piece::Data(d) | Piece::Error(d) => serde_json::from_slice(d).unwrap(),
+        Piece::Done => Value::Null,
+    }
+}
+
+const STREAM: &[u8] = b"event: message_start
+data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-3-5-sonnet-20240620\",\"content\":[],\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}
+
+event: content_block_start
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}
+
+event: ping
+data: {\"type\": \"ping\"}
+
+event: content_block_delta
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}
+
+event: content_block_stop
+data: {\"type\":\"content_block_stop\",\"index\":0}
+
+event: content_block_start
+data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"weather\",\"input\":{}}}
+
+event: content_block_delta
+data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Pa\"}}
+
+event: content_block_delta
+data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"ris\\\"}\"}}
+
+event: message_delta
+data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}
+
+event: message_stop
+data: {\"type\":\"message_stop\"}
+
+";
+
+#[test]
+fn anthropic_stream_translation() {
+    let out = translate(STREAM);
+    let v: Vec<Value> = out.iter().map(data).collect();
+    assert_eq!(v[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(v[0]["id"], "msg_1");
+    assert_eq!(v[1]["choices"][0]["delta"]["content"], "Hello");
+    assert_eq!(
+        v[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "weather"
+    );
+    assert_eq!(v[2]["choices"][0]["delta"]["tool_calls"][0]["index"], 0);
+    let args: String = v[3..5]
+        .iter()
+        .map(|c| {
+            c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(args, "{\"city\": \"Paris\"}");
+    assert_eq!(v[5]["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        v[6]["usage"],
+        json!({"prompt_tokens":25,"completion_tokens":15,"total_tokens":40})
+    );
+    assert_eq!(v[6]["choices"], json!([]));
+    assert_eq!(out.last(), Some(&Piece::Done));
+    assert_eq!(out.len(), 8);
+}
+
+#[test]
+fn anthropic_stream_error_event() {
+    let out = translate(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+    assert_eq!(out.len(), 1);
+    let Piece::Error(body) = &out[0] else {
+        panic!("{out:?}")
+    };
+    let v: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(v["error"]["message"], "Overloaded");
+}
