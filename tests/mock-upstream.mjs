@@ -95,6 +95,8 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       return res.end(JSON.stringify(b.body ?? { error: { message: `mock ${name} failed`, type: "server_error", param: null, code: null } }));
     }
     if (path === "/v1/messages") return anthropic(req, res, body, b);
+    const gem = /^\/v1beta\/models\/([^:]+):(generateContent|streamGenerateContent)$/.exec(path);
+    if (gem) return gemini(req, res, gem[1], gem[2] === "streamGenerateContent", body, b);
     const azure = /^\/openai\/deployments\/([^/]+)(\/.*)$/.exec(path);
     if (azure) {
       const version = new URL(req.url, "http://mock").searchParams.get("api-version");
@@ -178,6 +180,32 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       }
     };
     next();
+  }
+
+  // Google AI Studio's Gemini API: x-goog-api-key, contents/parts, SSE of partial responses.
+  function gemini(req, res, model, stream, body) {
+    if (!req.headers["x-goog-api-key"]) {
+      res.writeHead(403, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ error: { code: 403, message: "missing API key", status: "PERMISSION_DENIED" } }));
+    }
+    const last = [...(body.contents || [])].reverse().find((c) => c.role === "user");
+    const text = `echo: ${(last?.parts || []).map((p) => p.text || "").join(" ")}`;
+    const usageMetadata = { promptTokenCount: 6, candidatesTokenCount: 3, totalTokenCount: 9 };
+    if (!stream) {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({
+        candidates: [{ content: { role: "model", parts: [{ text }] }, finishReason: "STOP", index: 0 }],
+        usageMetadata, modelVersion: model,
+      }));
+    }
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const pieces = text.split(/(?<= )/);
+    pieces.forEach((t, i) => {
+      const last = i === pieces.length - 1;
+      const chunk = { candidates: [{ content: { role: "model", parts: [{ text: t }] }, ...(last ? { finishReason: "STOP" } : {}), index: 0 }], modelVersion: model, ...(last ? { usageMetadata } : {}) };
+      res.write(`data: ${JSON.stringify(chunk)}\r\n\r\n`);
+    });
+    res.end();
   }
 
   // Anthropic's Messages API: x-api-key, anthropic-version, its body, its SSE events.

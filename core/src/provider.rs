@@ -11,6 +11,8 @@ pub enum Wire {
     Azure,
     /// The Messages API (`/v1/messages`), translated both ways.
     Anthropic,
+    /// Google AI Studio's `generateContent`, translated both ways.
+    Gemini,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +38,7 @@ impl Provider {
         use crate::request::Endpoint;
         match self.wire {
             Wire::OpenAi | Wire::Azure => true,
-            Wire::Anthropic => endpoint == Endpoint::Chat,
+            Wire::Anthropic | Wire::Gemini => endpoint == Endpoint::Chat,
         }
     }
 }
@@ -50,6 +52,11 @@ pub const PROVIDERS: &[Provider] = &[
         name: "azure",
         default_api_base: None,
         wire: Wire::Azure,
+    },
+    Provider {
+        name: "gemini",
+        default_api_base: Some("https://generativelanguage.googleapis.com"),
+        wire: Wire::Gemini,
     },
     Provider {
         name: "anthropic",
@@ -75,7 +82,6 @@ pub const PROVIDERS: &[Provider] = &[
 /// Providers LiteLLM knows whose own wire format this build does not translate yet.
 const NOT_YET: &[&str] = &[
     "azure_ai",
-    "gemini",
     "vertex_ai",
     "bedrock",
     "cohere",
@@ -185,8 +191,12 @@ mod tests {
     fn unknown_and_unsupported_providers_are_errors() {
         let e = resolve("nope/x", None).unwrap_err();
         assert!(e.contains("unknown provider `nope`"), "{e}");
-        let e = resolve("gemini/gemini-1.5-pro", None).unwrap_err();
+        let e = resolve("vertex_ai/gemini-1.5-pro", None).unwrap_err();
         assert!(e.contains("not supported"), "{e}");
+        assert_eq!(
+            resolve("gemini/gemini-1.5-pro", None).unwrap().0.wire,
+            Wire::Gemini
+        );
         assert_eq!(
             resolve("anthropic/claude-3-haiku", None).unwrap().0.wire,
             Wire::Anthropic

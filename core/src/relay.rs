@@ -165,7 +165,7 @@ impl Relay {
         match chunk {
             Some(Ok(bytes)) => {
                 self.decoder.push(&bytes, &mut self.events);
-                Ok(self.frames())
+                Ok(self.frames(false))
             }
             Some(Err(e)) => {
                 self.finished = true;
@@ -175,7 +175,7 @@ impl Relay {
             }
             None => {
                 self.finished = true;
-                let frames = self.frames();
+                let frames = self.frames(true);
                 if frames.done || frames.error.is_some() {
                     Ok(frames)
                 } else {
@@ -189,12 +189,16 @@ impl Relay {
         }
     }
 
-    /// Turns decoded events into client bytes, through the provider's translator.
-    fn frames(&mut self) -> Frames {
+    /// Turns decoded events into client bytes, through the provider's translator; at the end
+    /// of the upstream body (`at_end`) the translator may add its last pieces.
+    fn frames(&mut self, at_end: bool) -> Frames {
         let mut f = Frames::default();
         let mut pieces = Vec::new();
         for ev in self.events.drain(..) {
             self.translator.event(ev, &mut pieces);
+        }
+        if at_end {
+            self.translator.end(&mut pieces);
         }
         for piece in pieces {
             match piece {
@@ -248,6 +252,9 @@ pub enum Piece {
 /// Turns one provider's SSE events into OpenAI stream pieces.
 pub trait StreamTranslator {
     fn event(&mut self, ev: SseEvent, out: &mut Vec<Piece>);
+    /// The upstream body ended: last pieces, such as `Done` for a provider whose stream has no
+    /// end marker but whose last event said it was complete.
+    fn end(&mut self, _out: &mut Vec<Piece>) {}
 }
 
 /// OpenAI's own stream: passed on as it is.

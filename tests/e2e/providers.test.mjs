@@ -18,6 +18,8 @@ model_list:
     litellm_params: { model: azure/my-gpt4o, api_base: "${root(mock, "azure")}", api_key: az-secret-1, api_version: "2024-10-21" }
   - model_name: claude
     litellm_params: { model: anthropic/claude-3-5-sonnet-20240620, api_base: "${root(mock, "anthropic")}", api_key: ant-secret-1 }
+  - model_name: gemini-flash
+    litellm_params: { model: gemini/gemini-1.5-flash, api_base: "${root(mock, "gemini")}", api_key: g-secret-1 }
   - model_name: gpt-big
     litellm_params: { model: openai/gpt-4o, api_base: "${mock.base("openai")}" }
   - model_name: text-embedding-3-small
@@ -84,6 +86,26 @@ test("Anthropic: streaming events become OpenAI chunks, usage included", async (
   assert.equal(finish, "stop");
   assert.deepEqual(usage, { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 });
   assert.equal(r.mock.callsTo("anthropic")[0].body.max_tokens, 4096, "the documented default");
+});
+
+test("Gemini: generateContent and streamGenerateContent translated both ways", async () => {
+  const res = await client.chat.completions.create(hello("gemini-flash"));
+  assert.equal(res.choices[0].message.content, "echo: hi there");
+  assert.deepEqual(res.usage, { prompt_tokens: 6, completion_tokens: 3, total_tokens: 9 });
+  const call = r.mock.callsTo("gemini")[0];
+  assert.equal(call.path, "/v1beta/models/gemini-1.5-flash:generateContent");
+  assert.equal(call.headers["x-goog-api-key"], "g-secret-1");
+  assert.deepEqual(call.body.systemInstruction, { parts: [{ text: "be brief" }] });
+  const stream = await client.chat.completions.create({ ...hello("gemini-flash"), stream: true, stream_options: { include_usage: true } });
+  let text = "";
+  let usage = null;
+  for await (const c of stream) {
+    if (c.choices.length) text += c.choices[0].delta.content ?? "";
+    if (c.usage) usage = c.usage;
+  }
+  assert.equal(text, "echo: hi there");
+  assert.equal(usage.total_tokens, 9);
+  assert.equal(r.mock.callsTo("gemini")[1].path, "/v1beta/models/gemini-1.5-flash:streamGenerateContent");
 });
 
 test("a context-window error from Anthropic falls back to an OpenAI group", async () => {

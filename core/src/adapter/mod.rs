@@ -4,6 +4,7 @@
 //! a stream event by event.
 
 mod anthropic;
+mod gemini;
 
 use crate::config::Deployment;
 use crate::error::Error;
@@ -14,6 +15,7 @@ use crate::request::ModelRequest;
 use serde_json::{json, Value};
 
 pub use anthropic::{AnthropicStream, ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_VERSION};
+pub use gemini::GeminiStream;
 
 /// The HTTP call for `req` on deployment `d`.
 pub fn build(d: &Deployment, req: &ModelRequest) -> Result<UpstreamRequest, Error> {
@@ -64,6 +66,15 @@ pub fn build(d: &Deployment, req: &ModelRequest) -> Result<UpstreamRequest, Erro
                 anthropic::request_body(d, req)?,
             )
         }
+        Wire::Gemini => {
+            if let Some(key) = &d.api_key {
+                headers.push(("x-goog-api-key", key.clone()));
+            }
+            (
+                endpoint_url(&d.api_base, &gemini::path(d, req.stream)),
+                gemini::request_body(d, req)?,
+            )
+        }
     };
     Ok(UpstreamRequest {
         method: "POST",
@@ -79,6 +90,7 @@ pub fn response(d: &Deployment, req: &ModelRequest, body: Vec<u8>) -> Result<Vec
     match d.provider.wire {
         Wire::OpenAi | Wire::Azure => Ok(body),
         Wire::Anthropic => anthropic::response(&body, &req.model),
+        Wire::Gemini => gemini::response(&body, &req.model),
     }
 }
 
@@ -88,6 +100,7 @@ pub fn error_body(d: &Deployment, status: u16, body: Vec<u8>) -> Vec<u8> {
     match d.provider.wire {
         Wire::OpenAi | Wire::Azure => body,
         Wire::Anthropic => anthropic::error_body(status, &body),
+        Wire::Gemini => gemini::error_body(status, &body),
     }
 }
 
@@ -96,6 +109,7 @@ pub fn stream(d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator> {
     match d.provider.wire {
         Wire::OpenAi | Wire::Azure => Box::new(OpenAiStream),
         Wire::Anthropic => Box::new(AnthropicStream::new(&req.model)),
+        Wire::Gemini => Box::new(GeminiStream::new(&req.model)),
     }
 }
 

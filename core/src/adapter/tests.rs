@@ -349,3 +349,135 @@ fn anthropic_stream_error_event() {
     let v: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(v["error"]["message"], "Overloaded");
 }
+
+fn gemini() -> Deployment {
+    deployment(r#""model":"gemini/gemini-1.5-flash","api_key":"g-key""#)
+}
+
+#[test]
+fn gemini_request_translation() {
+    let req = chat(json!({
+        "model": "g",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type":"text","text":"Look"},{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,/9j/4AA="}},{"type":"image_url","image_url":{"url":"https://x.example/a.png"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id":"call_9","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Rome\"}"}}]},
+            {"role": "tool", "tool_call_id": "call_9", "content": "rainy"}
+        ],
+        "tools": [{"type":"function","function":{"name":"weather","description":"W","parameters":{"type":"object"}}}],
+        "tool_choice": "required",
+        "temperature": 0.3, "max_tokens": 64, "stop": ["X"], "top_p": 0.5
+    }));
+    let r = build(&gemini(), &req).unwrap();
+    assert_eq!(
+        r.url,
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-1.5-flash:generateContent"
+    );
+    assert_eq!(header(&r, "x-goog-api-key"), Some("g-key"));
+    let b = body_of(&r);
+    assert_eq!(
+        b["systemInstruction"],
+        json!({"parts":[{"text":"Be brief."}]})
+    );
+    let c = b["contents"].as_array().unwrap();
+    assert_eq!(c.len(), 3);
+    assert_eq!(
+        c[0]["parts"][1],
+        json!({"inline_data":{"mime_type":"image/jpeg","data":"/9j/4AA="}})
+    );
+    assert_eq!(c[0]["parts"][2]["file_data"]["mime_type"], "image/png");
+    assert_eq!(c[1]["role"], "model");
+    assert_eq!(
+        c[1]["parts"][0],
+        json!({"functionCall":{"name":"weather","args":{"city":"Rome"}}})
+    );
+    assert_eq!(
+        c[2]["parts"][0]["functionResponse"]["name"], "weather",
+        "resolved from the call id"
+    );
+    assert_eq!(
+        b["generationConfig"],
+        json!({"temperature":0.3,"topP":0.5,"maxOutputTokens":64,"stopSequences":["X"]})
+    );
+    assert_eq!(b["tools"][0]["functionDeclarations"][0]["name"], "weather");
+    assert_eq!(b["toolConfig"]["functionCallingConfig"]["mode"], "ANY");
+    let mut s = chat(json!({"model":"g","messages":[{"role":"user","content":"x"}],"stream":true}));
+    s.stream = true;
+    assert!(build(&gemini(), &s)
+        .unwrap()
+        .url
+        .ends_with(":streamGenerateContent?alt=sse"));
+}
+
+#[test]
+fn gemini_response_and_errors() {
+    let req = chat(json!({"model":"g","messages":[{"role":"user","content":"x"}]}));
+    let body = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hi "},{"functionCall":{"name":"f","args":{"a":1}}}]},"finishReason":"STOP","index":0}],
+        "usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":3,"totalTokenCount":10},"modelVersion":"gemini-1.5-flash-002"}"#;
+    let out: Value =
+        serde_json::from_slice(&response(&gemini(), &req, body.to_vec()).unwrap()).unwrap();
+    assert_eq!(out["choices"][0]["message"]["content"], "Hi ");
+    assert_eq!(
+        out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{\"a\":1}"
+    );
+    assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(out["usage"]["total_tokens"], 10);
+    assert_eq!(out["model"], "gemini-1.5-flash-002");
+    let safety = br#"{"candidates":[{"content":{"parts":[]},"finishReason":"SAFETY"}]}"#;
+    let out: Value =
+        serde_json::from_slice(&response(&gemini(), &req, safety.to_vec()).unwrap()).unwrap();
+    assert_eq!(out["choices"][0]["finish_reason"], "content_filter");
+    let quota = br#"{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}"#;
+    let v: Value = serde_json::from_slice(&error_body(&gemini(), 429, quota.to_vec())).unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+    let long = br#"{"error":{"code":400,"message":"The input token count (2000000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#;
+    let e = Error::Upstream {
+        status: 400,
+        body: error_body(&gemini(), 400, long.to_vec()),
+        retry_after: None,
+    };
+    assert_eq!(e.class(), Some(ErrorClass::ContextWindowExceeded));
+}
+
+fn translate_with(
+    t: &mut dyn crate::relay::StreamTranslator,
+    stream: &[u8],
+    end: bool,
+) -> Vec<Piece> {
+    let mut dec = SseDecoder::new();
+    let mut events = Vec::new();
+    dec.push(stream, &mut events);
+    let mut out = Vec::new();
+    for ev in events {
+        t.event(ev, &mut out);
+    }
+    if end {
+        t.end(&mut out);
+    }
+    out
+}
+
+#[test]
+fn gemini_stream_translation() {
+    let stream = b"data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hel\"}]}}]}\r\n\r\n\
+data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":5,\"candidatesTokenCount\":2}}\r\n\r\n";
+    let out = translate_with(&mut GeminiStream::new("g"), stream, true);
+    let v: Vec<Value> = out.iter().map(data).collect();
+    assert_eq!(
+        v[0]["choices"][0]["delta"],
+        json!({"role":"assistant","content":"Hel"})
+    );
+    assert_eq!(v[1]["choices"][0]["delta"], json!({"content":"lo"}));
+    assert_eq!(v[2]["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        v[3]["usage"],
+        json!({"prompt_tokens":5,"completion_tokens":2,"total_tokens":7})
+    );
+    assert_eq!(out.last(), Some(&Piece::Done));
+    let cut = translate_with(&mut GeminiStream::new("g"), &stream[..90], true);
+    assert!(
+        !cut.contains(&Piece::Done),
+        "no finish reason seen: not complete"
+    );
+}
