@@ -145,6 +145,61 @@ fn known(name: &str) -> Result<Provider, String> {
     }
 }
 
+/// The secret holding a provider's key for models called by name without a deployment in
+/// `model_list` (LiteLLM reads the same environment variables).
+pub fn key_variable(provider: &str) -> Option<&'static str> {
+    Some(match provider {
+        "openai" => "OPENAI_API_KEY",
+        "anthropic" => "ANTHROPIC_API_KEY",
+        "gemini" => "GEMINI_API_KEY",
+        "groq" => "GROQ_API_KEY",
+        "mistral" => "MISTRAL_API_KEY",
+        "deepseek" => "DEEPSEEK_API_KEY",
+        "together_ai" => "TOGETHERAI_API_KEY",
+        "fireworks_ai" => "FIREWORKS_AI_API_KEY",
+        "openrouter" => "OPENROUTER_API_KEY",
+        "perplexity" => "PERPLEXITYAI_API_KEY",
+        "xai" => "XAI_API_KEY",
+        "deepinfra" => "DEEPINFRA_API_KEY",
+        _ => return None,
+    })
+}
+
+/// A model name that is not a group but names a provider's model: `groq/llama3-8b-8192`, or a
+/// bare name of a well-known family (`gpt-3.5-turbo`, `claude-3-haiku-20240307`,
+/// `gemini-1.5-flash`). Returns the provider and the model name it knows.
+pub fn implicit(name: &str) -> Option<(Provider, String)> {
+    if let Some((prefix, rest)) = name.split_once('/') {
+        return lookup(prefix)
+            .filter(|p| p.default_api_base.is_some() && !rest.is_empty())
+            .map(|p| (p, rest.to_string()));
+    }
+    const OPENAI_FAMILIES: &[&str] = &[
+        "gpt-",
+        "chatgpt-",
+        "o1",
+        "o3",
+        "o4",
+        "text-embedding-",
+        "dall-e-",
+        "gpt-image-",
+        "omni-moderation-",
+        "text-moderation-",
+        "davinci-",
+        "babbage-",
+    ];
+    let provider = if OPENAI_FAMILIES.iter().any(|f| name.starts_with(f)) {
+        "openai"
+    } else if name.starts_with("claude-") {
+        "anthropic"
+    } else if name.starts_with("gemini-") {
+        "gemini"
+    } else {
+        return None;
+    };
+    lookup(provider).map(|p| (p, name.to_string()))
+}
+
 /// Joins an `api_base` and an endpoint path without doubling or dropping the slash.
 pub fn endpoint_url(api_base: &str, path: &str) -> String {
     let base = api_base.trim_end_matches('/');
@@ -203,6 +258,25 @@ mod tests {
         );
         assert_eq!(resolve("azure/my-gpt4", None).unwrap().0.wire, Wire::Azure);
         assert!(resolve("openai/", None).is_err());
+    }
+
+    #[test]
+    fn implicit_models() {
+        assert_eq!(implicit("gpt-3.5-turbo").unwrap().0.name, "openai");
+        assert_eq!(
+            implicit("claude-3-haiku-20240307").unwrap().0.wire,
+            Wire::Anthropic
+        );
+        assert_eq!(implicit("gemini-1.5-flash").unwrap().0.wire, Wire::Gemini);
+        let (p, m) = implicit("groq/llama3-8b-8192").unwrap();
+        assert_eq!((p.name, m.as_str()), ("groq", "llama3-8b-8192"));
+        assert!(implicit("my-private-model").is_none());
+        assert!(
+            implicit("azure/x").is_none(),
+            "azure needs an api_base: not implicit"
+        );
+        assert!(implicit("hosted_vllm/x").is_none());
+        assert_eq!(key_variable("anthropic"), Some("ANTHROPIC_API_KEY"));
     }
 
     #[test]

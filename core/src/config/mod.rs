@@ -189,6 +189,75 @@ impl Config {
             .map(|d| (vec![d], true))
     }
 
+    /// This config plus a deployment for each of `names` that is not a group or deployment id
+    /// but a provider's model called by name, keyed by the provider's secret from `env`
+    /// (`None` when nothing needed adding). When `names[0]` (the requested model) needs a secret
+    /// that is not set, that is an error saying which one; other names are then skipped.
+    pub fn with_implicit(
+        &self,
+        names: &[&str],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Config>, Error> {
+        let mut extra = Vec::new();
+        for name in names {
+            if self.knows(name) || extra.iter().any(|d: &Deployment| d.group == *name) {
+                continue;
+            }
+            let Some((provider, model)) = provider::implicit(name) else {
+                continue;
+            };
+            let var = provider::key_variable(provider.name).unwrap_or("API_KEY");
+            let Some(key) = env(var) else {
+                if Some(name) != names.first() {
+                    continue;
+                }
+                return Err(Error::InvalidRequest {
+                    message: format!(
+                        "`{name}` is not a model group of this router. To call {} directly, set the secret {var} (wrangler secret put {var}).",
+                        provider.name
+                    ),
+                    param: Some("model".into()),
+                    code: Some("model_not_found"),
+                });
+            };
+            extra.push(Deployment {
+                id: (*name).to_string(),
+                group: (*name).to_string(),
+                provider,
+                model,
+                api_base: provider.default_api_base.unwrap_or_default().to_string(),
+                api_key: Some(key),
+                api_version: None,
+                azure_ad_token: None,
+                organization: None,
+                timeout_ms: self.router.timeout_ms,
+                stream_timeout_ms: self
+                    .router
+                    .stream_timeout_ms
+                    .unwrap_or(self.router.timeout_ms),
+                max_retries: None,
+                weight: None,
+                rpm: None,
+                tpm: None,
+                order: None,
+                tags: Vec::new(),
+                max_parallel_requests: self.router.default_max_parallel_requests,
+                body_defaults: Map::new(),
+                info: ModelInfo::default(),
+            });
+        }
+        if extra.is_empty() {
+            return Ok(None);
+        }
+        let mut next = self.clone();
+        for d in extra {
+            next.groups
+                .insert(d.group.clone(), vec![next.deployments.len()]);
+            next.deployments.push(d);
+        }
+        Ok(Some(next))
+    }
+
     /// Whether requests for `name` can be routed at all.
     pub fn knows(&self, name: &str) -> bool {
         self.groups.contains_key(name) || self.deployments.iter().any(|d| d.id == name)

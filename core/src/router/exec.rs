@@ -32,13 +32,31 @@ struct Tally {
 }
 
 pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Routed, Error> {
-    let config = router.config();
+    let mut config = router.config();
+    let opts = RequestOptions::parse(&req.router_fields, &req.model)?;
+    // Provider models called by name (not groups) get a deployment for this request.
+    let mut names: Vec<&str> = vec![req.model.as_str()];
+    let s = &config.router;
+    for list in [
+        opts.fallbacks
+            .as_deref()
+            .unwrap_or(s.fallbacks.for_group(&req.model)),
+        opts.context_window_fallbacks
+            .as_deref()
+            .unwrap_or(s.context_window_fallbacks.for_group(&req.model)),
+        s.content_policy_fallbacks.for_group(&req.model),
+    ] {
+        names.extend(list.iter().map(String::as_str));
+    }
+    let secrets = router.secrets.clone();
+    if let Some(c) = config.with_implicit(&names, &move |n| secrets(n))? {
+        config = Rc::new(c);
+    }
     if !config.knows(&req.model) {
         return Err(Error::ModelNotFound {
             model: req.model.clone(),
         });
     }
-    let opts = RequestOptions::parse(&req.router_fields, &req.model)?;
     let prompt_tokens = estimate_request_tokens(&req.body);
     let mut tally = Tally::default();
     let run = GroupRun {

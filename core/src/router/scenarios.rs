@@ -871,3 +871,80 @@ fn upstream_401_is_not_the_clients_401() {
     assert_eq!(e.status(), 502);
     assert_eq!(e.code(), Some("upstream_authentication_error"));
 }
+
+// ---- provider models called by name ----
+
+fn setup_with_secrets(
+    deployments: &[String],
+    settings: &str,
+    secrets: &'static [(&'static str, &'static str)],
+) -> Setup {
+    let text = format!(
+        r#"{{"model_list":[{}],"router_settings":{{{settings}}}}}"#,
+        deployments.join(",")
+    );
+    let config = Config::from_text(&text, &|_| None).unwrap();
+    let clock = ManualClock::at(10.0 * 60_000.0 + 1_000.0);
+    let up = Rc::new(ScriptedUpstream::with_clock(clock.clone()));
+    let mut rt = Runtime::new(up.clone(), Rc::new(clock.clone()), 7);
+    rt.secrets = Some(Rc::new(move |n: &str| {
+        secrets
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.to_string())
+    }));
+    let router = Router::new(config, rt);
+    Setup { up, clock, router }
+}
+
+#[test]
+fn a_known_provider_model_is_called_with_the_environment_key() {
+    let s = setup_with_secrets(
+        &[dep("g", "a", "")],
+        "",
+        &[("OPENAI_API_KEY", "sk-env-openai")],
+    );
+    s.up.push(
+        "https://api.openai.com/v1/chat/completions",
+        Reply::json(200, OK),
+    );
+    let r = s.chat("gpt-3.5-turbo").unwrap();
+    assert_eq!(r.group, "gpt-3.5-turbo");
+    let calls = s.up.calls.borrow();
+    assert!(calls[0]
+        .headers
+        .contains(&("authorization", "Bearer sk-env-openai".to_string())));
+    drop(calls);
+    let e = s.chat("claude-3-haiku-20240307").err().unwrap();
+    assert_eq!(e.status(), 400);
+    assert!(e.message().contains("ANTHROPIC_API_KEY"), "{}", e.message());
+    assert!(matches!(
+        s.chat("my-private-model").err().unwrap(),
+        Error::ModelNotFound { .. }
+    ));
+}
+
+#[test]
+fn the_seeds_fallbacks_may_name_provider_models() {
+    let s = setup_with_secrets(
+        &[dep("gpt-4", "a", "")],
+        r#""num_retries":0,"fallbacks":["gpt-3.5-turbo","claude-3-haiku-20240307"]"#,
+        &[("ANTHROPIC_API_KEY", "sk-ant-env")],
+    );
+    s.reply("a", err(503));
+    s.up.push(
+        "https://api.anthropic.com/v1/messages",
+        Reply::json(200, r#"{"id":"m","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}"#),
+    );
+    let r = s.chat("gpt-4").unwrap();
+    assert_eq!(
+        r.group, "claude-3-haiku-20240307",
+        "gpt-3.5-turbo has no key here: skipped"
+    );
+    assert!(s
+        .up
+        .calls
+        .borrow()
+        .iter()
+        .any(|c| c.headers.contains(&("x-api-key", "sk-ant-env".to_string()))));
+}
