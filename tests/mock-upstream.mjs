@@ -110,6 +110,23 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
   }
 
   function openai(req, res, path, body, b) {
+    if (path === "/v1/audio/transcriptions" || path === "/v1/audio/translations") {
+      const raw = body.unparsable || "";
+      const model = /name="model"\r\n\r\n([^\r]*)/.exec(raw)?.[1];
+      const hasFile = /filename="/.test(raw);
+      if (!model || !hasFile) {
+        res.writeHead(400, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ error: { message: "mock: model and file required", type: "invalid_request_error", param: null, code: null } }));
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ text: `${path.endsWith("translations") ? "translated" : "transcribed"} by ${model}, ${raw.length} bytes` }));
+    }
+    if (path === "/v1/audio/speech") {
+      res.writeHead(200, { "content-type": "audio/mpeg" });
+      res.write(Buffer.from([0x49, 0x44, 0x33, 0x04]));
+      setTimeout(() => res.end(Buffer.from(`voice=${body.voice};input=${body.input}`)), 5);
+      return;
+    }
     if (path === "/v1/embeddings") {
       const inputs = Array.isArray(body.input) && typeof body.input[0] !== "number" ? body.input : [body.input];
       res.writeHead(200, { "content-type": "application/json" });

@@ -151,7 +151,7 @@ impl App {
             });
         }
         match route {
-            Route::Model(endpoint) => model_call(router, endpoint, &req.body).await,
+            Route::Model(endpoint) => model_call(router, endpoint, req).await,
             Route::Models => Ok(models(router)),
             Route::Liveliness | Route::Admin(_) => Err(Error::Internal {
                 message: "unreachable route".into(),
@@ -222,6 +222,13 @@ fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/v1/images/generations" | "/images/generations" => {
             (Route::Model(Endpoint::ImageGenerations), "POST")
         }
+        "/v1/audio/transcriptions" | "/audio/transcriptions" => {
+            (Route::Model(Endpoint::Transcriptions), "POST")
+        }
+        "/v1/audio/translations" | "/audio/translations" => {
+            (Route::Model(Endpoint::Translations), "POST")
+        }
+        "/v1/audio/speech" | "/audio/speech" => (Route::Model(Endpoint::Speech), "POST"),
         "/v1/models" | "/models" => (Route::Models, "GET"),
         "/health/liveliness" | "/health/liveness" => (Route::Liveliness, "GET"),
         "/model/new" => (Route::Admin(AdminRoute::ModelNew), "POST"),
@@ -283,9 +290,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 async fn model_call(
     router: &Router,
     endpoint: Endpoint,
-    body: &[u8],
+    http: HttpRequest,
 ) -> Result<HttpResponse, Error> {
-    let req = ModelRequest::parse_for(endpoint, body)?;
+    let req = if endpoint.takes_form() {
+        let content_type = http.header("content-type").unwrap_or("").to_string();
+        ModelRequest::parse_upload(endpoint, &content_type, http.body)?
+    } else {
+        ModelRequest::parse_for(endpoint, &http.body)?
+    };
     let call_id = router.call_id();
     let plan = cache::plan(router.config().cache.as_ref(), &req)?;
     if let Some(p) = plan.as_ref().filter(|p| p.read) {
@@ -298,9 +310,10 @@ async fn model_call(
     if let (Some(p), RoutedBody::Json(bytes)) = (plan.as_ref().filter(|p| p.write), &routed.body) {
         background.extend(router.store_job(p, &routed, bytes));
     }
-    let mut headers = match routed.body {
+    let mut headers = match &routed.body {
         RoutedBody::Json(_) => vec![("content-type", "application/json".to_string())],
         RoutedBody::Stream(_) => sse_headers(),
+        RoutedBody::Binary { content_type, .. } => vec![("content-type", content_type.clone())],
     };
     headers.extend([
         ("x-litellm-call-id", call_id),
@@ -326,7 +339,7 @@ async fn model_call(
     }
     let body = match routed.body {
         RoutedBody::Json(b) => HttpBody::Bytes(b),
-        RoutedBody::Stream(s) => HttpBody::Stream(s),
+        RoutedBody::Stream(s) | RoutedBody::Binary { stream: s, .. } => HttpBody::Stream(s),
     };
     Ok(HttpResponse {
         status: 200,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod cooldown;
 pub mod cost;
 pub mod error;
+pub mod multipart;
 pub mod ports;
 pub mod provider;
 pub mod relay;

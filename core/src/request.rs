@@ -50,6 +50,9 @@ pub enum Endpoint {
     Embeddings,
     Moderations,
     ImageGenerations,
+    Transcriptions,
+    Translations,
+    Speech,
 }
 
 impl Endpoint {
@@ -61,8 +64,24 @@ impl Endpoint {
             Endpoint::Embeddings => "/embeddings",
             Endpoint::Moderations => "/moderations",
             Endpoint::ImageGenerations => "/images/generations",
+            Endpoint::Transcriptions => "/audio/transcriptions",
+            Endpoint::Translations => "/audio/translations",
+            Endpoint::Speech => "/audio/speech",
         }
     }
+
+    /// Audio uploads come as `multipart/form-data`, everything else as JSON.
+    pub fn takes_form(self) -> bool {
+        matches!(self, Endpoint::Transcriptions | Endpoint::Translations)
+    }
+}
+
+/// An audio upload as sent: forwarded with only its `model` value replaced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    pub content_type: String,
+    pub form: crate::multipart::Form,
+    pub body: std::rc::Rc<Vec<u8>>,
 }
 
 /// The model a moderation request uses when it names none (OpenAI's default).
@@ -91,6 +110,8 @@ pub struct ModelRequest {
     pub body: Map<String, Value>,
     /// Router-only fields the client sent, kept for the router (fallbacks, tags, ...).
     pub router_fields: Map<String, Value>,
+    /// The multipart body of an audio upload (`body` is then empty).
+    pub upload: Option<Upload>,
 }
 
 impl ModelRequest {
@@ -136,6 +157,22 @@ impl ModelRequest {
                 check_input("input", body.get("input"), false)?;
                 false
             }
+            Endpoint::Speech => {
+                for field in ["input", "voice"] {
+                    match body.get(field) {
+                        Some(Value::String(v)) if !v.is_empty() => {}
+                        Some(_) => return Err(invalid_field(field, "must be a non-empty string")),
+                        None => return Err(missing(field)),
+                    }
+                }
+                false
+            }
+            Endpoint::Transcriptions | Endpoint::Translations => {
+                return Err(Error::invalid(
+                    "This endpoint takes multipart/form-data (a `file` and a `model`).",
+                    None,
+                ))
+            }
             Endpoint::ImageGenerations => {
                 match body.get("prompt") {
                     Some(Value::String(p)) if !p.is_empty() => {}
@@ -164,12 +201,49 @@ impl ModelRequest {
             include_usage,
             body,
             router_fields,
+            upload: None,
+        })
+    }
+
+    /// An audio upload (`multipart/form-data`): the `model` field is read from the form, the
+    /// file is neither copied nor parsed.
+    pub fn parse_upload(
+        endpoint: Endpoint,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Self, Error> {
+        let form = crate::multipart::parse(content_type, &body)?;
+        let model = match form.model {
+            Some((s, e)) => String::from_utf8_lossy(&body[s..e]).trim().to_string(),
+            None => return Err(missing("model")),
+        };
+        if model.is_empty() {
+            return Err(invalid_field("model", "must not be empty"));
+        }
+        if !form.has_file {
+            return Err(missing("file"));
+        }
+        Ok(ModelRequest {
+            endpoint,
+            model,
+            stream: false,
+            include_usage: false,
+            body: Map::new(),
+            router_fields: Map::new(),
+            upload: Some(Upload {
+                content_type: content_type.to_string(),
+                form,
+                body: std::rc::Rc::new(body),
+            }),
         })
     }
 
     /// The JSON body for one deployment: its model name first, then the client's fields, then
     /// the deployment's defaults for fields the client left out.
     pub fn upstream_body(&self, deployment: &Deployment) -> Vec<u8> {
+        if let Some(u) = &self.upload {
+            return crate::multipart::with_model(&u.body, &u.form, &deployment.model);
+        }
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(b"{\"model\":");
         write_json(&mut out, &Value::String(deployment.model.clone()));

@@ -79,6 +79,11 @@ pub enum RoutedBody {
     Json(Vec<u8>),
     /// An SSE stream whose first event has already arrived.
     Stream(ClientStream),
+    /// Binary content (speech audio) passed through as it arrives, with its content type.
+    Binary {
+        content_type: String,
+        stream: ClientStream,
+    },
 }
 
 impl Router {

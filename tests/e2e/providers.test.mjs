@@ -3,7 +3,7 @@
 // Anthropic to OpenAI, and the embeddings, completions, moderations and images endpoints.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import OpenAI from "openai";
+import OpenAI, { toFile } from "openai";
 import { startRouter } from "./harness.mjs";
 
 let r;
@@ -28,6 +28,10 @@ model_list:
     litellm_params: { model: openai/gpt-3.5-turbo-instruct, api_base: "${mock.base("openai")}" }
   - model_name: omni-moderation-latest
     litellm_params: { model: openai/omni-moderation-latest, api_base: "${mock.base("openai")}" }
+  - model_name: whisper
+    litellm_params: { model: openai/whisper-1, api_base: "${mock.base("openai")}" }
+  - model_name: tts
+    litellm_params: { model: openai/tts-1, api_base: "${mock.base("openai")}" }
   - model_name: dall-e-3
     litellm_params: { model: openai/dall-e-3, api_base: "${mock.base("openai")}" }
 router_settings:
@@ -160,4 +164,31 @@ test("an endpoint a provider lacks: a clear 400 naming the provider", async () =
     return true;
   });
   assert.equal(r.mock.calls.length, 0);
+});
+
+test("audio: a real multipart upload for transcription and translation", async () => {
+  const audio = Buffer.concat([Buffer.from("ID3"), Buffer.alloc(64 * 1024, 7)]);
+  const t = await client.audio.transcriptions.create({ file: await toFile(audio, "speech.mp3"), model: "whisper" });
+  assert.match(t.text, /^transcribed by whisper-1, \d+ bytes$/, "the model field was rewritten for the deployment");
+  const call = r.mock.callsTo("openai").at(-1);
+  assert.equal(call.path, "/v1/audio/transcriptions");
+  assert.match(call.headers["content-type"], /^multipart\/form-data; boundary=/);
+  const tr = await client.audio.translations.create({ file: await toFile(audio, "speech.mp3"), model: "whisper" });
+  assert.match(tr.text, /^translated by whisper-1/);
+  const noFile = await fetch(`${r.url}/v1/audio/transcriptions`, {
+    method: "POST",
+    headers: { "content-type": "multipart/form-data; boundary=xyz" },
+    body: '--xyz\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper\r\n--xyz--\r\n',
+  });
+  assert.equal(noFile.status, 400);
+  assert.equal((await noFile.json()).error.param, "file");
+});
+
+test("audio: speech comes back as binary audio with its content type", async () => {
+  const res = await client.audio.speech.create({ model: "tts", voice: "alloy", input: "hello" });
+  assert.equal(res.headers.get("content-type"), "audio/mpeg");
+  const bytes = Buffer.from(await res.arrayBuffer());
+  assert.deepEqual([...bytes.subarray(0, 4)], [0x49, 0x44, 0x33, 0x04]);
+  assert.match(bytes.subarray(4).toString(), /voice=alloy;input=hello/);
+  assert.equal(r.mock.callsTo("openai").at(-1).body.model, "tts-1");
 });

@@ -20,7 +20,11 @@ pub use gemini::GeminiStream;
 /// The HTTP call for `req` on deployment `d`.
 pub fn build(d: &Deployment, req: &ModelRequest) -> Result<UpstreamRequest, Error> {
     let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(5);
-    headers.push(("content-type", "application/json".to_string()));
+    let content_type = req
+        .upload
+        .as_ref()
+        .map_or("application/json", |u| u.content_type.as_str());
+    headers.push(("content-type", content_type.to_string()));
     if req.stream {
         headers.push(("accept", "text/event-stream".to_string()));
     }
@@ -81,7 +85,8 @@ pub fn build(d: &Deployment, req: &ModelRequest) -> Result<UpstreamRequest, Erro
         url,
         headers,
         body,
-        stream: req.stream,
+        // Speech comes back as audio, streamed through as it arrives.
+        stream: req.stream || req.endpoint == crate::request::Endpoint::Speech,
     })
 }
 

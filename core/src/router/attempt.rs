@@ -9,7 +9,7 @@ use crate::cost::{self, usage_of};
 use crate::error::{Error, ErrorClass};
 use crate::ports::{UpstreamBody, UpstreamRequest, UpstreamResponse};
 use crate::relay::{Relay, StreamEnd};
-use crate::request::ModelRequest;
+use crate::request::{Endpoint, ModelRequest};
 use crate::state::{Outcome, RouterState};
 use futures::future::{select, Either};
 use std::rc::Rc;
@@ -75,6 +75,27 @@ impl Router {
                 Ok(Answer {
                     body: RoutedBody::Json(bytes),
                     cost: Some(cost),
+                })
+            }
+            UpstreamBody::Stream(stream) if req.endpoint == Endpoint::Speech => {
+                let content_type = resp
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "content-type")
+                    .map_or_else(|| "audio/mpeg".to_string(), |(_, v)| v.clone());
+                self.state
+                    .call_ended(&d.id, &cancelled(d), self.clock.now_ms());
+                // A broken audio stream just ends: there is no in-band error for audio.
+                let bytes =
+                    futures::StreamExt::take_while(stream, |c| futures::future::ready(c.is_ok()));
+                let bytes =
+                    futures::StreamExt::filter_map(bytes, |c| futures::future::ready(c.ok()));
+                Ok(Answer {
+                    body: RoutedBody::Binary {
+                        content_type,
+                        stream: Box::pin(bytes),
+                    },
+                    cost: None,
                 })
             }
             UpstreamBody::Stream(stream) => {
