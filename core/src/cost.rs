@@ -39,6 +39,65 @@ pub const MODEL_TABLE: &[(&str, f64, f64, u64)] = &[
     ("deepseek-chat", 0.27e-6, 1.1e-6, 65_536),
 ];
 
+/// Built-in prices for images (per image, standard quality, 1024x1024), speech (per input
+/// character) and transcription (per second of audio): OpenAI's list prices, checked 2026-11.
+const IMAGE_PRICES: &[(&str, f64)] = &[
+    ("dall-e-3", 0.04),
+    ("dall-e-2", 0.02),
+    ("gpt-image-1", 0.042),
+];
+const CHARACTER_PRICES: &[(&str, f64)] = &[("tts-1-hd", 30e-6), ("tts-1", 15e-6)];
+const SECOND_PRICES: &[(&str, f64)] = &[("whisper-1", 0.0001)];
+
+fn table_price(table: &[(&str, f64)], model: &str) -> Option<f64> {
+    let name = model.rsplit('/').next().unwrap_or(model);
+    table
+        .iter()
+        .filter(|(n, _)| {
+            name == *n || (name.starts_with(n) && name.as_bytes().get(n.len()) == Some(&b'-'))
+        })
+        .max_by_key(|(n, _)| n.len())
+        .map(|(_, p)| *p)
+}
+
+/// What a non-token answer cost: images by count, speech by input characters, transcriptions
+/// by seconds of audio (known when the response reports its `duration`).
+pub fn media_cost(
+    d: &Deployment,
+    endpoint: crate::request::Endpoint,
+    request: &serde_json::Map<String, serde_json::Value>,
+    response: &[u8],
+) -> Option<f64> {
+    use crate::request::Endpoint;
+    let model = d.info.base_model.as_deref().unwrap_or(&d.model);
+    match endpoint {
+        Endpoint::ImageGenerations => {
+            let price = d
+                .info
+                .output_cost_per_image
+                .or_else(|| table_price(IMAGE_PRICES, model))?;
+            let v: serde_json::Value = serde_json::from_slice(response).ok()?;
+            Some(v.get("data")?.as_array()?.len() as f64 * price)
+        }
+        Endpoint::Speech => {
+            let price = d
+                .info
+                .input_cost_per_character
+                .or_else(|| table_price(CHARACTER_PRICES, model))?;
+            Some(request.get("input")?.as_str()?.chars().count() as f64 * price)
+        }
+        Endpoint::Transcriptions | Endpoint::Translations => {
+            let price = d
+                .info
+                .input_cost_per_second
+                .or_else(|| table_price(SECOND_PRICES, model))?;
+            let v: serde_json::Value = serde_json::from_slice(response).ok()?;
+            Some(v.get("duration")?.as_f64()? * price)
+        }
+        _ => None,
+    }
+}
+
 /// The table row for a model name: an exact name, or a dated variant (`gpt-4o-2024-08-06`).
 pub fn lookup(model: &str) -> Option<(f64, f64, u64)> {
     let name = model.rsplit('/').next().unwrap_or(model);
@@ -157,6 +216,49 @@ mod tests {
             Some(50)
         );
         assert_eq!(context_window(&deployment("openai/x", "")), None);
+    }
+
+    #[test]
+    fn media_prices() {
+        use crate::request::Endpoint;
+        let d = deployment("openai/dall-e-3", "");
+        let body = serde_json::Map::new();
+        assert_eq!(
+            media_cost(
+                &d,
+                Endpoint::ImageGenerations,
+                &body,
+                br#"{"data":[{"url":"a"},{"url":"b"}]}"#
+            ),
+            Some(0.08)
+        );
+        let tts = deployment("openai/tts-1", "");
+        let mut req = serde_json::Map::new();
+        req.insert("input".into(), serde_json::json!("hello"));
+        assert_eq!(
+            media_cost(&tts, Endpoint::Speech, &req, b""),
+            Some(5.0 * 15e-6)
+        );
+        let hd = deployment("openai/tts-1-hd", "");
+        assert_eq!(
+            media_cost(&hd, Endpoint::Speech, &req, b""),
+            Some(5.0 * 30e-6)
+        );
+        let w = deployment("openai/whisper-1", r#""input_cost_per_second":0.01"#);
+        assert_eq!(
+            media_cost(
+                &w,
+                Endpoint::Transcriptions,
+                &body,
+                br#"{"text":"x","duration":12.5}"#
+            ),
+            Some(0.125)
+        );
+        assert_eq!(
+            media_cost(&w, Endpoint::Transcriptions, &body, br#"{"text":"x"}"#),
+            None,
+            "no duration reported"
+        );
     }
 
     #[test]

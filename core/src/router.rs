@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::ports::{Clock, Upstream};
 use crate::relay::ClientStream;
-use crate::request::ModelRequest;
+use crate::request::{Endpoint, ModelRequest};
 use crate::rng::Rng;
 use crate::state::{MemoryState, RouterState};
 use std::cell::RefCell;
@@ -138,8 +138,8 @@ impl Router {
         self.rng.borrow_mut().hex_id()
     }
 
-    /// `completion` / `acompletion`: a chat completion routed through the model group's
-    /// deployments with retries, fallbacks and cooldowns.
+    /// `completion` / `acompletion`: a request (chat, or any endpoint's `ModelRequest`) routed
+    /// through the model group's deployments with retries, fallbacks and cooldowns.
     pub async fn completion(&self, req: &ModelRequest) -> Result<Routed, Error> {
         exec::completion(self, req).await
     }
@@ -170,34 +170,44 @@ impl Router {
         Some(self.cache.put(&plan.key, bytes, plan.ttl_secs))
     }
 
-    /// `text_completion`. The `/v1/completions` endpoint is not in this version.
-    pub async fn text_completion(&self, _model: &str, _prompt: &str) -> Result<Routed, Error> {
-        Err(not_supported("text_completion (/v1/completions)"))
+    /// `text_completion` / `atext_completion`: an OpenAI `/v1/completions` body.
+    pub async fn text_completion(&self, body: &serde_json::Value) -> Result<Routed, Error> {
+        self.call_endpoint(Endpoint::Completions, body).await
     }
 
-    /// `embedding`. The `/v1/embeddings` endpoint is not in this version.
-    pub async fn embedding(&self, _model: &str) -> Result<Routed, Error> {
-        Err(not_supported("embedding (/v1/embeddings)"))
+    /// `embedding` / `aembedding`: an OpenAI `/v1/embeddings` body.
+    pub async fn embedding(&self, body: &serde_json::Value) -> Result<Routed, Error> {
+        self.call_endpoint(Endpoint::Embeddings, body).await
     }
 
-    /// `image_generation`. Not in this version.
-    pub async fn image_generation(&self, _prompt: &str) -> Result<Routed, Error> {
-        Err(not_supported("image_generation (/v1/images/generations)"))
+    /// `image_generation`: an OpenAI `/v1/images/generations` body.
+    pub async fn image_generation(&self, body: &serde_json::Value) -> Result<Routed, Error> {
+        self.call_endpoint(Endpoint::ImageGenerations, body).await
     }
 
-    /// `transcription`. Not in this version.
-    pub async fn transcription(&self, _model: &str) -> Result<Routed, Error> {
-        Err(not_supported("transcription (/v1/audio/transcriptions)"))
+    /// `moderation`: an OpenAI `/v1/moderations` body.
+    pub async fn moderation(&self, body: &serde_json::Value) -> Result<Routed, Error> {
+        self.call_endpoint(Endpoint::Moderations, body).await
     }
 
-    /// `speech`. Not in this version.
-    pub async fn speech(&self, _model: &str, _input: &str, _voice: &str) -> Result<Routed, Error> {
-        Err(not_supported("speech (/v1/audio/speech)"))
+    /// `speech`: an OpenAI `/v1/audio/speech` body; the answer is `RoutedBody::Binary`.
+    pub async fn speech(&self, body: &serde_json::Value) -> Result<Routed, Error> {
+        self.call_endpoint(Endpoint::Speech, body).await
     }
 
-    /// `moderation`. Not in this version.
-    pub async fn moderation(&self, _input: &str) -> Result<Routed, Error> {
-        Err(not_supported("moderation (/v1/moderations)"))
+    /// `transcription`: a `multipart/form-data` upload (`file`, `model`, ...).
+    pub async fn transcription(&self, content_type: &str, form: Vec<u8>) -> Result<Routed, Error> {
+        let req = ModelRequest::parse_upload(Endpoint::Transcriptions, content_type, form)?;
+        self.completion(&req).await
+    }
+
+    async fn call_endpoint(
+        &self,
+        endpoint: Endpoint,
+        body: &serde_json::Value,
+    ) -> Result<Routed, Error> {
+        let req = ModelRequest::parse_for(endpoint, body.to_string().as_bytes())?;
+        self.completion(&req).await
     }
 }
 
@@ -207,14 +217,6 @@ fn deployment_groups(config: &Config) -> Vec<(String, String)> {
         .iter()
         .map(|d| (d.id.clone(), d.group.clone()))
         .collect()
-}
-
-fn not_supported(what: &str) -> Error {
-    Error::InvalidRequest {
-        message: format!("{what} is not supported by this version of Switchyard yet."),
-        param: None,
-        code: Some("not_supported"),
-    }
 }
 
 #[cfg(test)]

@@ -281,3 +281,56 @@ async fn shared_view_merges_and_syncs_in_wasm() {
     assert_eq!(s.in_flight, 1);
     assert_eq!(a.unacknowledged(), 0);
 }
+
+#[wasm_bindgen_test]
+fn provider_adapters_in_wasm() {
+    use switchyard_core::adapter::{build, response, AnthropicStream, GeminiStream};
+    use switchyard_core::relay::{Piece, StreamTranslator};
+    let c = Config::from_text(
+        r#"{"model_list":[
+            {"model_name":"c","litellm_params":{"model":"anthropic/claude-3-haiku-20240307","api_key":"k"}},
+            {"model_name":"g","litellm_params":{"model":"gemini/gemini-1.5-flash","api_key":"k"}},
+            {"model_name":"a","litellm_params":{"model":"azure/dep","api_base":"https://r.example","api_key":"k"}}]}"#,
+        &|_| None,
+    )
+    .unwrap();
+    let req = ModelRequest::parse(br#"{"model":"c","messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]}"#).unwrap();
+    let ant: serde_json::Value =
+        serde_json::from_slice(&build(&c.deployments[0], &req).unwrap().body).unwrap();
+    assert_eq!(ant["system"][0]["text"], "s");
+    assert_eq!(ant["max_tokens"], 4096);
+    assert!(build(&c.deployments[2], &req)
+        .unwrap()
+        .url
+        .contains("/openai/deployments/dep/chat/completions?api-version="));
+    let out = response(
+        &c.deployments[1],
+        &req,
+        br#"{"candidates":[{"content":{"parts":[{"text":"yo"}]},"finishReason":"STOP"}]}"#.to_vec(),
+    )
+    .unwrap();
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .contains("\"content\":\"yo\""));
+
+    let mut dec = SseDecoder::new();
+    let mut events = Vec::new();
+    dec.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\ndata: {\"type\":\"message_stop\"}\n\n", &mut events);
+    let mut t = AnthropicStream::new("c");
+    let mut pieces = Vec::new();
+    for e in events {
+        t.event(e, &mut pieces);
+    }
+    assert_eq!(pieces.last(), Some(&Piece::Done));
+    assert_eq!(pieces.len(), 4);
+    let mut g = GeminiStream::new("g");
+    let mut dec = SseDecoder::new();
+    let mut events = Vec::new();
+    dec.push(b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"finishReason\":\"STOP\"}]}\n\n", &mut events);
+    let mut pieces = Vec::new();
+    for e in events {
+        g.event(e, &mut pieces);
+    }
+    g.end(&mut pieces);
+    assert_eq!(pieces.last(), Some(&Piece::Done));
+}

@@ -104,6 +104,9 @@ pub struct ModelInfo {
     pub supports_function_calling: Option<bool>,
     pub supports_vision: Option<bool>,
     pub base_model: Option<String>,
+    pub output_cost_per_image: Option<f64>,
+    pub input_cost_per_character: Option<f64>,
+    pub input_cost_per_second: Option<f64>,
 }
 
 /// The response cache (`cache_responses` / `litellm_settings.cache`).
@@ -533,6 +536,9 @@ fn deployment(
             supports_function_calling: mi.supports_function_calling,
             supports_vision: mi.supports_vision,
             base_model: mi.base_model,
+            output_cost_per_image: mi.output_cost_per_image,
+            input_cost_per_character: mi.input_cost_per_character,
+            input_cost_per_second: mi.input_cost_per_second,
         },
     })
 }

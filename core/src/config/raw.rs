@@ -92,6 +92,13 @@ pub struct RawModelInfo {
     pub supports_vision: Option<bool>,
     #[serde(default)]
     pub base_model: Option<String>,
+    /// LiteLLM's price keys for images and audio.
+    #[serde(default)]
+    pub output_cost_per_image: Option<f64>,
+    #[serde(default)]
+    pub input_cost_per_character: Option<f64>,
+    #[serde(default)]
+    pub input_cost_per_second: Option<f64>,
 }
 
 /// Router keys that `router_settings` and `litellm_settings` share (LiteLLM users put them in

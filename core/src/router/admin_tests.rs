@@ -171,10 +171,28 @@ fn health_check_reports_each_deployment() {
 }
 
 #[test]
-fn endpoints_of_later_issues_say_not_supported() {
+fn the_seeds_other_methods_route_their_endpoints() {
     let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        "http://a.test/v1/embeddings",
+        Reply::json(
+            200,
+            r#"{"object":"list","data":[],"usage":{"prompt_tokens":2,"total_tokens":2}}"#,
+        ),
+    );
+    up.push(
+        "http://b.test/v1/embeddings",
+        Reply::json(
+            200,
+            r#"{"object":"list","data":[],"usage":{"prompt_tokens":2,"total_tokens":2}}"#,
+        ),
+    );
     let r = router(&up);
-    let e = block_on(r.embedding("g")).err().unwrap();
-    assert_eq!(e.code(), Some("not_supported"));
-    assert_eq!(e.status(), 400);
+    let routed = block_on(r.embedding(&json!({"model": "g", "input": "hello"}))).unwrap();
+    assert_eq!(routed.group, "g");
+    assert!(up.calls.borrow()[0].url.ends_with("/v1/embeddings"));
+    let e = block_on(r.text_completion(&json!({"model": "g"})))
+        .err()
+        .unwrap();
+    assert_eq!(e.param(), Some("prompt"));
 }

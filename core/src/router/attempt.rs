@@ -40,7 +40,7 @@ impl Router {
             Err(e) => {
                 // The request cannot be written for this provider: the client's mistake.
                 self.state
-                    .call_ended(&d.id, &cancelled(d), self.clock.now_ms());
+                    .call_ended(&d.id, &no_tokens(d), self.clock.now_ms());
                 return Err(e);
             }
         };
@@ -60,7 +60,8 @@ impl Router {
                     Err(e) => return Err(self.failed(config, d, e)),
                 };
                 let usage = usage_of(&bytes).unwrap_or_default();
-                let cost = usage.cost(d);
+                let cost = cost::media_cost(d, req.endpoint, &req.body, &bytes)
+                    .unwrap_or_else(|| usage.cost(d));
                 let elapsed = self.clock.now_ms() - started;
                 let outcome = Outcome {
                     group: d.group.clone(),
@@ -78,13 +79,14 @@ impl Router {
                 })
             }
             UpstreamBody::Stream(stream) if req.endpoint == Endpoint::Speech => {
+                let spoken = cost::media_cost(d, req.endpoint, &req.body, b"").unwrap_or(0.0);
                 let content_type = resp
                     .headers
                     .iter()
                     .find(|(k, _)| k == "content-type")
                     .map_or_else(|| "audio/mpeg".to_string(), |(_, v)| v.clone());
                 self.state
-                    .call_ended(&d.id, &cancelled(d), self.clock.now_ms());
+                    .call_ended(&d.id, &no_tokens(d), self.clock.now_ms());
                 // A broken audio stream just ends: there is no in-band error for audio.
                 let bytes =
                     futures::StreamExt::take_while(stream, |c| futures::future::ready(c.is_ok()));
@@ -95,7 +97,7 @@ impl Router {
                         content_type,
                         stream: Box::pin(bytes),
                     },
-                    cost: None,
+                    cost: Some(spoken),
                 })
             }
             UpstreamBody::Stream(stream) => {
@@ -183,8 +185,8 @@ impl Router {
     }
 }
 
-/// The outcome of a call that never went out.
-fn cancelled(d: &Deployment) -> Outcome {
+/// An outcome with nothing to count: a call that never went out, or audio.
+fn no_tokens(d: &Deployment) -> Outcome {
     Outcome {
         group: d.group.clone(),
         error: None,
