@@ -14,6 +14,8 @@
 //
 // CLI: node tests/mock-upstream.mjs [--port 9911]
 import http from "node:http";
+import crypto from "node:crypto";
+import zlib from "node:zlib";
 
 export function completion(model, content, usage = { prompt_tokens: 9, completion_tokens: 3 }) {
   return {
@@ -82,12 +84,12 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
     }
     if (b.delayMs) {
       const delayed = { ...b, delayMs: 0 };
-      return void setTimeout(() => respond(req, res, name, path, body, delayed), b.delayMs);
+      return void setTimeout(() => respond(req, res, name, path, body, delayed, raw), b.delayMs);
     }
-    respond(req, res, name, path, body, b);
+    respond(req, res, name, path, body, b, raw);
   }
 
-  function respond(req, res, name, path, body, b) {
+  function respond(req, res, name, path, body, b, raw) {
     if (b.hang) return; // never answer
     if (b.reset) return req.socket.destroy();
     if (b.status) {
@@ -95,6 +97,8 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       return res.end(JSON.stringify(b.body ?? { error: { message: `mock ${name} failed`, type: "server_error", param: null, code: null } }));
     }
     if (path === "/v1/messages") return anthropic(req, res, body, b);
+    const bed = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
+    if (bed) return bedrock(req, res, name, decodeURIComponent(bed[1]), bed[2] === "converse-stream", body, raw);
     const gem = /^\/v1beta\/models\/([^:]+):(generateContent|streamGenerateContent)$/.exec(path);
     if (gem) return gemini(req, res, gem[1], gem[2] === "streamGenerateContent", body, b);
     const azure = /^\/openai\/deployments\/([^/]+)(\/.*)$/.exec(path);
@@ -197,6 +201,68 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       }
     };
     next();
+  }
+
+  // Amazon Bedrock Converse: checks the SigV4 signature with its own implementation (the
+  // secret is BEDROCK_TEST_SECRET below), answers JSON or AWS event-stream frames.
+  const BEDROCK_TEST_SECRET = "bedrock-test-secret-key";
+  function sigv4Valid(req, rawBody) {
+    const auth = req.headers.authorization || "";
+    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
+    if (!m) return false;
+    const [, , date, region, service, signed, signature] = m;
+    const hmac = (k, d) => crypto.createHmac("sha256", k).update(d).digest();
+    const sha = (d) => crypto.createHash("sha256").update(d).digest("hex");
+    const url = new URL(req.url, "http://x");
+    const canonicalPath = url.pathname.split("/").map((seg) => encodeURIComponent(seg).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase())).join("/");
+    const headers = signed.split(";").map((h) => `${h}:${String(req.headers[h]).trim()}\n`).join("");
+    const canonical = ["POST", canonicalPath, url.search.slice(1), headers, signed, sha(rawBody)].join("\n");
+    const scope = `${date}/${region}/${service}/aws4_request`;
+    const toSign = ["AWS4-HMAC-SHA256", req.headers["x-amz-date"], scope, sha(canonical)].join("\n");
+    let key = hmac(`AWS4${BEDROCK_TEST_SECRET}`, date);
+    for (const part of [region, service, "aws4_request"]) key = hmac(key, part);
+    return hmac(key, toSign).toString("hex") === signature;
+  }
+  function frame(eventType, payload) {
+    const headers = Buffer.concat(
+      [[":event-type", eventType], [":content-type", "application/json"], [":message-type", "event"]].map(([k, v]) => {
+        const kb = Buffer.from(k), vb = Buffer.from(v);
+        const len = Buffer.alloc(2); len.writeUInt16BE(vb.length);
+        return Buffer.concat([Buffer.from([kb.length]), kb, Buffer.from([7]), len, vb]);
+      }),
+    );
+    const body = Buffer.from(JSON.stringify(payload));
+    const total = 12 + headers.length + body.length + 4;
+    const prelude = Buffer.alloc(8); prelude.writeUInt32BE(total, 0); prelude.writeUInt32BE(headers.length, 4);
+    const preludeCrc = Buffer.alloc(4); preludeCrc.writeUInt32BE(zlib.crc32(prelude));
+    const msg = Buffer.concat([prelude, preludeCrc, headers, body]);
+    const crc = Buffer.alloc(4); crc.writeUInt32BE(zlib.crc32(msg));
+    return Buffer.concat([msg, crc]);
+  }
+  function bedrock(req, res, name, model, stream, body, rawBody) {
+    if (!sigv4Valid(req, rawBody)) {
+      res.writeHead(403, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ message: "The request signature we calculated does not match the signature you provided." }));
+    }
+    const last = [...(body.messages || [])].reverse().find((m) => m.role === "user");
+    const text = `echo: ${(last?.content || []).map((c) => c.text || "").join(" ")}`;
+    const usage = { inputTokens: 8, outputTokens: 3, totalTokens: 11 };
+    if (!stream) {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ output: { message: { role: "assistant", content: [{ text }] } }, stopReason: "end_turn", usage, metrics: { latencyMs: 5 } }));
+    }
+    res.writeHead(200, { "content-type": "application/vnd.amazon.eventstream" });
+    const frames = [
+      frame("messageStart", { role: "assistant" }),
+      ...text.split(/(?<= )/).map((t) => frame("contentBlockDelta", { contentBlockIndex: 0, delta: { text: t } })),
+      frame("contentBlockStop", { contentBlockIndex: 0 }),
+      frame("messageStop", { stopReason: "end_turn" }),
+      frame("metadata", { usage, metrics: { latencyMs: 5 } }),
+    ];
+    // Split frames across writes, as a network would.
+    const all = Buffer.concat(frames);
+    res.write(all.subarray(0, 30));
+    setTimeout(() => res.end(all.subarray(30)), 5);
   }
 
   // Google AI Studio's Gemini API: x-goog-api-key, contents/parts, SSE of partial responses.

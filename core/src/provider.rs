@@ -13,6 +13,8 @@ pub enum Wire {
     Anthropic,
     /// Google AI Studio's `generateContent`, translated both ways.
     Gemini,
+    /// Bedrock's Converse API, signed with SigV4; streams in AWS event-stream frames.
+    Bedrock,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +40,7 @@ impl Provider {
         use crate::request::Endpoint;
         match self.wire {
             Wire::OpenAi | Wire::Azure => true,
-            Wire::Anthropic | Wire::Gemini => endpoint == Endpoint::Chat,
+            Wire::Anthropic | Wire::Gemini | Wire::Bedrock => endpoint == Endpoint::Chat,
         }
     }
 }
@@ -52,6 +54,12 @@ pub const PROVIDERS: &[Provider] = &[
         name: "azure",
         default_api_base: None,
         wire: Wire::Azure,
+    },
+    Provider {
+        name: "bedrock",
+        // Per region: https://bedrock-runtime.{aws_region_name}.amazonaws.com
+        default_api_base: None,
+        wire: Wire::Bedrock,
     },
     Provider {
         name: "gemini",
@@ -83,7 +91,6 @@ pub const PROVIDERS: &[Provider] = &[
 const NOT_YET: &[&str] = &[
     "azure_ai",
     "vertex_ai",
-    "bedrock",
     "cohere",
     "ollama",
     "ollama_chat",

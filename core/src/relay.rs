@@ -8,6 +8,7 @@
 
 use crate::cost::{usage_of, Usage};
 use crate::error::{Error, ErrorClass};
+use crate::eventstream::EventStreamDecoder;
 use crate::ports::{ByteStream, Clock};
 use crate::sse::{SseDecoder, SseEvent};
 use futures::future::{select, Either};
@@ -32,7 +33,7 @@ pub type OnEnd = Box<dyn FnOnce(StreamEnd)>;
 
 pub struct Relay {
     upstream: ByteStream,
-    decoder: SseDecoder,
+    decoder: Framing,
     events: Vec<SseEvent>,
     clock: Rc<dyn Clock>,
     /// Longest silence allowed between two upstream chunks.
@@ -50,7 +51,7 @@ impl Relay {
     pub fn new(upstream: ByteStream, clock: Rc<dyn Clock>, idle_ms: u64) -> Self {
         Relay {
             upstream,
-            decoder: SseDecoder::new(),
+            decoder: Framing::Sse(SseDecoder::new()),
             events: Vec::new(),
             clock,
             idle_ms,
@@ -61,6 +62,12 @@ impl Relay {
             on_end: None,
             translator: Box::new(OpenAiStream),
         }
+    }
+
+    /// Reads AWS event-stream frames instead of SSE (Bedrock).
+    pub fn event_stream(mut self) -> Self {
+        self.decoder = Framing::EventStream(EventStreamDecoder::new());
+        self
     }
 
     /// Translates a provider's own stream format (default: OpenAI's, passed on).
@@ -164,7 +171,12 @@ impl Relay {
         };
         match chunk {
             Some(Ok(bytes)) => {
-                self.decoder.push(&bytes, &mut self.events);
+                if !self.decoder.push(&bytes, &mut self.events) {
+                    self.finished = true;
+                    return Err(Error::StreamInterrupted {
+                        message: "The upstream stream sent a malformed frame.".into(),
+                    });
+                }
                 Ok(self.frames(false))
             }
             Some(Err(e)) => {
@@ -229,6 +241,28 @@ impl Relay {
             }
         }
         f
+    }
+}
+
+/// How the upstream body is cut into events.
+enum Framing {
+    Sse(SseDecoder),
+    EventStream(EventStreamDecoder),
+}
+
+impl Framing {
+    /// Decodes; `false` when the bytes cannot be decoded (a corrupt frame).
+    fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> bool {
+        match self {
+            Framing::Sse(d) => {
+                d.push(bytes, out);
+                true
+            }
+            Framing::EventStream(d) => {
+                d.push(bytes, out);
+                !d.corrupt
+            }
+        }
     }
 }
 

@@ -296,10 +296,10 @@ fn provider_adapters_in_wasm() {
     .unwrap();
     let req = ModelRequest::parse(br#"{"model":"c","messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]}"#).unwrap();
     let ant: serde_json::Value =
-        serde_json::from_slice(&build(&c.deployments[0], &req).unwrap().body).unwrap();
+        serde_json::from_slice(&build(&c.deployments[0], &req, 0.0).unwrap().body).unwrap();
     assert_eq!(ant["system"][0]["text"], "s");
     assert_eq!(ant["max_tokens"], 4096);
-    assert!(build(&c.deployments[2], &req)
+    assert!(build(&c.deployments[2], &req, 0.0)
         .unwrap()
         .url
         .contains("/openai/deployments/dep/chat/completions?api-version="));

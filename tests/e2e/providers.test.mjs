@@ -20,6 +20,19 @@ model_list:
     litellm_params: { model: anthropic/claude-3-5-sonnet-20240620, api_base: "${root(mock, "anthropic")}", api_key: ant-secret-1 }
   - model_name: gemini-flash
     litellm_params: { model: gemini/gemini-1.5-flash, api_base: "${root(mock, "gemini")}", api_key: g-secret-1 }
+  - model_name: bedrock-claude
+    litellm_params:
+      model: bedrock/anthropic.claude-3-haiku-20240307-v1:0
+      api_base: "${root(mock, "bedrock")}"
+      aws_access_key_id: AKIDTEST
+      aws_secret_access_key: bedrock-test-secret-key
+      aws_region_name: us-west-2
+  - model_name: bedrock-bad-key
+    litellm_params:
+      model: bedrock/anthropic.claude-3-haiku-20240307-v1:0
+      api_base: "${root(mock, "bedrock")}"
+      aws_access_key_id: AKIDTEST
+      aws_secret_access_key: wrong-secret
   - model_name: gpt-big
     litellm_params: { model: openai/gpt-4o, api_base: "${mock.base("openai")}" }
   - model_name: text-embedding-3-small
@@ -110,6 +123,30 @@ test("Gemini: generateContent and streamGenerateContent translated both ways", a
   assert.equal(text, "echo: hi there");
   assert.equal(usage.total_tokens, 9);
   assert.equal(r.mock.callsTo("gemini")[1].path, "/v1beta/models/gemini-1.5-flash:streamGenerateContent");
+});
+
+test("Bedrock: Converse signed with SigV4 (checked by the mock), and ConverseStream frames", async () => {
+  const res = await client.chat.completions.create(hello("bedrock-claude"));
+  assert.equal(res.choices[0].message.content, "echo: hi there");
+  assert.deepEqual(res.usage, { prompt_tokens: 8, completion_tokens: 3, total_tokens: 11 });
+  const call = r.mock.callsTo("bedrock")[0];
+  assert.equal(call.path, "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse");
+  assert.match(call.headers.authorization, /Credential=AKIDTEST\/\d{8}\/us-west-2\/bedrock\/aws4_request/);
+  assert.deepEqual(call.body.system, [{ text: "be brief" }]);
+  const stream = await client.chat.completions.create({ ...hello("bedrock-claude"), stream: true, stream_options: { include_usage: true } });
+  let text = "";
+  let usage = null;
+  for await (const c of stream) {
+    if (c.choices.length) text += c.choices[0].delta.content ?? "";
+    if (c.usage) usage = c.usage;
+  }
+  assert.equal(text, "echo: hi there");
+  assert.equal(usage.total_tokens, 11);
+  await assert.rejects(client.chat.completions.create(hello("bedrock-bad-key")), (e) => {
+    assert.equal(e.status, 502, "a provider's auth failure is not the client's 401");
+    assert.match(e.message, /signature/);
+    return true;
+  });
 });
 
 test("a context-window error from Anthropic falls back to an OpenAI group", async () => {

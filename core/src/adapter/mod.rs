@@ -4,6 +4,7 @@
 //! a stream event by event.
 
 mod anthropic;
+mod bedrock;
 mod gemini;
 
 use crate::config::Deployment;
@@ -15,10 +16,11 @@ use crate::request::ModelRequest;
 use serde_json::{json, Value};
 
 pub use anthropic::{AnthropicStream, ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_VERSION};
+pub use bedrock::BedrockStream;
 pub use gemini::GeminiStream;
 
-/// The HTTP call for `req` on deployment `d`.
-pub fn build(d: &Deployment, req: &ModelRequest) -> Result<UpstreamRequest, Error> {
+/// The HTTP call for `req` on deployment `d`, at `now_ms` (Bedrock signs the time).
+pub fn build(d: &Deployment, req: &ModelRequest, now_ms: f64) -> Result<UpstreamRequest, Error> {
     let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(5);
     let content_type = req
         .upload
@@ -70,6 +72,14 @@ pub fn build(d: &Deployment, req: &ModelRequest) -> Result<UpstreamRequest, Erro
                 anthropic::request_body(d, req)?,
             )
         }
+        Wire::Bedrock => {
+            let url = endpoint_url(&d.api_base, &bedrock::path(d, req.stream));
+            let body = bedrock::request_body(d, req)?;
+            if let Some(aws) = &d.aws {
+                headers.extend(bedrock::signed_headers(aws, &url, &body, now_ms));
+            }
+            (url, body)
+        }
         Wire::Gemini => {
             if let Some(key) = &d.api_key {
                 headers.push(("x-goog-api-key", key.clone()));
@@ -96,6 +106,7 @@ pub fn response(d: &Deployment, req: &ModelRequest, body: Vec<u8>) -> Result<Vec
         Wire::OpenAi | Wire::Azure => Ok(body),
         Wire::Anthropic => anthropic::response(&body, &req.model),
         Wire::Gemini => gemini::response(&body, &req.model),
+        Wire::Bedrock => bedrock::response(&body, &req.model),
     }
 }
 
@@ -106,6 +117,7 @@ pub fn error_body(d: &Deployment, status: u16, body: Vec<u8>) -> Vec<u8> {
         Wire::OpenAi | Wire::Azure => body,
         Wire::Anthropic => anthropic::error_body(status, &body),
         Wire::Gemini => gemini::error_body(status, &body),
+        Wire::Bedrock => bedrock::error_body(status, &body),
     }
 }
 
@@ -115,7 +127,13 @@ pub fn stream(d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator> {
         Wire::OpenAi | Wire::Azure => Box::new(OpenAiStream),
         Wire::Anthropic => Box::new(AnthropicStream::new(&req.model)),
         Wire::Gemini => Box::new(GeminiStream::new(&req.model)),
+        Wire::Bedrock => Box::new(BedrockStream::new(&req.model)),
     }
+}
+
+/// Whether `d` streams in AWS event-stream frames rather than SSE.
+pub fn event_stream_framing(d: &Deployment) -> bool {
+    d.provider.wire == Wire::Bedrock
 }
 
 /// An OpenAI error object.

@@ -35,20 +35,20 @@ fn azure_url_version_and_key() {
         r#""model":"azure/my-gpt4o","api_base":"https://res.openai.azure.com/","api_key":"az-key""#,
     );
     let req = chat(json!({"model":"g","messages":[{"role":"user","content":"hi"}]}));
-    let r = build(&d, &req).unwrap();
+    let r = build(&d, &req, 0.0).unwrap();
     assert_eq!(r.url, "https://res.openai.azure.com/openai/deployments/my-gpt4o/chat/completions?api-version=2024-10-21");
     assert_eq!(header(&r, "api-key"), Some("az-key"));
     assert_eq!(header(&r, "authorization"), None);
     let emb =
         ModelRequest::parse_for(Endpoint::Embeddings, br#"{"model":"g","input":"x"}"#).unwrap();
-    assert!(build(&d, &emb)
+    assert!(build(&d, &emb, 0.0)
         .unwrap()
         .url
         .contains("/my-gpt4o/embeddings?api-version="));
     let ad = deployment(
         r#""model":"azure/d","api_base":"https://r.example","azure_ad_token":"tok","api_version":"2025-01-01-preview""#,
     );
-    let r = build(&ad, &req).unwrap();
+    let r = build(&ad, &req, 0.0).unwrap();
     assert_eq!(header(&r, "authorization"), Some("Bearer tok"));
     assert!(r.url.ends_with("api-version=2025-01-01-preview"));
 }
@@ -91,7 +91,12 @@ fn openai_endpoints_go_to_their_paths() {
             "/v1/images/generations",
         ),
     ] {
-        let r = build(&d, &ModelRequest::parse_for(e, body.as_bytes()).unwrap()).unwrap();
+        let r = build(
+            &d,
+            &ModelRequest::parse_for(e, body.as_bytes()).unwrap(),
+            0.0,
+        )
+        .unwrap();
         assert_eq!(r.url, format!("http://o.test{path}"));
         assert_eq!(body_of(&r)["model"], "text-embedding-3-small");
     }
@@ -125,7 +130,7 @@ fn anthropic_request_translation() {
         "top_p": 0.9,
         "stream": true
     }));
-    let r = build(&anthropic(), &req).unwrap();
+    let r = build(&anthropic(), &req, 0.0).unwrap();
     assert_eq!(r.url, "https://api.anthropic.com/v1/messages");
     assert_eq!(header(&r, "x-api-key"), Some("ant-key"));
     assert_eq!(header(&r, "anthropic-version"), Some("2023-06-01"));
@@ -182,14 +187,14 @@ fn anthropic_tool_choice_and_max_tokens() {
         let req = chat(
             json!({"model":"g","messages":[{"role":"user","content":"x"}],"tool_choice":choice,"max_completion_tokens":77}),
         );
-        let b = body_of(&build(&d, &req).unwrap());
+        let b = body_of(&build(&d, &req, 0.0).unwrap());
         assert_eq!(b["tool_choice"], expected);
         assert_eq!(b["max_tokens"], 77);
     }
     let bad = chat(
         json!({"model":"g","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}),
     );
-    let e = build(&d, &bad).unwrap_err();
+    let e = build(&d, &bad, 0.0).unwrap_err();
     assert_eq!(e.param(), Some("messages[0].content[0].type"));
 }
 
@@ -368,7 +373,7 @@ fn gemini_request_translation() {
         "tool_choice": "required",
         "temperature": 0.3, "max_tokens": 64, "stop": ["X"], "top_p": 0.5
     }));
-    let r = build(&gemini(), &req).unwrap();
+    let r = build(&gemini(), &req, 0.0).unwrap();
     assert_eq!(
         r.url,
         "https://generativelanguage.googleapis.com/v1beta/models/gemini-1.5-flash:generateContent"
@@ -403,7 +408,7 @@ fn gemini_request_translation() {
     assert_eq!(b["toolConfig"]["functionCallingConfig"]["mode"], "ANY");
     let mut s = chat(json!({"model":"g","messages":[{"role":"user","content":"x"}],"stream":true}));
     s.stream = true;
-    assert!(build(&gemini(), &s)
+    assert!(build(&gemini(), &s, 0.0)
         .unwrap()
         .url
         .ends_with(":streamGenerateContent?alt=sse"));
@@ -480,4 +485,132 @@ data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"l
         !cut.contains(&Piece::Done),
         "no finish reason seen: not complete"
     );
+}
+
+fn bedrock() -> Deployment {
+    deployment(
+        r#""model":"bedrock/anthropic.claude-3-haiku-20240307-v1:0","aws_access_key_id":"AKIDEXAMPLE","aws_secret_access_key":"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY","aws_region_name":"eu-west-1""#,
+    )
+}
+
+#[test]
+fn bedrock_request_is_converse_and_signed() {
+    let req = chat(json!({
+        "model": "g",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": [{"type":"text","text":"see"},{"type":"image_url","image_url":{"url":"data:image/jpg;base64,AAAA"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id":"t1","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": "ok"}
+        ],
+        "tools": [{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],
+        "tool_choice": "required", "max_tokens": 100, "temperature": 0.2, "stop": "Z"
+    }));
+    let now = 1_440_938_160_000.0; // 2015-08-30T12:36:00Z
+    let r = build(&bedrock(), &req, now).unwrap();
+    assert_eq!(r.url, "https://bedrock-runtime.eu-west-1.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse");
+    assert_eq!(header(&r, "x-amz-date"), Some("20150830T123600Z"));
+    let auth = header(&r, "authorization").unwrap();
+    assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="), "{auth}");
+    let b = body_of(&r);
+    assert_eq!(b["system"], json!([{"text":"Be brief."}]));
+    assert_eq!(
+        b["messages"][0]["content"][1],
+        json!({"image":{"format":"jpeg","source":{"bytes":"AAAA"}}})
+    );
+    assert_eq!(
+        b["messages"][1]["content"][0]["toolUse"]["input"],
+        json!({"x":1})
+    );
+    assert_eq!(
+        b["messages"][2]["content"][0]["toolResult"]["toolUseId"],
+        "t1"
+    );
+    assert_eq!(
+        b["inferenceConfig"],
+        json!({"maxTokens":100,"temperature":0.2,"stopSequences":["Z"]})
+    );
+    assert_eq!(b["toolConfig"]["toolChoice"], json!({"any":{}}));
+    let url_image = chat(
+        json!({"model":"g","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}),
+    );
+    assert_eq!(
+        build(&bedrock(), &url_image, now).unwrap_err().status(),
+        400
+    );
+    let missing = Config::from_text(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"bedrock/x"}}]}"#,
+        &|_| None,
+    );
+    assert!(missing.unwrap_err().message().contains("aws_access_key_id"));
+}
+
+#[test]
+fn bedrock_response_errors_and_stream() {
+    let req = chat(json!({"model":"g","messages":[{"role":"user","content":"x"}]}));
+    let body = br#"{"output":{"message":{"role":"assistant","content":[{"text":"Hi"},{"toolUse":{"toolUseId":"t","name":"f","input":{"a":2}}}]}},"stopReason":"tool_use","usage":{"inputTokens":8,"outputTokens":5,"totalTokens":13}}"#;
+    let out: Value =
+        serde_json::from_slice(&response(&bedrock(), &req, body.to_vec()).unwrap()).unwrap();
+    assert_eq!(out["choices"][0]["message"]["content"], "Hi");
+    assert_eq!(
+        out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+        "{\"a\":2}"
+    );
+    assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(out["usage"]["total_tokens"], 13);
+    let too_long = br#"{"message":"Input is too long for requested model."}"#;
+    let e = Error::Upstream {
+        status: 400,
+        body: error_body(&bedrock(), 400, too_long.to_vec()),
+        retry_after: None,
+    };
+    assert_eq!(e.class(), Some(ErrorClass::ContextWindowExceeded));
+
+    use crate::eventstream::encode;
+    let frame = |ev: &str, payload: &str| {
+        encode(
+            &[(":event-type", ev), (":message-type", "event")],
+            payload.as_bytes(),
+        )
+    };
+    let mut stream = frame("messageStart", r#"{"role":"assistant"}"#);
+    stream.extend(frame(
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":0,"delta":{"text":"Hel"}}"#,
+    ));
+    stream.extend(frame(
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":0,"delta":{"text":"lo"}}"#,
+    ));
+    stream.extend(frame(
+        "contentBlockStart",
+        r#"{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t","name":"f"}}}"#,
+    ));
+    stream.extend(frame(
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"a\":"}}}"#,
+    ));
+    stream.extend(frame("messageStop", r#"{"stopReason":"tool_use"}"#));
+    stream.extend(frame("metadata", r#"{"usage":{"inputTokens":8,"outputTokens":5,"totalTokens":13},"metrics":{"latencyMs":100}}"#));
+    let mut dec = crate::eventstream::EventStreamDecoder::new();
+    let mut events = Vec::new();
+    dec.push(&stream, &mut events);
+    let mut t = BedrockStream::new("g");
+    let mut out = Vec::new();
+    for ev in events {
+        t.event(ev, &mut out);
+    }
+    let v: Vec<Value> = out.iter().map(data).collect();
+    assert_eq!(v[1]["choices"][0]["delta"]["content"], "Hel");
+    assert_eq!(
+        v[3]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "f"
+    );
+    assert_eq!(
+        v[4]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+        "{\"a\":"
+    );
+    assert_eq!(v[5]["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(v[6]["usage"]["prompt_tokens"], 8);
+    assert_eq!(out.last(), Some(&Piece::Done));
 }

@@ -78,6 +78,8 @@ pub struct Deployment {
     pub api_key: Option<String>,
     pub api_version: Option<String>,
     pub azure_ad_token: Option<String>,
+    /// Bedrock's credentials and region.
+    pub aws: Option<AwsCredentials>,
     pub organization: Option<String>,
     pub timeout_ms: u64,
     pub stream_timeout_ms: u64,
@@ -92,6 +94,17 @@ pub struct Deployment {
     pub body_defaults: Map<String, Value>,
     pub info: ModelInfo,
 }
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    pub region: String,
+}
+
+/// Bedrock's region when the deployment names none.
+pub const DEFAULT_AWS_REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelInfo {
@@ -232,6 +245,7 @@ impl Config {
                 api_key: Some(key),
                 api_version: None,
                 azure_ad_token: None,
+                aws: None,
                 organization: None,
                 timeout_ms: self.router.timeout_ms,
                 stream_timeout_ms: self
@@ -468,7 +482,32 @@ fn deployment(
     let p = d.litellm_params;
     let (provider, model) = provider::resolve(&p.model, p.custom_llm_provider.as_deref())
         .map_err(|e| config_error(format!("{}: {e}", at("litellm_params.model"))))?;
-    let api_base = match (p.api_base, provider.default_api_base) {
+    let region = p
+        .aws_region_name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_AWS_REGION.to_string());
+    let aws = match (&p.aws_access_key_id, &p.aws_secret_access_key) {
+        (Some(id), Some(secret)) => Some(AwsCredentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+            session_token: p.aws_session_token.clone(),
+            region: region.clone(),
+        }),
+        _ if provider.wire == crate::provider::Wire::Bedrock => {
+            return Err(config_error(format!(
+                "{}: Bedrock deployments need aws_access_key_id and aws_secret_access_key",
+                at("litellm_params")
+            )))
+        }
+        _ => None,
+    };
+    let bedrock_base = format!("https://bedrock-runtime.{region}.amazonaws.com");
+    let default_base = if provider.wire == crate::provider::Wire::Bedrock {
+        Some(bedrock_base.as_str())
+    } else {
+        provider.default_api_base
+    };
+    let api_base = match (p.api_base, default_base) {
         (Some(base), _) => {
             if !(base.starts_with("http://") || base.starts_with("https://")) {
                 return Err(config_error(format!(
@@ -513,6 +552,7 @@ fn deployment(
                 .then(|| crate::provider::AZURE_DEFAULT_API_VERSION.to_string())
         }),
         azure_ad_token: p.azure_ad_token.filter(|t| !t.is_empty()),
+        aws,
         organization: p.organization,
         timeout_ms,
         stream_timeout_ms,

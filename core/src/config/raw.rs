@@ -36,6 +36,15 @@ pub struct RawLitellmParams {
     /// Azure: a Microsoft Entra ID token, sent as `Authorization: Bearer` instead of `api-key`.
     #[serde(default)]
     pub azure_ad_token: Option<String>,
+    /// Bedrock: AWS credentials and region.
+    #[serde(default)]
+    pub aws_access_key_id: Option<String>,
+    #[serde(default)]
+    pub aws_secret_access_key: Option<String>,
+    #[serde(default)]
+    pub aws_session_token: Option<String>,
+    #[serde(default)]
+    pub aws_region_name: Option<String>,
     #[serde(default)]
     pub organization: Option<String>,
     #[serde(default)]

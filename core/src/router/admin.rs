@@ -328,7 +328,7 @@ impl Router {
     async fn probe(&self, d: &Deployment) -> Result<(), Error> {
         let ping = json!({"model": d.group, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1});
         let req = crate::request::ModelRequest::parse(ping.to_string().as_bytes())?;
-        let req = crate::adapter::build(d, &req)?;
+        let req = crate::adapter::build(d, &req, self.clock.now_ms())?;
         let resp = self
             .send_within(req, d.timeout_ms.min(HEALTH_TIMEOUT_MS))
             .await?;

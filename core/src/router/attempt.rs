@@ -35,7 +35,7 @@ impl Router {
         if !already_counted {
             self.state.call_started(&d.id, started);
         }
-        let upstream_req = match adapter::build(d, req) {
+        let upstream_req = match adapter::build(d, req, started) {
             Ok(r) => r,
             Err(e) => {
                 // The request cannot be written for this provider: the client's mistake.
@@ -104,6 +104,9 @@ impl Router {
                 let mut relay = Relay::new(stream, self.clock.clone(), stream_timeout_ms)
                     .translate(adapter::stream(d, req))
                     .keep_usage_chunk(req.include_usage);
+                if adapter::event_stream_framing(d) {
+                    relay = relay.event_stream();
+                }
                 let elapsed = (self.clock.now_ms() - started).max(0.0) as u64;
                 let first = match relay
                     .first_frame(stream_timeout_ms.saturating_sub(elapsed).max(1))
