@@ -334,3 +334,41 @@ fn provider_adapters_in_wasm() {
     g.end(&mut pieces);
     assert_eq!(pieces.last(), Some(&Piece::Done));
 }
+
+#[wasm_bindgen_test]
+fn sigv4_and_event_stream_in_wasm() {
+    use switchyard_core::eventstream::{crc32, encode, EventStreamDecoder};
+    use switchyard_core::sigv4::{authorization, Credentials};
+    let creds = Credentials {
+        access_key_id: "AKIDEXAMPLE",
+        secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        session_token: None,
+    };
+    let headers = [
+        ("host", "example.amazonaws.com"),
+        ("x-amz-date", "20150830T123600Z"),
+    ];
+    let a = authorization(
+        "GET",
+        "/",
+        "Param2=value2&Param1=value1",
+        &headers,
+        b"",
+        &creds,
+        "us-east-1",
+        "service",
+        "20150830T123600Z",
+    );
+    assert!(
+        a.ends_with("Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
+        "{a}"
+    );
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    let f = encode(
+        &[(":event-type", "messageStop"), (":message-type", "event")],
+        br#"{"stopReason":"end_turn"}"#,
+    );
+    let mut out = Vec::new();
+    EventStreamDecoder::new().push(&f, &mut out);
+    assert_eq!(out[0].event.as_deref(), Some("messageStop"));
+}
