@@ -23,7 +23,10 @@ pub async fn read_request(mut req: Request, limit: usize) -> Result<HttpRequest,
     let url = req
         .url()
         .map_err(|e| Error::invalid(format!("Bad request URL: {e}"), None))?;
-    let path = url.path().to_string();
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
     let body = if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
         Vec::new()
     } else if declared.is_some() {

@@ -82,6 +82,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let method = core_req.method.clone();
     let path = core_req.path.clone();
+    let started = js_sys::Date::now();
     let mut resp = app.handle(core_req).await;
     for job in std::mem::take(&mut resp.background) {
         ctx.wait_until(job);
@@ -99,8 +100,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             });
         }
     }
+    let line = switchyard_core::api::log_line(&method, &path, &resp, js_sys::Date::now() - started);
     if resp.status >= 500 {
-        worker::console_error!("{method} {path} -> {}", resp.status);
+        worker::console_error!("{line}");
+    } else {
+        worker::console_log!("{line}");
     }
     // Report outcomes to the shards after the response, never before it.
     if let Some(job) = isolate.view.as_ref().and_then(|v| v.sync_job(0)) {

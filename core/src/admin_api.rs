@@ -12,6 +12,18 @@ pub enum AdminRoute {
     ModelUpdate,
     ModelDelete,
     ModelInfo,
+    /// `GET /health[?model=]`: the Router's `health_check`.
+    Health,
+    /// `GET /usage`: `get_usage_stats`.
+    Usage,
+    /// `GET /model/cost_map`: `get_model_cost_map`.
+    CostMap,
+    /// `POST /cost/reset`: `reset_cost`.
+    CostReset,
+    /// `GET /metrics/deployments`: `print_deployment_metrics`, as JSON and as the log line.
+    DeploymentMetrics,
+    /// `GET /metrics`: Prometheus text.
+    Prometheus,
 }
 
 fn body_json(body: &[u8]) -> Result<Value, Error> {
@@ -44,6 +56,26 @@ fn id_of(v: &Value) -> Result<String, Error> {
 
 fn ok(v: Value) -> HttpResponse {
     HttpResponse::json(200, v.to_string().into_bytes())
+}
+
+/// The routes that are async (they call upstreams).
+pub async fn handle_async(
+    router: &Router,
+    route: AdminRoute,
+    query: &str,
+) -> Result<HttpResponse, Error> {
+    match route {
+        AdminRoute::Health => {
+            let model = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("model="))
+                .map(|m| m.replace("%2F", "/").replace('+', " "));
+            Ok(ok(router.health_check(model.as_deref()).await?))
+        }
+        _ => Err(Error::Internal {
+            message: "not an async admin route".into(),
+        }),
+    }
 }
 
 pub fn handle(router: &Router, route: AdminRoute, body: &[u8]) -> Result<HttpResponse, Error> {
@@ -80,5 +112,188 @@ fn run(router: &Router, route: AdminRoute, body: &[u8]) -> Result<HttpResponse, 
             router.delete_deployment(&id)?;
             Ok(ok(json!({"message": "deployment deleted", "model_id": id})))
         }
+        AdminRoute::Usage => Ok(ok(router.get_usage_stats())),
+        AdminRoute::CostMap => Ok(ok(router.get_model_cost_map())),
+        AdminRoute::CostReset => {
+            router.reset_cost();
+            Ok(ok(json!({"message": "cost reset"})))
+        }
+        AdminRoute::DeploymentMetrics => {
+            let text = router.print_deployment_metrics();
+            Ok(ok(json!({"text": text, "stats": router.get_usage_stats()})))
+        }
+        AdminRoute::Prometheus => Ok(HttpResponse {
+            status: 200,
+            headers: vec![(
+                "content-type",
+                "text/plain; version=0.0.4; charset=utf-8".into(),
+            )],
+            body: crate::api::HttpBody::Bytes(prometheus(&router.get_usage_stats()).into_bytes()),
+            background: Vec::new(),
+        }),
+        AdminRoute::Health => Err(Error::Internal {
+            message: "health is async".into(),
+        }),
+    }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The usage statistics in Prometheus' text format (one family per figure, per deployment).
+pub fn prometheus(stats: &Value) -> String {
+    let deployments = stats["deployments"].as_array().cloned().unwrap_or_default();
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (labels, v) in rows {
+            out.push_str(&format!("{name}{{{labels}}} {v}\n"));
+        }
+    };
+    let base = |d: &Value| {
+        format!(
+            "model_group=\"{}\",deployment=\"{}\"",
+            label(d["model_name"].as_str().unwrap_or("")),
+            label(d["id"].as_str().unwrap_or(""))
+        )
+    };
+    let num = |d: &Value, k: &str| d[k].as_f64().unwrap_or(0.0);
+    let per = |k: &str| {
+        deployments
+            .iter()
+            .map(|d| (base(d), num(d, k)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        "switchyard_requests_total",
+        "counter",
+        "Upstream calls started.",
+        per("requests"),
+    );
+    family(
+        "switchyard_successes_total",
+        "counter",
+        "Upstream calls that succeeded.",
+        per("successes"),
+    );
+    let mut failures = Vec::new();
+    for d in &deployments {
+        if let Some(m) = d["failures_by_class"].as_object() {
+            for (class, n) in m {
+                failures.push((
+                    format!("{},class=\"{}\"", base(d), label(class)),
+                    n.as_f64().unwrap_or(0.0),
+                ));
+            }
+        }
+    }
+    family(
+        "switchyard_failures_total",
+        "counter",
+        "Upstream calls that failed, by error class.",
+        failures,
+    );
+    let mut tokens = Vec::new();
+    for d in &deployments {
+        tokens.push((
+            format!("{},kind=\"prompt\"", base(d)),
+            num(d, "prompt_tokens"),
+        ));
+        tokens.push((
+            format!("{},kind=\"completion\"", base(d)),
+            num(d, "completion_tokens"),
+        ));
+    }
+    family("switchyard_tokens_total", "counter", "Tokens used.", tokens);
+    family(
+        "switchyard_cost_usd_total",
+        "counter",
+        "Spend in USD since the last reset.",
+        per("cost"),
+    );
+    family(
+        "switchyard_cooldowns_total",
+        "counter",
+        "Times the deployment was cooled down.",
+        per("cooldowns"),
+    );
+    family(
+        "switchyard_in_flight",
+        "gauge",
+        "Calls in flight.",
+        per("in_flight"),
+    );
+    family(
+        "switchyard_cooldown_remaining_seconds",
+        "gauge",
+        "Seconds until the deployment is back.",
+        per("cooldown_remaining_s"),
+    );
+    family(
+        "switchyard_requests_this_minute",
+        "gauge",
+        "Requests this minute (rpm used).",
+        per("rpm_used"),
+    );
+    family(
+        "switchyard_tokens_this_minute",
+        "gauge",
+        "Tokens this minute (tpm used).",
+        per("tpm_used"),
+    );
+    let latency = deployments
+        .iter()
+        .filter(|d| d["latency_ms"].is_number())
+        .map(|d| (base(d), num(d, "latency_ms")))
+        .collect();
+    family(
+        "switchyard_latency_ms",
+        "gauge",
+        "Mean of recent latency samples (ms per output token, or time to first token).",
+        latency,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_escapes_labels_and_lists_every_family() {
+        let stats = json!({"deployments": [{
+            "id": "d\"1\\x", "model_name": "g\nroup", "requests": 3, "successes": 2,
+            "failures_by_class": {"rate_limit": 1}, "prompt_tokens": 10, "completion_tokens": 5,
+            "cost": 0.25, "cooldowns": 1, "in_flight": 0, "cooldown_remaining_s": 0.0,
+            "rpm_used": 3, "tpm_used": 15, "latency_ms": 12.5
+        }]});
+        let text = prometheus(&stats);
+        assert!(
+            text.contains(r#"model_group="g\nroup",deployment="d\"1\\x""#),
+            "{text}"
+        );
+        for family in [
+            "requests_total",
+            "failures_total",
+            "tokens_total",
+            "cost_usd_total",
+            "cooldowns_total",
+            "in_flight",
+            "latency_ms",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE switchyard_{family} ")),
+                "{family}"
+            );
+        }
+        assert!(text.contains(r#"class="rate_limit"} 1"#));
+        assert!(text.contains(r#"kind="completion"} 5"#));
+        assert!(text
+            .lines()
+            .all(|l| l.starts_with('#') || l.starts_with("switchyard_")));
     }
 }

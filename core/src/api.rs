@@ -93,6 +93,7 @@ enum Route {
     Model(Endpoint),
     Models,
     Liveliness,
+    Readiness,
     Admin(AdminRoute),
 }
 
@@ -134,6 +135,20 @@ impl App {
         if let Route::Liveliness = route {
             return Ok(HttpResponse::json(200, br#""I'm alive!""#.to_vec()));
         }
+        if let Route::Readiness = route {
+            return Ok(match &self.router {
+                Ok(r) => HttpResponse::json(
+                    200,
+                    json!({"status": "healthy", "config": "valid", "deployments": r.config().deployments.len()})
+                        .to_string()
+                        .into_bytes(),
+                ),
+                Err(e) => HttpResponse::json(
+                    503,
+                    json!({"status": "unhealthy", "config": e.message()}).to_string().into_bytes(),
+                ),
+            });
+        }
         let router = self.router.as_ref().map_err(Clone::clone)?;
         authorize(router, &req)?;
         if let Route::Admin(admin) = route {
@@ -142,6 +157,10 @@ impl App {
                     message: "The admin API is off: set general_settings.master_key to use it."
                         .into(),
                 });
+            }
+            if admin == AdminRoute::Health {
+                let query = req.path.split_once('?').map_or("", |(_, q)| q);
+                return admin_api::handle_async(router, admin, query).await;
             }
             return admin_api::handle(router, admin, &req.body);
         }
@@ -153,7 +172,7 @@ impl App {
         match route {
             Route::Model(endpoint) => model_call(router, endpoint, req).await,
             Route::Models => Ok(models(router)),
-            Route::Liveliness | Route::Admin(_) => Err(Error::Internal {
+            Route::Liveliness | Route::Readiness | Route::Admin(_) => Err(Error::Internal {
                 message: "unreachable route".into(),
             }),
         }
@@ -235,6 +254,13 @@ fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/model/update" => (Route::Admin(AdminRoute::ModelUpdate), "POST"),
         "/model/delete" => (Route::Admin(AdminRoute::ModelDelete), "POST"),
         "/model/info" | "/v1/model/info" => (Route::Admin(AdminRoute::ModelInfo), "GET"),
+        "/health" => (Route::Admin(AdminRoute::Health), "GET"),
+        "/health/readiness" => (Route::Readiness, "GET"),
+        "/usage" => (Route::Admin(AdminRoute::Usage), "GET"),
+        "/model/cost_map" => (Route::Admin(AdminRoute::CostMap), "GET"),
+        "/cost/reset" => (Route::Admin(AdminRoute::CostReset), "POST"),
+        "/metrics/deployments" => (Route::Admin(AdminRoute::DeploymentMetrics), "GET"),
+        "/metrics" => (Route::Admin(AdminRoute::Prometheus), "GET"),
         _ => {
             return Err(Error::RouteNotFound {
                 path: path_only.to_string(),
@@ -391,6 +417,30 @@ fn cached_response(
         body,
         background: Vec::new(),
     }
+}
+
+/// The one JSON log line for a request: what was asked, who answered, how it went. Built from
+/// the response's own headers, so it never holds a secret or a prompt.
+pub fn log_line(method: &str, path: &str, resp: &HttpResponse, latency_ms: f64) -> String {
+    let path_only = path.split('?').next().unwrap_or(path);
+    let h = |k: &str| resp.header(k).map(str::to_string);
+    let num = |k: &str| resp.header(k).and_then(|v| v.parse::<f64>().ok());
+    json!({
+        "event": "request",
+        "method": method,
+        "path": path_only,
+        "status": resp.status,
+        "latency_ms": (latency_ms * 10.0).round() / 10.0,
+        "call_id": h("x-litellm-call-id"),
+        "model_group": h("x-litellm-model-group"),
+        "deployment": h("x-litellm-model-id"),
+        "retries": num("x-litellm-attempted-retries"),
+        "fallbacks": num("x-litellm-attempted-fallbacks"),
+        "cost_usd": num("x-litellm-response-cost"),
+        "cache": h("x-switchyard-cache"),
+        "stream": resp.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")),
+    })
+    .to_string()
 }
 
 /// `GET /v1/models`: the model groups, in OpenAI's list shape.

@@ -306,3 +306,78 @@ fn no_deployment_available_is_429_with_retry_after() {
         "SDKs may retry a 429 after retry-after"
     );
 }
+
+#[test]
+fn admin_reporting_routes_need_the_master_key() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app(&up);
+    for (method, path) in [
+        ("GET", "/usage"),
+        ("GET", "/metrics"),
+        ("GET", "/model/cost_map"),
+        ("POST", "/cost/reset"),
+        ("GET", "/metrics/deployments"),
+        ("GET", "/health"),
+    ] {
+        let r = block_on(a.handle(req(method, path, &[], "")));
+        assert_eq!(r.status, 401, "{path}");
+        let r = block_on(a.handle(req(method, path, &[AUTH], "")));
+        assert_eq!(r.status, 200, "{path}");
+    }
+    let r = block_on(a.handle(req("GET", "/metrics", &[AUTH], "")));
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+}
+
+#[test]
+fn readiness_reports_the_config() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let r = block_on(app(&up).handle(req("GET", "/health/readiness", &[], "")));
+    assert_eq!(r.status, 200);
+    assert_eq!(body_json(&r)["status"], "healthy");
+    let broken = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"bogus/x"}}]}"#,
+        &up,
+    );
+    let r = block_on(broken.handle(req("GET", "/health/readiness", &[], "")));
+    assert_eq!(r.status, 503);
+    assert!(body_json(&r)["config"].as_str().unwrap().contains("bogus"));
+}
+
+#[test]
+fn health_takes_a_model_from_the_query() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::json(200, COMPLETION));
+    let r = block_on(app(&up).handle(req("GET", "/health?model=g", &[AUTH], "")));
+    assert_eq!(r.status, 200);
+    assert_eq!(body_json(&r)["healthy_count"], 1);
+    let r = block_on(app(&up).handle(req("GET", "/health?model=nope", &[AUTH], "")));
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn log_line_says_what_happened_and_nothing_secret() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::json(200, COMPLETION));
+    let r = block_on(app(&up).handle(req("POST", "/v1/chat/completions?x=1", &[AUTH], CHAT)));
+    let line = log_line("POST", "/v1/chat/completions?x=1", &r, 12.34);
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["model_group"], "g");
+    assert_eq!(v["path"], "/v1/chat/completions");
+    assert_eq!(v["retries"], 0.0);
+    assert_eq!(v["latency_ms"], 12.3);
+    assert!(v["deployment"].is_string());
+    assert!(
+        !line.contains("sk-master") && !line.contains("hi"),
+        "{line}"
+    );
+    let err = HttpResponse::from_error(&Error::Unauthorized {
+        message: "x".into(),
+    });
+    let v: Value = serde_json::from_str(&log_line("GET", "/v1/models", &err, 1.0)).unwrap();
+    assert_eq!(v["status"], 401);
+    assert!(v["model_group"].is_null());
+}
