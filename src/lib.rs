@@ -207,7 +207,9 @@ fn build_app(
             }
             if let Some(v) = view {
                 runtime.state = Some(Rc::new(v) as Rc<dyn RouterState>);
+                runtime.keys = Some(Rc::new(state_backend::DurableKeys { env: env.clone() }));
             }
+            runtime.new_key = Some(Rc::new(new_key));
             Router::new(config, runtime)
         });
     if let Err(e) = &router {
@@ -230,6 +232,17 @@ fn replace_app(isolate: &Isolate, env: &Env, text: &str) {
         sync.rebase();
     }
     worker::console_log!("switchyard: config reloaded from KV");
+}
+
+/// A virtual key: `sk-` and 48 hex digits from `crypto.getRandomValues`.
+fn new_key() -> String {
+    let mut buf = [0u8; 24];
+    if getrandom::fill(&mut buf).is_err() {
+        // No entropy: refuse to hand out a guessable key.
+        return String::new();
+    }
+    let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sk-{hex}")
 }
 
 fn random_seed() -> u64 {

@@ -44,3 +44,35 @@ impl StateBackend for DurableBackend {
         })
     }
 }
+
+/// The book of virtual keys in the `keys` Durable Object.
+pub struct DurableKeys {
+    pub env: Env,
+}
+
+impl switchyard_core::keys::KeyStore for DurableKeys {
+    fn apply(
+        &self,
+        op: switchyard_core::keys::KeyOp,
+    ) -> LocalFuture<Result<switchyard_core::keys::KeyReply, Error>> {
+        let env = self.env.clone();
+        Box::pin(async move {
+            let stub = env
+                .durable_object(BINDING)
+                .and_then(|ns| ns.get_by_name("keys"))
+                .map_err(internal)?;
+            let body = serde_json::to_string(&op).map_err(internal)?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post)
+                .with_body(Some(JsValue::from_str(&body)));
+            let request =
+                Request::new_with_init("https://router-state/keys", &init).map_err(internal)?;
+            let mut resp = stub.fetch_with_request(request).await.map_err(internal)?;
+            let bytes = resp.bytes().await.map_err(internal)?;
+            if resp.status_code() != 200 {
+                return Err(internal(String::from_utf8_lossy(&bytes)));
+            }
+            serde_json::from_slice(&bytes).map_err(internal)
+        })
+    }
+}

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::RefCell;
 use switchyard_core::config::StrategyArgs;
+use switchyard_core::keys::{KeyBook, KeyOp};
 use switchyard_core::state::{ShardRequest, ShardStore};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 const STORAGE_KEY: &str = "shard";
 const DEPLOYMENTS_KEY: &str = "deployments";
+const KEYS_KEY: &str = "keys";
 
 /// The model list as changed at runtime, with its version (0: never changed).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -48,11 +50,31 @@ impl DurableObject for RouterShard {
         if path == "/deployments" {
             return self.deployments(req).await;
         }
+        if path == "/keys" {
+            return self.keys(req).await;
+        }
         self.exchange(req).await
     }
 }
 
 impl RouterShard {
+    /// The book of virtual keys (the object named `keys`): one operation per request, applied
+    /// and saved before the answer, so limits and spend are exact.
+    async fn keys(&self, mut req: Request) -> Result<Response> {
+        let op: KeyOp = match serde_json::from_slice(&req.bytes().await?) {
+            Ok(op) => op,
+            Err(e) => return Response::error(format!("bad key operation: {e}"), 400),
+        };
+        let storage = self.state.storage();
+        let mut book: KeyBook = storage.get(KEYS_KEY).await?.unwrap_or_default();
+        let changes = !matches!(op, KeyOp::Get { .. });
+        let reply = book.apply(op, js_sys::Date::now());
+        if changes {
+            storage.put(KEYS_KEY, &book).await?;
+        }
+        Response::from_json(&reply)
+    }
+
     async fn deployments(&self, mut req: Request) -> Result<Response> {
         let storage = self.state.storage();
         let saved: SavedDeployments = storage.get(DEPLOYMENTS_KEY).await?.unwrap_or_default();

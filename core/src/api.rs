@@ -5,6 +5,7 @@
 use crate::admin_api::{self, AdminRoute};
 use crate::cache;
 use crate::error::Error;
+use crate::key_routes;
 use crate::relay::ClientStream;
 use crate::request::{Endpoint, ModelRequest};
 use crate::router::{RoutedBody, Router};
@@ -95,6 +96,7 @@ enum Route {
     Liveliness,
     Readiness,
     Admin(AdminRoute),
+    Keys(key_routes::KeyRoute),
 }
 
 impl App {
@@ -150,14 +152,14 @@ impl App {
             });
         }
         let router = self.router.as_ref().map_err(Clone::clone)?;
-        authorize(router, &req)?;
+        let caller = authorize(router, &req).await?;
+        if let Route::Keys(op) = route {
+            require_master(router, &caller)?;
+            let query = req.path.split_once('?').map_or("", |(_, q)| q).to_string();
+            return key_routes::handle(router, op, &req.body, &query).await;
+        }
         if let Route::Admin(admin) = route {
-            if router.config().general.master_key.is_none() {
-                return Err(Error::Forbidden {
-                    message: "The admin API is off: set general_settings.master_key to use it."
-                        .into(),
-                });
-            }
+            require_master(router, &caller)?;
             if admin == AdminRoute::Health {
                 let query = req.path.split_once('?').map_or("", |(_, q)| q);
                 return admin_api::handle_async(router, admin, query).await;
@@ -170,11 +172,13 @@ impl App {
             });
         }
         match route {
-            Route::Model(endpoint) => model_call(router, endpoint, req).await,
+            Route::Model(endpoint) => model_call(router, endpoint, req, &caller).await,
             Route::Models => Ok(models(router)),
-            Route::Liveliness | Route::Readiness | Route::Admin(_) => Err(Error::Internal {
-                message: "unreachable route".into(),
-            }),
+            Route::Liveliness | Route::Readiness | Route::Admin(_) | Route::Keys(_) => {
+                Err(Error::Internal {
+                    message: "unreachable route".into(),
+                })
+            }
         }
     }
 
@@ -255,6 +259,10 @@ fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/model/delete" => (Route::Admin(AdminRoute::ModelDelete), "POST"),
         "/model/info" | "/v1/model/info" => (Route::Admin(AdminRoute::ModelInfo), "GET"),
         "/health" => (Route::Admin(AdminRoute::Health), "GET"),
+        "/key/generate" => (Route::Keys(key_routes::KeyRoute::Generate), "POST"),
+        "/key/info" => (Route::Keys(key_routes::KeyRoute::Info), "GET"),
+        "/key/update" => (Route::Keys(key_routes::KeyRoute::Update), "POST"),
+        "/key/delete" => (Route::Keys(key_routes::KeyRoute::Delete), "POST"),
         "/health/readiness" => (Route::Readiness, "GET"),
         "/usage" => (Route::Admin(AdminRoute::Usage), "GET"),
         "/model/cost_map" => (Route::Admin(AdminRoute::CostMap), "GET"),
@@ -277,11 +285,21 @@ fn match_route(method: &str, path: &str) -> Result<Route, Error> {
     }
 }
 
-/// With a `master_key`, every API call must carry it as `Authorization: Bearer` or `api-key`.
-fn authorize(router: &Router, req: &HttpRequest) -> Result<(), Error> {
+/// Who is calling.
+pub enum Caller {
+    /// No master key is configured: the API is open (and the admin API off).
+    Open,
+    Master,
+    /// A virtual key, by its hash.
+    Key(String),
+}
+
+/// With a `master_key`, every API call must carry it, or a virtual key, as
+/// `Authorization: Bearer` (or `api-key`).
+async fn authorize(router: &Router, req: &HttpRequest) -> Result<Caller, Error> {
     let config = router.config();
     let Some(master) = config.general.master_key.as_deref() else {
-        return Ok(());
+        return Ok(Caller::Open);
     };
     let presented = req
         .header("authorization")
@@ -293,13 +311,39 @@ fn authorize(router: &Router, req: &HttpRequest) -> Result<(), Error> {
         })
         .or_else(|| req.header("api-key").map(str::trim))
         .or_else(|| req.header("x-api-key").map(str::trim));
+    let incorrect = || Error::Unauthorized {
+        message: "Incorrect API key provided.".into(),
+    };
     match presented {
         None | Some("") => Err(Error::Unauthorized {
             message: "Missing API key. Send it as `Authorization: Bearer <key>`.".into(),
         }),
-        Some(k) if constant_time_eq(k.as_bytes(), master.as_bytes()) => Ok(()),
-        Some(_) => Err(Error::Unauthorized {
-            message: "Incorrect API key provided.".into(),
+        Some(k) if constant_time_eq(k.as_bytes(), master.as_bytes()) => Ok(Caller::Master),
+        Some(k) => {
+            let hash = crate::keys::hash(k);
+            match router
+                .keys()
+                .apply(crate::keys::KeyOp::Get { hash: hash.clone() })
+                .await?
+            {
+                crate::keys::KeyReply::Record { record: Some(_) } => Ok(Caller::Key(hash)),
+                _ => Err(incorrect()),
+            }
+        }
+    }
+}
+
+fn require_master(router: &Router, caller: &Caller) -> Result<(), Error> {
+    match caller {
+        Caller::Master => Ok(()),
+        Caller::Key(_) => Err(Error::Forbidden {
+            message: "This route needs the master key.".into(),
+        }),
+        Caller::Open if router.config().general.master_key.is_none() => Err(Error::Forbidden {
+            message: "The admin API is off: set general_settings.master_key to use it.".into(),
+        }),
+        Caller::Open => Err(Error::Forbidden {
+            message: "This route needs the master key.".into(),
         }),
     }
 }
@@ -317,6 +361,7 @@ async fn model_call(
     router: &Router,
     endpoint: Endpoint,
     http: HttpRequest,
+    caller: &Caller,
 ) -> Result<HttpResponse, Error> {
     let req = if endpoint.takes_form() {
         let content_type = http.header("content-type").unwrap_or("").to_string();
@@ -324,6 +369,9 @@ async fn model_call(
     } else {
         ModelRequest::parse_for(endpoint, &http.body)?
     };
+    if let Caller::Key(hash) = caller {
+        key_routes::admit(router, hash, &req.model).await?;
+    }
     let call_id = router.call_id();
     let plan = cache::plan(router.config().cache.as_ref(), &req)?;
     if let Some(p) = plan.as_ref().filter(|p| p.read) {
@@ -335,6 +383,9 @@ async fn model_call(
     let mut background = Vec::new();
     if let (Some(p), RoutedBody::Json(bytes)) = (plan.as_ref().filter(|p| p.write), &routed.body) {
         background.extend(router.store_job(p, &routed, bytes));
+    }
+    if let Caller::Key(hash) = caller {
+        background.push(key_routes::charge(router, hash, &routed));
     }
     let mut headers = match &routed.body {
         RoutedBody::Json(_) => vec![("content-type", "application/json".to_string())],

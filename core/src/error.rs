@@ -19,6 +19,11 @@ pub enum Error {
     Forbidden { message: String },
     /// A concurrent change won (runtime deployment edits).
     Conflict { message: String },
+    /// A virtual key reached its rpm or tpm limit.
+    KeyRateLimited {
+        message: String,
+        retry_after_ms: u64,
+    },
     /// The path names no endpoint.
     RouteNotFound { path: String },
     /// The path exists, but not for this method.
@@ -76,6 +81,7 @@ impl Error {
             Error::Unauthorized { .. } => 401,
             Error::Forbidden { .. } => 403,
             Error::Conflict { .. } => 409,
+            Error::KeyRateLimited { .. } => 429,
             Error::RouteNotFound { .. } => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::PayloadTooLarge { .. } => 413,
@@ -98,6 +104,7 @@ impl Error {
             Error::Unauthorized { .. } => "authentication_error",
             Error::Forbidden { .. } => "permission_error",
             Error::Conflict { .. } => "invalid_request_error",
+            Error::KeyRateLimited { .. } => "rate_limit_error",
             Error::NoDeploymentAvailable { .. } => "rate_limit_error",
             Error::Upstream {
                 status: 401 | 403, ..
@@ -118,6 +125,7 @@ impl Error {
             Error::Unauthorized { .. } => Some("invalid_api_key"),
             Error::Forbidden { .. } => Some("forbidden"),
             Error::Conflict { .. } => Some("conflict"),
+            Error::KeyRateLimited { .. } => Some("rate_limit_exceeded"),
             Error::ModelNotFound { .. } => Some("model_not_found"),
             Error::RouteNotFound { .. } => Some("unknown_url"),
             Error::MethodNotAllowed { .. } => Some("method_not_allowed"),
@@ -171,7 +179,8 @@ impl Error {
                 .ok()
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .map(|s| (s * 1000.0) as u64),
-            Error::NoDeploymentAvailable { retry_after_ms, .. } => Some(*retry_after_ms),
+            Error::NoDeploymentAvailable { retry_after_ms, .. }
+            | Error::KeyRateLimited { retry_after_ms, .. } => Some(*retry_after_ms),
             _ => None,
         }
     }
@@ -182,6 +191,7 @@ impl Error {
             | Error::Unauthorized { message }
             | Error::Forbidden { message }
             | Error::Conflict { message }
+            | Error::KeyRateLimited { message, .. }
             | Error::UpstreamUnreachable { message }
             | Error::StreamInterrupted { message }
             | Error::ContextWindowExceeded { message }
@@ -228,7 +238,7 @@ impl Error {
                 status: 401 | 403, ..
             } => false,
             Error::Upstream { status, .. } => matches!(status, 408 | 409 | 429 | 500..=599),
-            Error::NoDeploymentAvailable { .. } => true,
+            Error::NoDeploymentAvailable { .. } | Error::KeyRateLimited { .. } => true,
             Error::UpstreamUnreachable { .. }
             | Error::UpstreamTimeout { .. }
             | Error::StreamInterrupted { .. } => true,

@@ -10,6 +10,8 @@ pub mod cooldown;
 pub mod cost;
 pub mod error;
 pub mod eventstream;
+pub mod key_routes;
+pub mod keys;
 pub mod multipart;
 pub mod ports;
 pub mod provider;

@@ -12,6 +12,7 @@ pub use options::RequestOptions;
 use crate::cache::{self, CachePlan, CacheStore, MemoryCache, Stored};
 use crate::config::Config;
 use crate::error::Error;
+use crate::keys::{KeyBook, KeyStore, MemoryKeys};
 use crate::ports::{Clock, Upstream};
 use crate::relay::ClientStream;
 use crate::request::{Endpoint, ModelRequest};
@@ -34,6 +35,11 @@ pub struct Runtime {
     pub secrets: Option<SecretLookup>,
     /// Where the response cache keeps answers; `None` keeps them in the isolate's memory.
     pub cache: Option<Rc<dyn CacheStore>>,
+    /// The book of virtual keys; `None` keeps it in the isolate's memory.
+    pub keys: Option<Rc<dyn KeyStore>>,
+    /// Makes a new virtual key. The Worker draws it from `crypto.getRandomValues`; without one
+    /// the router's own (non-cryptographic) generator is used, which suits tests only.
+    pub new_key: Option<Rc<dyn Fn() -> String>>,
 }
 
 impl Runtime {
@@ -45,6 +51,8 @@ impl Runtime {
             state: None,
             secrets: None,
             cache: None,
+            keys: None,
+            new_key: None,
         }
     }
 }
@@ -56,6 +64,8 @@ pub struct Router {
     state: Rc<dyn RouterState>,
     secrets: SecretLookup,
     cache: Rc<dyn CacheStore>,
+    keys: Rc<dyn KeyStore>,
+    new_key: Option<Rc<dyn Fn() -> String>>,
     rng: RefCell<Rng>,
     /// Bumped by every change to the model list, so the host knows when to save it.
     generation: std::cell::Cell<u64>,
@@ -96,6 +106,12 @@ impl Router {
         let cache = runtime
             .cache
             .unwrap_or_else(|| Rc::new(MemoryCache::new(runtime.clock.clone(), 1_000)));
+        let keys = runtime.keys.unwrap_or_else(|| {
+            Rc::new(MemoryKeys {
+                book: RefCell::new(KeyBook::default()),
+                clock: runtime.clock.clone(),
+            })
+        });
         Router {
             config: RefCell::new(Rc::new(config)),
             upstream: runtime.upstream,
@@ -103,6 +119,8 @@ impl Router {
             state,
             secrets: runtime.secrets.unwrap_or_else(|| Rc::new(|_: &str| None)),
             cache,
+            keys,
+            new_key: runtime.new_key,
             rng: RefCell::new(Rng::seeded(runtime.seed)),
             generation: std::cell::Cell::new(0),
         }
@@ -142,6 +160,27 @@ impl Router {
     /// through the model group's deployments with retries, fallbacks and cooldowns.
     pub async fn completion(&self, req: &ModelRequest) -> Result<Routed, Error> {
         exec::completion(self, req).await
+    }
+
+    /// The router's clock, in ms since the epoch.
+    pub fn now_ms(&self) -> f64 {
+        self.clock.now_ms()
+    }
+
+    /// The book of virtual keys.
+    pub fn keys(&self) -> &Rc<dyn KeyStore> {
+        &self.keys
+    }
+
+    /// A new virtual key: `sk-` and 48 hex digits.
+    pub fn new_key(&self) -> String {
+        match &self.new_key {
+            Some(f) => f(),
+            None => {
+                let mut rng = self.rng.borrow_mut();
+                format!("sk-{}{:016x}", rng.hex_id(), rng.next_u64())
+            }
+        }
     }
 
     /// The cached answer for `plan`, if a fresh one is stored.

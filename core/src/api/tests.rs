@@ -381,3 +381,106 @@ fn log_line_says_what_happened_and_nothing_secret() {
     assert_eq!(v["status"], 401);
     assert!(v["model_group"].is_null());
 }
+
+#[test]
+fn virtual_keys_are_generated_limited_and_kept_off_admin_routes() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        UP,
+        Reply::json(
+            200,
+            r#"{"id":"c","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":5}}"#,
+        ),
+    );
+    let a = app(&up);
+    let gen = block_on(a.handle(req(
+        "POST",
+        "/key/generate",
+        &[AUTH],
+        r#"{"models":["g"],"rpm_limit":2,"key_alias":"team-a"}"#,
+    )));
+    assert_eq!(gen.status, 200);
+    let key = body_json(&gen)["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("sk-") && key.len() > 40);
+    let auth = format!("Bearer {key}");
+    let with_key = |method: &str, path: &str, body: &str| {
+        block_on(a.handle(req(method, path, &[("authorization", auth.as_str())], body)))
+    };
+    assert_eq!(with_key("POST", "/v1/chat/completions", CHAT).status, 200);
+    let other = r#"{"model":"h","messages":[{"role":"user","content":"hi"}]}"#;
+    assert_eq!(
+        with_key("POST", "/v1/chat/completions", other).status,
+        403,
+        "not an allowed model"
+    );
+    assert_eq!(with_key("POST", "/v1/chat/completions", CHAT).status, 200);
+    let limited = with_key("POST", "/v1/chat/completions", CHAT);
+    assert_eq!(limited.status, 429, "rpm_limit 2");
+    assert!(limited.header("retry-after").is_some());
+    for (m, p) in [
+        ("GET", "/usage"),
+        ("GET", "/metrics"),
+        ("POST", "/key/generate"),
+        ("GET", "/model/info"),
+    ] {
+        assert_eq!(
+            with_key(m, p, "{}").status,
+            403,
+            "{p}: a virtual key is not the master key"
+        );
+    }
+    let info = block_on(a.handle(req("GET", &format!("/key/info?key={key}"), &[AUTH], "")));
+    let v = body_json(&info);
+    assert_eq!(v["info"]["key_alias"], "team-a");
+    let text = serde_json::to_string(&v).unwrap();
+    assert!(!text.contains(&key), "the key itself is never shown again");
+    let del = block_on(a.handle(req(
+        "POST",
+        "/key/delete",
+        &[AUTH],
+        &format!(r#"{{"keys":["{key}"]}}"#),
+    )));
+    assert_eq!(body_json(&del)["deleted"], 1);
+    assert_eq!(with_key("POST", "/v1/chat/completions", CHAT).status, 401);
+}
+
+#[test]
+fn a_virtual_key_budget_is_enforced() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        UP,
+        Reply::json(
+            200,
+            r#"{"id":"c","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":0}}"#,
+        ),
+    );
+    let a = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1","input_cost_per_token":0.001}}],
+            "general_settings":{"master_key":"sk-master"}}"#,
+        &up,
+    );
+    let gen = block_on(a.handle(req(
+        "POST",
+        "/key/generate",
+        &[AUTH],
+        r#"{"max_budget":1.5}"#,
+    )));
+    let auth = format!("Bearer {}", body_json(&gen)["key"].as_str().unwrap());
+    let call = || {
+        let mut r = block_on(a.handle(req(
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", auth.as_str())],
+            CHAT,
+        )));
+        for job in std::mem::take(&mut r.background) {
+            block_on(job);
+        }
+        r
+    };
+    assert_eq!(call().status, 200);
+    assert_eq!(call().status, 200, "spend 1.0 < 1.5");
+    let over = call();
+    assert_eq!(over.status, 400);
+    assert_eq!(body_json(&over)["error"]["code"], "budget_exceeded");
+}

@@ -1,0 +1,474 @@
+//! Virtual keys (LiteLLM's `/key/generate`, `/key/info`, `/key/update`, `/key/delete`): keys
+//! handed to clients, each with allowed models, rpm/tpm limits, a budget and an expiry. Only a
+//! key's SHA-256 is stored. The book of keys lives in one Durable Object (`keys`) so limits and
+//! spend are exact across isolates, or in the isolate's memory without one.
+
+use crate::error::Error;
+use crate::ports::LocalFuture;
+use crate::state::minute_of;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+pub fn hash(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `sk-…abcd`: enough to recognise a key, not to use it.
+pub fn mask(key: &str) -> String {
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("sk-...{tail}")
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub masked: String,
+    #[serde(default)]
+    pub key_alias: Option<String>,
+    /// Empty: every model.
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub rpm_limit: Option<u64>,
+    #[serde(default)]
+    pub tpm_limit: Option<u64>,
+    #[serde(default)]
+    pub max_budget: Option<f64>,
+    #[serde(default)]
+    pub spend: f64,
+    #[serde(default)]
+    pub expires_ms: Option<f64>,
+    #[serde(default)]
+    pub created_ms: f64,
+    #[serde(default)]
+    pub minute: u64,
+    #[serde(default)]
+    pub requests_this_minute: u64,
+    #[serde(default)]
+    pub tokens_this_minute: u64,
+}
+
+impl KeyRecord {
+    /// The record as `/key/info` shows it (no hash, no secret).
+    pub fn info(&self) -> Value {
+        json!({
+            "key_alias": self.key_alias, "key_name": self.masked, "models": self.models,
+            "rpm_limit": self.rpm_limit, "tpm_limit": self.tpm_limit, "max_budget": self.max_budget,
+            "spend": self.spend,
+            "expires": self.expires_ms.map(|e| e / 1000.0),
+        })
+    }
+}
+
+/// An operation on the book of keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum KeyOp {
+    Create {
+        hash: String,
+        record: KeyRecord,
+    },
+    Get {
+        hash: String,
+    },
+    Update {
+        hash: String,
+        changes: Value,
+    },
+    Delete {
+        hashes: Vec<String>,
+    },
+    /// Check a request against the key and count it.
+    Admit {
+        hash: String,
+        model: String,
+    },
+    /// What a request cost, once known.
+    Charge {
+        hash: String,
+        tokens: u64,
+        cost: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum KeyReply {
+    Record {
+        record: Option<KeyRecord>,
+    },
+    Deleted {
+        count: usize,
+    },
+    Admitted,
+    /// `status` 401/403/429/400 with the message.
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+        retry_after_ms: Option<u64>,
+    },
+    Done,
+}
+
+/// The keys and their counters: pure, applied one operation at a time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyBook {
+    keys: HashMap<String, KeyRecord>,
+}
+
+fn parse_duration_ms(d: &str) -> Option<f64> {
+    let d = d.trim();
+    let (n, unit) = d.split_at(d.find(|c: char| !c.is_ascii_digit())?);
+    let n: f64 = n.parse().ok()?;
+    Some(
+        n * match unit {
+            "s" => 1_000.0,
+            "m" => 60_000.0,
+            "h" => 3_600_000.0,
+            "d" => 86_400_000.0,
+            _ => return None,
+        },
+    )
+}
+
+/// Reads LiteLLM's `/key/generate` and `/key/update` fields into `rec`.
+pub fn apply_fields(rec: &mut KeyRecord, v: &Value, now_ms: f64) -> Result<(), Error> {
+    let bad = |k: &str, what: &str| Error::InvalidRequest {
+        message: format!("Invalid value for '{k}': {what}."),
+        param: Some(k.to_string()),
+        code: Some("invalid_value"),
+    };
+    let present = |k: &str| v.get(k).filter(|x| !x.is_null());
+    if let Some(m) = present("models") {
+        rec.models = m
+            .as_array()
+            .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect())
+            .ok_or_else(|| bad("models", "must be a list of model names"))?;
+    }
+    for (k, slot) in [
+        ("rpm_limit", &mut rec.rpm_limit),
+        ("tpm_limit", &mut rec.tpm_limit),
+    ] {
+        if let Some(x) = present(k) {
+            *slot = Some(x.as_u64().ok_or_else(|| bad(k, "must be a whole number"))?);
+        }
+    }
+    if let Some(x) = present("max_budget") {
+        rec.max_budget = Some(
+            x.as_f64()
+                .filter(|b| *b >= 0.0)
+                .ok_or_else(|| bad("max_budget", "must be a number >= 0"))?,
+        );
+    }
+    if let Some(x) = present("key_alias") {
+        rec.key_alias = Some(
+            x.as_str()
+                .ok_or_else(|| bad("key_alias", "must be a string"))?
+                .to_string(),
+        );
+    }
+    if let Some(x) = present("duration") {
+        let ms = x
+            .as_str()
+            .and_then(parse_duration_ms)
+            .ok_or_else(|| bad("duration", "must look like 30s, 15m, 12h or 30d"))?;
+        rec.expires_ms = Some(now_ms + ms);
+    }
+    Ok(())
+}
+
+impl KeyBook {
+    pub fn apply(&mut self, op: KeyOp, now_ms: f64) -> KeyReply {
+        match op {
+            KeyOp::Create { hash, record } => {
+                self.keys.insert(hash, record);
+                KeyReply::Done
+            }
+            KeyOp::Get { hash } => KeyReply::Record {
+                record: self.keys.get(&hash).cloned(),
+            },
+            KeyOp::Update { hash, changes } => match self.keys.get_mut(&hash) {
+                Some(rec) => match apply_fields(rec, &changes, now_ms) {
+                    Ok(()) => KeyReply::Record {
+                        record: Some(rec.clone()),
+                    },
+                    Err(e) => KeyReply::Refused {
+                        status: 400,
+                        code: "invalid_value".into(),
+                        message: e.message(),
+                        retry_after_ms: None,
+                    },
+                },
+                None => KeyReply::Record { record: None },
+            },
+            KeyOp::Delete { hashes } => KeyReply::Deleted {
+                count: hashes
+                    .iter()
+                    .filter(|h| self.keys.remove(*h).is_some())
+                    .count(),
+            },
+            KeyOp::Admit { hash, model } => self.admit(&hash, &model, now_ms),
+            KeyOp::Charge { hash, tokens, cost } => {
+                if let Some(rec) = self.keys.get_mut(&hash) {
+                    roll(rec, now_ms);
+                    rec.tokens_this_minute += tokens;
+                    rec.spend += cost;
+                }
+                KeyReply::Done
+            }
+        }
+    }
+
+    fn admit(&mut self, hash: &str, model: &str, now_ms: f64) -> KeyReply {
+        let refuse = |status: u16, code: &str, message: String, retry_after_ms: Option<u64>| {
+            KeyReply::Refused {
+                status,
+                code: code.into(),
+                message,
+                retry_after_ms,
+            }
+        };
+        let Some(rec) = self.keys.get_mut(hash) else {
+            return refuse(
+                401,
+                "invalid_api_key",
+                "Incorrect API key provided.".into(),
+                None,
+            );
+        };
+        if rec.expires_ms.is_some_and(|e| now_ms >= e) {
+            return refuse(
+                401,
+                "expired_api_key",
+                "This API key has expired.".into(),
+                None,
+            );
+        }
+        if !rec.models.is_empty() && !rec.models.iter().any(|m| m == model) {
+            return refuse(
+                403,
+                "model_not_allowed",
+                format!("This API key may not use the model `{model}`."),
+                None,
+            );
+        }
+        if rec.max_budget.is_some_and(|b| rec.spend >= b) {
+            return refuse(
+                400,
+                "budget_exceeded",
+                format!(
+                    "Budget has been exceeded: spend {:.6} >= max_budget {:.6}.",
+                    rec.spend,
+                    rec.max_budget.unwrap_or(0.0)
+                ),
+                None,
+            );
+        }
+        roll(rec, now_ms);
+        let next_minute = ((minute_of(now_ms) + 1) as f64 * 60_000.0 - now_ms).ceil() as u64;
+        if rec.rpm_limit.is_some_and(|l| rec.requests_this_minute >= l) {
+            return refuse(
+                429,
+                "rate_limit_exceeded",
+                "This API key reached its rpm_limit.".into(),
+                Some(next_minute),
+            );
+        }
+        if rec.tpm_limit.is_some_and(|l| rec.tokens_this_minute >= l) {
+            return refuse(
+                429,
+                "rate_limit_exceeded",
+                "This API key reached its tpm_limit.".into(),
+                Some(next_minute),
+            );
+        }
+        rec.requests_this_minute += 1;
+        KeyReply::Admitted
+    }
+}
+
+fn roll(rec: &mut KeyRecord, now_ms: f64) {
+    let m = minute_of(now_ms);
+    if rec.minute != m {
+        rec.minute = m;
+        rec.requests_this_minute = 0;
+        rec.tokens_this_minute = 0;
+    }
+}
+
+/// Where the book of keys lives.
+pub trait KeyStore {
+    fn apply(&self, op: KeyOp) -> LocalFuture<Result<KeyReply, Error>>;
+}
+
+/// The book in this isolate's memory (no Durable Object bound).
+pub struct MemoryKeys {
+    pub book: RefCell<KeyBook>,
+    pub clock: std::rc::Rc<dyn crate::ports::Clock>,
+}
+
+impl KeyStore for MemoryKeys {
+    fn apply(&self, op: KeyOp) -> LocalFuture<Result<KeyReply, Error>> {
+        let reply = self.book.borrow_mut().apply(op, self.clock.now_ms());
+        Box::pin(async move { Ok(reply) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book_with(fields: Value, now: f64) -> (KeyBook, String) {
+        let mut rec = KeyRecord {
+            masked: mask("sk-abcdef1234"),
+            created_ms: now,
+            ..Default::default()
+        };
+        apply_fields(&mut rec, &fields, now).unwrap();
+        let mut b = KeyBook::default();
+        let h = hash("sk-abcdef1234");
+        b.apply(
+            KeyOp::Create {
+                hash: h.clone(),
+                record: rec,
+            },
+            now,
+        );
+        (b, h)
+    }
+
+    fn admit(b: &mut KeyBook, h: &str, model: &str, now: f64) -> KeyReply {
+        b.apply(
+            KeyOp::Admit {
+                hash: h.into(),
+                model: model.into(),
+            },
+            now,
+        )
+    }
+
+    #[test]
+    fn models_expiry_rpm_and_budget() {
+        let now = 5.0 * 60_000.0 + 100.0;
+        let (mut b, h) = book_with(
+            json!({"models":["gpt-4o"],"rpm_limit":2,"max_budget":1.0,"duration":"1h"}),
+            now,
+        );
+        assert_eq!(admit(&mut b, &h, "gpt-4o", now), KeyReply::Admitted);
+        assert!(matches!(
+            admit(&mut b, &h, "other", now),
+            KeyReply::Refused { status: 403, .. }
+        ));
+        assert_eq!(admit(&mut b, &h, "gpt-4o", now), KeyReply::Admitted);
+        assert!(matches!(
+            admit(&mut b, &h, "gpt-4o", now),
+            KeyReply::Refused {
+                status: 429,
+                retry_after_ms: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            admit(&mut b, &h, "gpt-4o", now + 60_000.0),
+            KeyReply::Admitted,
+            "next minute"
+        );
+        b.apply(
+            KeyOp::Charge {
+                hash: h.clone(),
+                tokens: 10,
+                cost: 1.5,
+            },
+            now + 60_000.0,
+        );
+        assert!(
+            matches!(admit(&mut b, &h, "gpt-4o", now + 120_000.0), KeyReply::Refused { status: 400, ref code, .. } if code == "budget_exceeded")
+        );
+        assert!(
+            matches!(admit(&mut b, &h, "gpt-4o", now + 4e6), KeyReply::Refused { status: 401, ref code, .. } if code == "expired_api_key")
+        );
+        assert!(matches!(
+            admit(&mut b, "nope", "gpt-4o", now),
+            KeyReply::Refused { status: 401, .. }
+        ));
+    }
+
+    #[test]
+    fn tpm_update_delete_and_wire_format() {
+        let (mut b, h) = book_with(json!({"tpm_limit": 100}), 0.0);
+        assert_eq!(admit(&mut b, &h, "m", 0.0), KeyReply::Admitted);
+        b.apply(
+            KeyOp::Charge {
+                hash: h.clone(),
+                tokens: 150,
+                cost: 0.0,
+            },
+            0.0,
+        );
+        assert!(matches!(
+            admit(&mut b, &h, "m", 1.0),
+            KeyReply::Refused { status: 429, .. }
+        ));
+        let r = b.apply(
+            KeyOp::Update {
+                hash: h.clone(),
+                changes: json!({"tpm_limit": 1000, "key_alias": "ci"}),
+            },
+            1.0,
+        );
+        assert!(
+            matches!(r, KeyReply::Record { record: Some(ref rec) } if rec.key_alias.as_deref() == Some("ci"))
+        );
+        assert_eq!(admit(&mut b, &h, "m", 2.0), KeyReply::Admitted);
+        assert!(matches!(
+            b.apply(
+                KeyOp::Update {
+                    hash: h.clone(),
+                    changes: json!({"duration": "soon"})
+                },
+                0.0
+            ),
+            KeyReply::Refused { status: 400, .. }
+        ));
+        let text = serde_json::to_string(&KeyOp::Admit {
+            hash: h.clone(),
+            model: "m".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            serde_json::from_str::<KeyOp>(&text).unwrap(),
+            KeyOp::Admit {
+                hash: h.clone(),
+                model: "m".into()
+            }
+        );
+        assert_eq!(
+            b.apply(
+                KeyOp::Delete {
+                    hashes: vec![h.clone(), "x".into()]
+                },
+                3.0
+            ),
+            KeyReply::Deleted { count: 1 }
+        );
+        assert_eq!(
+            b.apply(KeyOp::Get { hash: h }, 3.0),
+            KeyReply::Record { record: None }
+        );
+        assert_eq!(mask("sk-abcdef1234"), "sk-...1234");
+        assert_eq!(parse_duration_ms("30d"), Some(30.0 * 86_400_000.0));
+    }
+}
