@@ -8,6 +8,7 @@
 
 mod config_source;
 mod convert;
+mod dashboard;
 mod deployments_sync;
 mod kv_cache;
 mod state_backend;
@@ -57,6 +58,11 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    if req.method() == worker::Method::Get {
+        if let Some(page) = dashboard::serve(&req.path()) {
+            return page;
+        }
+    }
     let isolate = isolate(&env);
     if let Some(reload) = &isolate.reload {
         if let Some(text) = reload.first_load(&env).await {

@@ -234,6 +234,8 @@ impl Router {
                 "rpm_limit": d.rpm,
                 "tpm_limit": d.tpm,
                 "latency_ms": snap.latency_ms,
+                "latency_p50_ms": snap.latency_p50_ms,
+                "latency_p95_ms": snap.latency_p95_ms,
             }));
         }
         json!({

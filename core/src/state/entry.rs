@@ -106,6 +106,11 @@ impl Entry {
             samples.sort_by(|a, b| a.0.total_cmp(&b.0));
             let recent = &samples[samples.len().saturating_sub(window)..];
             s.latency_ms = Some(recent.iter().map(|(_, v)| v).sum::<f64>() / recent.len() as f64);
+            let mut values: Vec<f64> = recent.iter().map(|(_, v)| *v).collect();
+            values.sort_by(f64::total_cmp);
+            let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+            s.latency_p50_ms = Some(at(0.5));
+            s.latency_p95_ms = Some(at(0.95));
         }
         s
     }

@@ -151,6 +151,8 @@ mod tests {
             s.call_ended("d", &outcome(None, 0, Some(*l)), i as f64);
         }
         assert_eq!(s.snapshot("d", 10.0).latency_ms, Some(300.0), "window of 3");
+        assert_eq!(s.snapshot("d", 10.0).latency_p50_ms, Some(300.0));
+        assert_eq!(s.snapshot("d", 10.0).latency_p95_ms, Some(400.0));
         assert_eq!(
             s.snapshot("d", 5_000.0).latency_ms,
             None,

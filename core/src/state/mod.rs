@@ -43,6 +43,9 @@ pub struct Snapshot {
     /// Mean of the recent latency samples within the TTL (ms per output token, or time to first
     /// token for streams); `None` before the first sample.
     pub latency_ms: Option<f64>,
+    /// Median and 95th percentile of the same samples.
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
 }
 
 impl Snapshot {
