@@ -27,5 +27,9 @@ pub fn serve(path: &str) -> Option<worker::Result<Response>> {
                 "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
             )
         });
-    Some(result.map(|_| ResponseBuilder::new().with_headers(headers).fixed(body.as_bytes().to_vec())))
+    Some(result.map(|_| {
+        ResponseBuilder::new()
+            .with_headers(headers)
+            .fixed(body.as_bytes().to_vec())
+    }))
 }

@@ -137,6 +137,38 @@ fn run(router: &Router, route: AdminRoute, body: &[u8]) -> Result<HttpResponse, 
     }
 }
 
+/// Call durations as a Prometheus histogram: cumulative `_bucket`s in seconds, `_sum`, `_count`.
+fn duration_histogram(deployments: &[Value], base: &dyn Fn(&Value) -> String) -> String {
+    let name = "switchyard_call_duration_seconds";
+    let bounds = crate::state::DURATION_BUCKETS_MS;
+    let mut out = format!(
+        "# HELP {name} Upstream call durations, start to last byte.\n# TYPE {name} histogram\n"
+    );
+    for d in deployments {
+        let counts: Vec<f64> = d["duration_counts"]
+            .as_array()
+            .map(|a| a.iter().map(|c| c.as_f64().unwrap_or(0.0)).collect())
+            .unwrap_or_default();
+        let labels = base(d);
+        let mut running = 0.0;
+        for (i, b) in bounds.iter().enumerate() {
+            running += counts.get(i).copied().unwrap_or(0.0);
+            out.push_str(&format!(
+                "{name}_bucket{{{labels},le=\"{}\"}} {running}\n",
+                b / 1000.0
+            ));
+        }
+        let total = running + counts.get(bounds.len()).copied().unwrap_or(0.0);
+        out.push_str(&format!("{name}_bucket{{{labels},le=\"+Inf\"}} {total}\n"));
+        out.push_str(&format!(
+            "{name}_sum{{{labels}}} {}\n",
+            d["duration_sum_ms"].as_f64().unwrap_or(0.0) / 1000.0
+        ));
+        out.push_str(&format!("{name}_count{{{labels}}} {total}\n"));
+    }
+    out
+}
+
 /// A Prometheus label value: backslash, quote and newline escaped.
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -250,12 +282,32 @@ pub fn prometheus(stats: &Value) -> String {
         .filter(|d| d["latency_ms"].is_number())
         .map(|d| (base(d), num(d, "latency_ms")))
         .collect();
+    let mut retries = Vec::new();
+    let mut fallbacks = Vec::new();
+    for (group, t) in stats["groups"].as_object().into_iter().flatten() {
+        let l = format!("model_group=\"{}\"", label(group));
+        retries.push((l.clone(), t["retries"].as_f64().unwrap_or(0.0)));
+        fallbacks.push((l, t["fallbacks"].as_f64().unwrap_or(0.0)));
+    }
+    family(
+        "switchyard_retries_total",
+        "counter",
+        "Retries, by requested model group (this isolate).",
+        retries,
+    );
+    family(
+        "switchyard_fallbacks_total",
+        "counter",
+        "Fallback groups tried, by requested model group (this isolate).",
+        fallbacks,
+    );
     family(
         "switchyard_latency_ms",
         "gauge",
         "Mean of recent latency samples (ms per output token, or time to first token).",
         latency,
     );
+    out.push_str(&duration_histogram(&deployments, &base));
     out
 }
 

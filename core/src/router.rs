@@ -69,6 +69,8 @@ pub struct Router {
     rng: RefCell<Rng>,
     /// Bumped by every change to the model list, so the host knows when to save it.
     generation: std::cell::Cell<u64>,
+    /// Retries and fallbacks per requested model group, in this isolate (for metrics).
+    tallies: RefCell<std::collections::HashMap<String, (u64, u64)>>,
 }
 
 /// A successful answer and how it was reached.
@@ -123,6 +125,7 @@ impl Router {
             new_key: runtime.new_key,
             rng: RefCell::new(Rng::seeded(runtime.seed)),
             generation: std::cell::Cell::new(0),
+            tallies: RefCell::new(std::collections::HashMap::new()),
         }
     }
 
@@ -160,6 +163,25 @@ impl Router {
     /// through the model group's deployments with retries, fallbacks and cooldowns.
     pub async fn completion(&self, req: &ModelRequest) -> Result<Routed, Error> {
         exec::completion(self, req).await
+    }
+
+    pub(crate) fn record_tally(&self, group: &str, retries: u32, fallbacks: u32) {
+        let mut t = self.tallies.borrow_mut();
+        let e = t.entry(group.to_string()).or_default();
+        e.0 += u64::from(retries);
+        e.1 += u64::from(fallbacks);
+    }
+
+    /// Retries and fallbacks so far, per requested model group, in this isolate.
+    pub fn tallies(&self) -> Vec<(String, u64, u64)> {
+        let mut v: Vec<(String, u64, u64)> = self
+            .tallies
+            .borrow()
+            .iter()
+            .map(|(g, (r, f))| (g.clone(), *r, *f))
+            .collect();
+        v.sort();
+        v
     }
 
     /// The router's clock, in ms since the epoch.

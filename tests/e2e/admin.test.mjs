@@ -52,7 +52,7 @@ test("health, readiness, usage, cost map, reset and /metrics", async () => {
   assert.match(metrics.type, /^text\/plain; version=0.0.4/);
   const families = parsePrometheus(metrics.text);
   const byName = Object.fromEntries(families.map((f) => [f.name, f]));
-  for (const name of ["switchyard_requests_total", "switchyard_failures_total", "switchyard_tokens_total", "switchyard_cost_usd_total", "switchyard_in_flight"]) {
+  for (const name of ["switchyard_requests_total", "switchyard_failures_total", "switchyard_tokens_total", "switchyard_cost_usd_total", "switchyard_in_flight", "switchyard_retries_total", "switchyard_fallbacks_total", "switchyard_cooldowns_total", "switchyard_call_duration_seconds"]) {
     assert.ok(byName[name], `${name} present`);
   }
   const requests = byName.switchyard_requests_total.metrics.find((m) => m.labels.deployment === "good-1");
@@ -61,6 +61,11 @@ test("health, readiness, usage, cost map, reset and /metrics", async () => {
   assert.equal(tricky.labels.model_group, 'tricky"name', "label escaping survives a real parser");
   assert.equal(tricky.labels.class, "internal_server");
 
+  assert.equal(byName.switchyard_call_duration_seconds.type, "HISTOGRAM");
+  // (this parser keeps no labels on histograms: the per-deployment lines are checked as text)
+  assert.match(metrics.text, /switchyard_call_duration_seconds_count\{model_group="good",deployment="good-1"\} 3\n/);
+  assert.match(metrics.text, /switchyard_call_duration_seconds_bucket\{model_group="good",deployment="good-1",le="\+Inf"\} 3\n/);
+  assert.equal(Number(byName.switchyard_retries_total.metrics.find((m) => m.labels.model_group === "good").value), 0);
   const printed = JSON.parse((await get("/metrics/deployments")).text);
   assert.match(printed.text, /good-1 \[good\] requests=3/);
   assert.equal((await get("/cost/reset", MASTER, "POST")).status, 200);

@@ -236,9 +236,18 @@ impl Router {
                 "latency_ms": snap.latency_ms,
                 "latency_p50_ms": snap.latency_p50_ms,
                 "latency_p95_ms": snap.latency_p95_ms,
+                "duration_buckets_ms": crate::state::DURATION_BUCKETS_MS,
+                "duration_counts": t.duration_buckets,
+                "duration_sum_ms": t.duration_sum_ms,
             }));
         }
+        let groups: Map<String, Value> = self
+            .tallies()
+            .into_iter()
+            .map(|(g, r, f)| (g, json!({"retries": r, "fallbacks": f})))
+            .collect();
         json!({
+            "groups": groups,
             "total_requests": requests,
             "total_failures": failures,
             "total_tokens": tokens,

@@ -71,6 +71,7 @@ impl Router {
                     cost,
                     // LiteLLM's latency for completions: time per output token.
                     latency_ms: Some(elapsed / usage.completion_tokens.max(1) as f64),
+                    duration_ms: elapsed,
                 };
                 self.state.call_ended(&d.id, &outcome, self.clock.now_ms());
                 Ok(Answer {
@@ -116,7 +117,7 @@ impl Router {
                     Err(e) => return Err(self.failed(config, d, e)),
                 };
                 let ttft = self.clock.now_ms() - started;
-                let on_end = stream_accounting(self, config, d, ttft);
+                let on_end = stream_accounting(self, config, d, ttft, started);
                 Ok(Answer {
                     body: RoutedBody::Stream(relay.on_end(on_end).into_client_stream(first)),
                     cost: None,
@@ -136,6 +137,7 @@ impl Router {
             completion_tokens: 0,
             cost: 0.0,
             latency_ms: None,
+            duration_ms: 0.0,
         };
         self.state.call_ended(&d.id, &outcome, now);
         cool_down_if_needed(&*self.state, config, &d.id, &d.group, class, now);
@@ -197,6 +199,7 @@ fn no_tokens(d: &Deployment) -> Outcome {
         completion_tokens: 0,
         cost: 0.0,
         latency_ms: None,
+        duration_ms: 0.0,
     }
 }
 
@@ -223,6 +226,7 @@ fn stream_accounting(
     config: &Rc<Config>,
     d: &Deployment,
     ttft_ms: f64,
+    started: f64,
 ) -> Box<dyn FnOnce(StreamEnd)> {
     let state = router.state.clone();
     let clock = router.clock.clone();
@@ -240,6 +244,7 @@ fn stream_accounting(
             completion_tokens: usage.completion_tokens,
             cost: usage.priced(prices),
             latency_ms: Some(ttft_ms),
+            duration_ms: now - started,
         };
         state.call_ended(&id, &outcome, now);
         if let Some(class) = end.error {

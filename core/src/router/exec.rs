@@ -68,10 +68,14 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
     };
 
     let primary = match run.group(&req.model, &mut tally).await {
-        Ok(ok) => return Ok(ok.finish(tally)),
+        Ok(ok) => {
+            router.record_tally(&req.model, tally.retries, tally.fallbacks);
+            return Ok(ok.finish(tally));
+        }
         Err(e) => e,
     };
     if opts.disable_fallbacks {
+        router.record_tally(&req.model, tally.retries, tally.fallbacks);
         return Err(primary);
     }
     let mut tried = vec![req.model.clone()];
@@ -85,9 +89,11 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
         tried.push(fallback.clone());
         tally.fallbacks += 1;
         if let Ok(ok) = run.group(&fallback, &mut tally).await {
+            router.record_tally(&req.model, tally.retries, tally.fallbacks);
             return Ok(ok.finish(tally));
         }
     }
+    router.record_tally(&req.model, tally.retries, tally.fallbacks);
     Err(primary)
 }
 

@@ -56,6 +56,9 @@ impl Entry {
         t.prompt_tokens += o.prompt_tokens;
         t.completion_tokens += o.completion_tokens;
         t.cost += o.cost;
+        if o.duration_ms > 0.0 {
+            t.observe_duration(o.duration_ms);
+        }
         match o.error {
             None => t.successes += 1,
             Some(class) => {

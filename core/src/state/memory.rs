@@ -108,6 +108,7 @@ mod tests {
             completion_tokens: 0,
             cost: 0.5,
             latency_ms: latency,
+            duration_ms: 0.0,
         }
     }
 

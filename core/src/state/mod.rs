@@ -65,6 +65,9 @@ pub struct Outcome {
     pub cost: f64,
     /// The latency sample to keep, if this call gives one.
     pub latency_ms: Option<f64>,
+    /// How long the call took, start to last byte (0 when it never went out).
+    #[serde(default)]
+    pub duration_ms: f64,
 }
 
 /// Running totals per deployment, for `get_usage_stats` and metrics.
@@ -79,9 +82,32 @@ pub struct Totals {
     pub completion_tokens: u64,
     pub cost: f64,
     pub cooldowns: u64,
+    /// Call durations: counts per bucket of [`DURATION_BUCKETS_MS`] (not cumulative), and sum.
+    #[serde(default)]
+    pub duration_buckets: Vec<u64>,
+    #[serde(default)]
+    pub duration_sum_ms: f64,
 }
 
+/// Upper bounds (ms) of the call-duration histogram; longer calls count only in the total.
+pub const DURATION_BUCKETS_MS: &[f64] = &[
+    50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 30_000.0,
+];
+
 impl Totals {
+    pub fn observe_duration(&mut self, ms: f64) {
+        if self.duration_buckets.len() != DURATION_BUCKETS_MS.len() + 1 {
+            self.duration_buckets
+                .resize(DURATION_BUCKETS_MS.len() + 1, 0);
+        }
+        let i = DURATION_BUCKETS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(DURATION_BUCKETS_MS.len());
+        self.duration_buckets[i] += 1;
+        self.duration_sum_ms += ms;
+    }
+
     fn add(&mut self, o: &Totals) {
         if self.group.is_empty() {
             self.group = o.group.clone();
@@ -96,6 +122,13 @@ impl Totals {
         self.completion_tokens += o.completion_tokens;
         self.cost += o.cost;
         self.cooldowns += o.cooldowns;
+        if self.duration_buckets.len() < o.duration_buckets.len() {
+            self.duration_buckets.resize(o.duration_buckets.len(), 0);
+        }
+        for (a, b) in self.duration_buckets.iter_mut().zip(&o.duration_buckets) {
+            *a += b;
+        }
+        self.duration_sum_ms += o.duration_sum_ms;
     }
 }
 

@@ -128,6 +128,7 @@ mod tests {
                 completion_tokens: 4,
                 cost: 0.25,
                 latency_ms: Some(12.0),
+                duration_ms: 0.0,
             },
         }
     }

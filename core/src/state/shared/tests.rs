@@ -55,6 +55,7 @@ fn ok(group: &str) -> Outcome {
         completion_tokens: 3,
         cost: 1.0,
         latency_ms: Some(5.0),
+        duration_ms: 0.0,
     }
 }
 
