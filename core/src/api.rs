@@ -139,15 +139,26 @@ impl App {
         }
         if let Route::Readiness = route {
             return Ok(match &self.router {
-                Ok(r) => HttpResponse::json(
-                    200,
-                    json!({"status": "healthy", "config": "valid", "deployments": r.config().deployments.len()})
+                Ok(r) => {
+                    let (state, reachable) = r.state().reachable().await;
+                    HttpResponse::json(
+                        if reachable { 200 } else { 503 },
+                        json!({
+                            "status": if reachable { "healthy" } else { "unhealthy" },
+                            "config": "valid",
+                            "deployments": r.config().deployments.len(),
+                            "state": state,
+                            "state_reachable": reachable,
+                        })
                         .to_string()
                         .into_bytes(),
-                ),
+                    )
+                }
                 Err(e) => HttpResponse::json(
                     503,
-                    json!({"status": "unhealthy", "config": e.message()}).to_string().into_bytes(),
+                    json!({"status": "unhealthy", "config": e.message()})
+                        .to_string()
+                        .into_bytes(),
                 ),
             });
         }
@@ -384,8 +395,18 @@ async fn model_call(
     if let (Some(p), RoutedBody::Json(bytes)) = (plan.as_ref().filter(|p| p.write), &routed.body) {
         background.extend(router.store_job(p, &routed, bytes));
     }
+    let mut routed = routed;
     if let Caller::Key(hash) = caller {
-        background.push(key_routes::charge(router, hash, &routed));
+        match (routed.body, routed.stream_usage.take()) {
+            (RoutedBody::Stream(st), Some(usage)) => {
+                routed.body =
+                    RoutedBody::Stream(key_routes::charge_at_end(router, hash, st, usage));
+            }
+            (body, _) => {
+                routed.body = body;
+                background.push(key_routes::charge(router, hash, &routed));
+            }
+        }
     }
     let mut headers = match &routed.body {
         RoutedBody::Json(_) => vec![("content-type", "application/json".to_string())],

@@ -5,6 +5,7 @@ use crate::api::HttpResponse;
 use crate::error::Error;
 use crate::keys::{self, apply_fields, KeyOp, KeyRecord, KeyReply};
 use crate::ports::LocalFuture;
+use crate::relay::ClientStream;
 use crate::router::{Routed, RoutedBody, Router};
 use serde_json::{json, Value};
 
@@ -187,8 +188,29 @@ pub async fn admit(router: &Router, hash: &str, model: &str) -> Result<(), Error
     }
 }
 
-/// The spend and tokens of an answered call, charged to the key after the response.
-/// (A streamed answer's tokens are known only at its end and are not charged here.)
+/// A stream that charges the key its tokens and cost once it has ended (they are known only
+/// then).
+pub fn charge_at_end(
+    router: &Router,
+    hash: &str,
+    stream: ClientStream,
+    usage: StreamUsageCell,
+) -> ClientStream {
+    let store = router.keys().clone();
+    let hash = hash.to_string();
+    let tail = futures::stream::once(async move {
+        if let Some((tokens, cost)) = usage.get() {
+            let _ = store.apply(KeyOp::Charge { hash, tokens, cost }).await;
+        }
+        Vec::new()
+    });
+    Box::pin(futures::StreamExt::chain(stream, tail))
+}
+
+type StreamUsageCell = std::rc::Rc<std::cell::Cell<Option<(u64, f64)>>>;
+
+/// The spend and tokens of an answered (non-streaming) call, charged to the key after the
+/// response.
 pub fn charge(router: &Router, hash: &str, routed: &Routed) -> LocalFuture<()> {
     let tokens = match &routed.body {
         RoutedBody::Json(b) => {

@@ -84,6 +84,8 @@ pub struct Routed {
     pub attempted_fallbacks: u32,
     /// USD, when the usage and the price are known before the body is sent (non-streaming).
     pub response_cost: Option<f64>,
+    /// For a stream: (tokens, cost), set when it ends.
+    pub stream_usage: Option<attempt::StreamUsage>,
 }
 
 pub enum RoutedBody {

@@ -33,7 +33,10 @@ test("health, readiness, usage, cost map, reset and /metrics", async () => {
   r.mock.behave("bad", { status: 500 });
   await assert.rejects(client.chat.completions.create({ model: 'tricky"name', messages: [{ role: "user", content: "hi" }] }));
 
-  assert.equal((await get("/health/readiness", null)).status, 200);
+  const ready = await get("/health/readiness", null);
+  assert.equal(ready.status, 200);
+  assert.equal(JSON.parse(ready.text).state_reachable, true);
+  assert.equal(JSON.parse(ready.text).state, "durable objects");
   const health = JSON.parse((await get("/health")).text);
   assert.equal(health.healthy_count, 1);
   assert.equal(health.unhealthy_count, 1);

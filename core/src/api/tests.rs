@@ -484,3 +484,46 @@ fn a_virtual_key_budget_is_enforced() {
     assert_eq!(over.status, 400);
     assert_eq!(body_json(&over)["error"]["code"], "budget_exceeded");
 }
+
+#[test]
+fn a_streamed_answer_is_charged_to_the_key_when_it_ends() {
+    use futures::StreamExt;
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        UP,
+        Reply::Stream(vec![Ok(b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":0}}\n\ndata: [DONE]\n\n".to_vec())]),
+    );
+    let a = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1","input_cost_per_token":0.01}}],
+            "general_settings":{"master_key":"sk-master"}}"#,
+        &up,
+    );
+    let gen = block_on(a.handle(req(
+        "POST",
+        "/key/generate",
+        &[AUTH],
+        r#"{"max_budget":0.5}"#,
+    )));
+    let key = body_json(&gen)["key"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {key}");
+    let stream_req = r#"{"model":"g","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = block_on(a.handle(req(
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", auth.as_str())],
+        stream_req,
+    )));
+    let HttpBody::Stream(s) = r.body else {
+        panic!("expected a stream")
+    };
+    block_on(s.collect::<Vec<_>>());
+    let info = block_on(a.handle(req("GET", &format!("/key/info?key={key}"), &[AUTH], "")));
+    assert_eq!(body_json(&info)["info"]["spend"], 1.0, "100 tokens at 0.01");
+    let again = block_on(a.handle(req(
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", auth.as_str())],
+        stream_req,
+    )));
+    assert_eq!(again.status, 400, "over budget after a stream");
+}

@@ -18,7 +18,12 @@ use std::rc::Rc;
 pub(super) struct Answer {
     pub body: RoutedBody,
     pub cost: Option<f64>,
+    /// For a stream: filled with (tokens, cost) when it ends.
+    pub stream_usage: Option<StreamUsage>,
 }
+
+/// Where a stream leaves its tokens and cost when it ends.
+pub type StreamUsage = Rc<std::cell::Cell<Option<(u64, f64)>>>;
 
 impl Router {
     pub(super) async fn attempt(
@@ -77,6 +82,7 @@ impl Router {
                 Ok(Answer {
                     body: RoutedBody::Json(bytes),
                     cost: Some(cost),
+                    stream_usage: None,
                 })
             }
             UpstreamBody::Stream(stream) if req.endpoint == Endpoint::Speech => {
@@ -99,6 +105,7 @@ impl Router {
                         stream: Box::pin(bytes),
                     },
                     cost: Some(spoken),
+                    stream_usage: None,
                 })
             }
             UpstreamBody::Stream(stream) => {
@@ -117,10 +124,12 @@ impl Router {
                     Err(e) => return Err(self.failed(config, d, e)),
                 };
                 let ttft = self.clock.now_ms() - started;
-                let on_end = stream_accounting(self, config, d, ttft, started);
+                let usage_cell: StreamUsage = Rc::new(std::cell::Cell::new(None));
+                let on_end = stream_accounting(self, config, d, ttft, started, usage_cell.clone());
                 Ok(Answer {
                     body: RoutedBody::Stream(relay.on_end(on_end).into_client_stream(first)),
                     cost: None,
+                    stream_usage: Some(usage_cell),
                 })
             }
         }
@@ -227,6 +236,7 @@ fn stream_accounting(
     d: &Deployment,
     ttft_ms: f64,
     started: f64,
+    usage_cell: StreamUsage,
 ) -> Box<dyn FnOnce(StreamEnd)> {
     let state = router.state.clone();
     let clock = router.clock.clone();
@@ -247,6 +257,10 @@ fn stream_accounting(
             duration_ms: now - started,
         };
         state.call_ended(&id, &outcome, now);
+        usage_cell.set(Some((
+            outcome.prompt_tokens + outcome.completion_tokens,
+            outcome.cost,
+        )));
         if let Some(class) = end.error {
             cool_down_if_needed(&*state, &config, &id, &group, class, now);
         }

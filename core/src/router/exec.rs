@@ -150,6 +150,7 @@ impl Served {
             attempted_retries: tally.retries,
             attempted_fallbacks: tally.fallbacks,
             response_cost: self.answer.cost,
+            stream_usage: self.answer.stream_usage,
         }
     }
 }

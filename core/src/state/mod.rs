@@ -157,4 +157,8 @@ pub trait RouterState {
     fn prepare(&self, _group: &str) -> Option<LocalFuture<()>> {
         None
     }
+    /// Where the state lives and whether it answers (`/health/readiness`).
+    fn reachable(&self) -> LocalFuture<(&'static str, bool)> {
+        Box::pin(async { ("isolate memory", true) })
+    }
 }

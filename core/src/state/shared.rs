@@ -328,6 +328,17 @@ impl RouterState for SharedView {
         self.set_shards(pairs);
     }
 
+    fn reachable(&self) -> LocalFuture<(&'static str, bool)> {
+        let backend = self.0.backend.clone();
+        Box::pin(async move {
+            let ok = backend
+                .exchange("_readiness", ShardRequest::default())
+                .await
+                .is_ok();
+            ("durable objects", ok)
+        })
+    }
+
     fn prepare(&self, group: &str) -> Option<LocalFuture<()>> {
         if self.0.heard_at.borrow().contains_key(group) {
             return None;

@@ -245,3 +245,11 @@ fn a_new_isolate_loads_a_group_once_before_routing() {
         "an unreachable shard does not hold up every request"
     );
 }
+
+#[test]
+fn readiness_asks_the_shards() {
+    let (backend, _, vs) = views(1);
+    assert_eq!(block_on(vs[0].reachable()), ("durable objects", true));
+    backend.down.set(true);
+    assert_eq!(block_on(vs[0].reachable()), ("durable objects", false));
+}
