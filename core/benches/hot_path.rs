@@ -1,6 +1,6 @@
-//! The core's hot path, natively: request parse + config lookup + selection + request shaping
-//! + the (scripted, instant) upstream + response accounting, per request, in ns and in heap
-//! allocations. `cargo bench -p switchyard-core --bench hot_path`.
+//! The core's hot path, natively: request parse, config lookup, selection, request shaping, the
+//! (scripted, instant) upstream and response accounting, per request, in ns and in heap
+//! allocations. Run with `cargo bench -p switchyard-core --bench hot_path`.
 
 use futures::executor::block_on;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -43,8 +43,14 @@ fn main() {
     )
     .expect("config");
     let up = Rc::new(ScriptedUpstream::default());
-    up.push("http://a.test/v1/chat/completions", Reply::json(200, ANSWER));
-    up.push("http://b.test/v1/chat/completions", Reply::json(200, ANSWER));
+    up.push(
+        "http://a.test/v1/chat/completions",
+        Reply::json(200, ANSWER),
+    );
+    up.push(
+        "http://b.test/v1/chat/completions",
+        Reply::json(200, ANSWER),
+    );
     let clock = ManualClock::at(1.0e12);
     let router = Router::new(config, Runtime::new(up.clone(), Rc::new(clock.clone()), 1));
     let run = |n: u64| {

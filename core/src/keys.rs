@@ -19,17 +19,15 @@ pub fn hash(key: &str) -> String {
         .collect()
 }
 
-/// `sk-…abcd`: enough to recognise a key, not to use it.
+/// The last `n` characters of a secret: enough to recognise it, not to use it.
+pub fn tail(secret: &str, n: usize) -> String {
+    let count = secret.chars().count();
+    secret.chars().skip(count.saturating_sub(n)).collect()
+}
+
+/// `sk-...abcd`.
 pub fn mask(key: &str) -> String {
-    let tail: String = key
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("sk-...{tail}")
+    format!("sk-...{}", tail(key, 4))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

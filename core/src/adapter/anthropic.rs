@@ -2,6 +2,7 @@
 //! chat completions: system messages, multi-turn, images (base64 and URL), tools, tool choice
 //! and tool results, stop sequences, sampling, usage, stop reasons, and the streaming events.
 
+use super::common::{bad, data_url, push_turn};
 use super::openai_error;
 use crate::config::Deployment;
 use crate::error::Error;
@@ -14,14 +15,6 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Anthropic requires `max_tokens`; OpenAI does not. Used when the request and the deployment
 /// set neither `max_tokens` nor `max_completion_tokens`.
 pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u64 = 4096;
-
-fn bad(param: String, what: &str) -> Error {
-    Error::InvalidRequest {
-        message: format!("Invalid value for '{param}': {what}."),
-        param: Some(param),
-        code: Some("invalid_value"),
-    }
-}
 
 /// A text or image content part as Anthropic blocks.
 fn content_blocks(content: Option<&Value>, at: &str) -> Result<Vec<Value>, Error> {
@@ -61,30 +54,10 @@ fn content_blocks(content: Option<&Value>, at: &str) -> Result<Vec<Value>, Error
 
 /// `data:<type>;base64,<data>` becomes a base64 source; anything else a URL source.
 fn image_block(url: &str) -> Value {
-    if let Some(rest) = url.strip_prefix("data:") {
-        if let Some((meta, data)) = rest.split_once(',') {
-            let media_type = meta.strip_suffix(";base64").unwrap_or(meta);
-            return json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}});
-        }
+    if let Some((media_type, data)) = data_url(url) {
+        return json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}});
     }
     json!({"type": "image", "source": {"type": "url", "url": url}})
-}
-
-/// Appends blocks for `role`, merging with the previous message when it has the same role
-/// (Anthropic requires user and assistant turns to alternate).
-fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
-    if blocks.is_empty() {
-        return;
-    }
-    if let Some(last) = messages.last_mut() {
-        if last["role"] == role {
-            if let Some(Value::Array(c)) = last.get_mut("content") {
-                c.extend(blocks);
-                return;
-            }
-        }
-    }
-    messages.push(json!({"role": role, "content": blocks}));
 }
 
 pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error> {
@@ -126,7 +99,7 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
                         "input": input,
                     }));
                 }
-                push(&mut messages, "assistant", blocks);
+                push_turn(&mut messages, "assistant", "content", blocks);
             }
             "tool" | "function" => {
                 let text = match m.get("content") {
@@ -143,15 +116,17 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
                     .or_else(|| m.get("name"))
                     .cloned()
                     .unwrap_or(json!(""));
-                push(
+                push_turn(
                     &mut messages,
                     "user",
+                    "content",
                     vec![json!({"type": "tool_result", "tool_use_id": id, "content": text})],
                 );
             }
-            _ => push(
+            _ => push_turn(
                 &mut messages,
                 "user",
+                "content",
                 content_blocks(m.get("content"), &at)?,
             ),
         }

@@ -3,6 +3,7 @@
 //! system, multi-turn, base64 images, tools, tool choice and results, stop sequences, sampling,
 //! usage, stop reasons, and the stream.
 
+use super::common::{bad, data_url, push_turn};
 use super::openai_error;
 use crate::config::{AwsCredentials, Deployment};
 use crate::error::Error;
@@ -11,14 +12,6 @@ use crate::request::ModelRequest;
 use crate::sigv4::{self, Credentials};
 use crate::sse::SseEvent;
 use serde_json::{json, Map, Value};
-
-fn bad(param: String, what: &str) -> Error {
-    Error::InvalidRequest {
-        message: format!("Invalid value for '{param}': {what}."),
-        param: Some(param),
-        code: Some("invalid_value"),
-    }
-}
 
 /// The URL path (encoded: model ids hold `:`).
 pub fn path(d: &Deployment, stream: bool) -> String {
@@ -96,16 +89,12 @@ fn content(c: Option<&Value>, at: &str) -> Result<Vec<Value>, Error> {
                         .or_else(|| p.get("image_url"))
                         .and_then(Value::as_str)
                         .unwrap_or("");
-                    let (meta, data) = url
-                        .strip_prefix("data:")
-                        .and_then(|r| r.split_once(','))
-                        .ok_or_else(|| {
-                            bad(
-                                format!("{at}.content[{j}].image_url"),
-                                "Bedrock takes images as base64 data: URLs",
-                            )
-                        })?;
-                    let mime = meta.strip_suffix(";base64").unwrap_or(meta);
+                    let (mime, data) = data_url(url).ok_or_else(|| {
+                        bad(
+                            format!("{at}.content[{j}].image_url"),
+                            "Bedrock takes images as base64 data: URLs",
+                        )
+                    })?;
                     let format = mime
                         .rsplit('/')
                         .next()
@@ -124,21 +113,6 @@ fn content(c: Option<&Value>, at: &str) -> Result<Vec<Value>, Error> {
             "must be a string or a list of parts",
         )),
     }
-}
-
-fn push(messages: &mut Vec<Value>, role: &str, blocks: Vec<Value>) {
-    if blocks.is_empty() {
-        return;
-    }
-    if let Some(last) = messages.last_mut() {
-        if last["role"] == role {
-            if let Some(Value::Array(c)) = last.get_mut("content") {
-                c.extend(blocks);
-                return;
-            }
-        }
-    }
-    messages.push(json!({"role": role, "content": blocks}));
 }
 
 pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error> {
@@ -178,7 +152,7 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
                         "input": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({})),
                     }}));
                 }
-                push(&mut messages, "assistant", blocks);
+                push_turn(&mut messages, "assistant", "content", blocks);
             }
             "tool" | "function" => {
                 let text = m
@@ -186,15 +160,21 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                push(
+                push_turn(
                     &mut messages,
                     "user",
+                    "content",
                     vec![
                         json!({"toolResult": {"toolUseId": m.get("tool_call_id").cloned().unwrap_or(json!("")), "content": [{"text": text}]}}),
                     ],
                 );
             }
-            _ => push(&mut messages, "user", content(m.get("content"), &at)?),
+            _ => push_turn(
+                &mut messages,
+                "user",
+                "content",
+                content(m.get("content"), &at)?,
+            ),
         }
     }
     let mut out = Map::new();

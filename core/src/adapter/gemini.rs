@@ -3,6 +3,7 @@
 //! system instructions, multi-turn, images (inline base64 and URLs), tools, tool choice and tool
 //! results, stop sequences, sampling, usage, finish reasons, and the stream.
 
+use super::common::{bad, data_url, push_turn};
 use super::openai_error;
 use crate::config::Deployment;
 use crate::error::Error;
@@ -10,14 +11,6 @@ use crate::relay::{Piece, StreamTranslator};
 use crate::request::ModelRequest;
 use crate::sse::SseEvent;
 use serde_json::{json, Map, Value};
-
-fn bad(param: String, what: &str) -> Error {
-    Error::InvalidRequest {
-        message: format!("Invalid value for '{param}': {what}."),
-        param: Some(param),
-        code: Some("invalid_value"),
-    }
-}
 
 /// The path under the API base for this request.
 pub fn path(d: &Deployment, stream: bool) -> String {
@@ -43,17 +36,28 @@ fn parts(content: Option<&Value>, at: &str) -> Result<Vec<Value>, Error> {
                         .pointer("/image_url/url")
                         .or_else(|| p.get("image_url"))
                         .and_then(Value::as_str)
-                        .ok_or_else(|| bad(format!("{at}.content[{j}].image_url"), "must hold a url"))?;
-                    Ok(match url.strip_prefix("data:").and_then(|r| r.split_once(',')) {
-                        Some((meta, data)) => json!({"inline_data": {
-                            "mime_type": meta.strip_suffix(";base64").unwrap_or(meta), "data": data}}),
-                        None => json!({"file_data": {"file_uri": url, "mime_type": guess_mime(url)}}),
+                        .ok_or_else(|| {
+                            bad(format!("{at}.content[{j}].image_url"), "must hold a url")
+                        })?;
+                    Ok(match data_url(url) {
+                        Some((mime, data)) => {
+                            json!({"inline_data": {"mime_type": mime, "data": data}})
+                        }
+                        None => {
+                            json!({"file_data": {"file_uri": url, "mime_type": guess_mime(url)}})
+                        }
                     })
                 }
-                _ => Err(bad(format!("{at}.content[{j}].type"), "Gemini deployments take `text` and `image_url` parts")),
+                _ => Err(bad(
+                    format!("{at}.content[{j}].type"),
+                    "Gemini deployments take `text` and `image_url` parts",
+                )),
             })
             .collect(),
-        Some(_) => Err(bad(format!("{at}.content"), "must be a string or a list of parts")),
+        Some(_) => Err(bad(
+            format!("{at}.content"),
+            "must be a string or a list of parts",
+        )),
     }
 }
 
@@ -68,21 +72,6 @@ fn guess_mime(url: &str) -> &'static str {
     } else {
         "image/jpeg"
     }
-}
-
-fn push(contents: &mut Vec<Value>, role: &str, new: Vec<Value>) {
-    if new.is_empty() {
-        return;
-    }
-    if let Some(last) = contents.last_mut() {
-        if last["role"] == role {
-            if let Some(Value::Array(p)) = last.get_mut("parts") {
-                p.extend(new);
-                return;
-            }
-        }
-    }
-    contents.push(json!({"role": role, "parts": new}));
 }
 
 pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error> {
@@ -125,7 +114,7 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
                     }
                     p.push(json!({"functionCall": {"name": name, "args": args}}));
                 }
-                push(&mut contents, "model", p);
+                push_turn(&mut contents, "model", "parts", p);
             }
             "tool" | "function" => {
                 let id = m.get("tool_call_id").and_then(Value::as_str).unwrap_or("");
@@ -136,15 +125,21 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
                     .or_else(|| m.get("name").cloned())
                     .unwrap_or(json!(""));
                 let content = m.get("content").cloned().unwrap_or(json!(""));
-                push(
+                push_turn(
                     &mut contents,
                     "user",
+                    "parts",
                     vec![
                         json!({"functionResponse": {"name": name, "response": {"content": content}}}),
                     ],
                 );
             }
-            _ => push(&mut contents, "user", parts(m.get("content"), &at)?),
+            _ => push_turn(
+                &mut contents,
+                "user",
+                "parts",
+                parts(m.get("content"), &at)?,
+            ),
         }
     }
     let mut out = Map::new();

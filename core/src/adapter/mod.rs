@@ -5,6 +5,7 @@
 
 mod anthropic;
 mod bedrock;
+mod common;
 mod gemini;
 
 use crate::config::Deployment;

@@ -366,14 +366,7 @@ pub fn mask_secrets(v: &mut Value) {
                 if SECRET_KEYS.contains(&k.as_str()) {
                     if let Value::String(s) = val {
                         if !s.starts_with(crate::config::SECRET_PREFIX) {
-                            let tail: String = s
-                                .chars()
-                                .rev()
-                                .take(4)
-                                .collect::<Vec<_>>()
-                                .into_iter()
-                                .rev()
-                                .collect();
+                            let tail = crate::keys::tail(s, 4);
                             *s = if s.chars().count() > 8 {
                                 format!("****{tail}")
                             } else {
