@@ -106,11 +106,14 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             });
         }
     }
-    let line = switchyard_core::api::log_line(&method, &path, &resp, js_sys::Date::now() - started);
-    if resp.status >= 500 {
-        worker::console_error!("{line}");
-    } else {
-        worker::console_log!("{line}");
+    if resp.status >= 500 || app.request_log() {
+        let line =
+            switchyard_core::api::log_line(&method, &path, &resp, js_sys::Date::now() - started);
+        if resp.status >= 500 {
+            worker::console_error!("{line}");
+        } else {
+            worker::console_log!("{line}");
+        }
     }
     // Report outcomes to the shards after the response, never before it.
     if let Some(job) = isolate.view.as_ref().and_then(|v| v.sync_job(0)) {

@@ -104,6 +104,13 @@ impl App {
         App { router }
     }
 
+    /// Whether the host should write the per-request log line.
+    pub fn request_log(&self) -> bool {
+        self.router
+            .as_ref()
+            .map_or(true, |r| r.config().general.request_log)
+    }
+
     pub fn router(&self) -> Option<&Router> {
         self.router.as_ref().ok()
     }

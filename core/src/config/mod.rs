@@ -139,6 +139,8 @@ pub struct GeneralSettings {
     pub master_key: Option<String>,
     pub max_request_size_bytes: usize,
     pub cors_allowed_origins: Vec<String>,
+    /// Write one JSON log line per request.
+    pub request_log: bool,
 }
 
 impl Config {
@@ -420,6 +422,7 @@ fn build(
         master_key: gs.master_key,
         max_request_size_bytes: (size_mb * 1024.0 * 1024.0) as usize,
         cors_allowed_origins: gs.cors_allowed_origins.unwrap_or_default(),
+        request_log: gs.request_log.unwrap_or(true),
     };
 
     let mut deployments = Vec::with_capacity(raw.model_list.len());

@@ -250,4 +250,7 @@ pub struct RawGeneralSettings {
     /// Origins allowed to call the API from a browser (`*` for any). Default: none.
     #[serde(default)]
     pub cors_allowed_origins: Option<Vec<String>>,
+    /// One JSON log line per request (default true).
+    #[serde(default)]
+    pub request_log: Option<bool>,
 }

@@ -203,6 +203,7 @@ fn defaults_without_settings() {
     assert_eq!(c.general.max_request_size_bytes, 10 * 1024 * 1024);
     assert!(c.general.master_key.is_none());
     assert!(c.general.cors_allowed_origins.is_empty());
+    assert!(c.general.request_log, "one log line per request by default");
     assert_eq!(c.router.routing_strategy, RoutingStrategy::SimpleShuffle);
 }
 
