@@ -2,7 +2,9 @@
 //! chat completions: system messages, multi-turn, images (base64 and URL), tools, tool choice
 //! and tool results, stop sequences, sampling, usage, stop reasons, and the streaming events.
 
-use super::common::{bad, data_url, push_turn};
+use super::common::{
+    bad, chat_messages, data_url, param, push_turn, stop_sequences, tool_calls, unreadable,
+};
 use super::openai_error;
 use crate::config::Deployment;
 use crate::error::Error;
@@ -61,43 +63,18 @@ fn image_block(url: &str) -> Value {
 }
 
 pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error> {
-    let get = |k: &str| {
-        req.body
-            .get(k)
-            .or_else(|| d.body_defaults.get(k))
-            .filter(|v| !v.is_null())
-    };
+    let get = |k: &str| param(d, req, k);
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
-    let list = req
-        .body
-        .get("messages")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (i, m) in list.iter().enumerate() {
+    for (i, m) in chat_messages(req).iter().enumerate() {
         let at = format!("messages[{i}]");
         match m.get("role").and_then(Value::as_str).unwrap_or("user") {
             "system" | "developer" => system.extend(content_blocks(m.get("content"), &at)?),
             "assistant" => {
                 let mut blocks = content_blocks(m.get("content"), &at)?;
-                for call in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let args = call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}");
-                    let input: Value = serde_json::from_str(args).unwrap_or_else(|_| json!({}));
-                    blocks.push(json!({
-                        "type": "tool_use",
-                        "id": call.get("id").cloned().unwrap_or(json!("")),
-                        "name": call.pointer("/function/name").cloned().unwrap_or(json!("")),
-                        "input": input,
-                    }));
+                for (id, name, input) in tool_calls(m) {
+                    blocks
+                        .push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
                 }
                 push_turn(&mut messages, "assistant", "content", blocks);
             }
@@ -149,14 +126,8 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
     if let Some(p) = get("top_p") {
         out.insert("top_p".into(), p.clone());
     }
-    match get("stop") {
-        Some(Value::String(s)) => {
-            out.insert("stop_sequences".into(), json!([s]));
-        }
-        Some(Value::Array(a)) => {
-            out.insert("stop_sequences".into(), Value::Array(a.clone()));
-        }
-        _ => {}
+    if let Some(stop) = stop_sequences(get("stop")) {
+        out.insert("stop_sequences".into(), stop);
     }
     if let Some(Value::Array(tools)) = get("tools") {
         let converted: Vec<Value> = tools
@@ -207,17 +178,7 @@ fn finish_reason(stop: Option<&str>) -> &'static str {
 }
 
 pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| Error::Upstream {
-        status: 502,
-        body: openai_error(
-            &format!("Anthropic sent an unreadable answer: {e}"),
-            "server_error",
-            None,
-        )
-        .to_string()
-        .into_bytes(),
-        retry_after: None,
-    })?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| unreadable("Anthropic", e))?;
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     for block in v

@@ -3,7 +3,9 @@
 //! system, multi-turn, base64 images, tools, tool choice and results, stop sequences, sampling,
 //! usage, stop reasons, and the stream.
 
-use super::common::{bad, data_url, push_turn};
+use super::common::{
+    bad, chat_messages, data_url, param, push_turn, stop_sequences, tool_calls, unreadable,
+};
 use super::openai_error;
 use crate::config::{AwsCredentials, Deployment};
 use crate::error::Error;
@@ -116,41 +118,18 @@ fn content(c: Option<&Value>, at: &str) -> Result<Vec<Value>, Error> {
 }
 
 pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error> {
-    let get = |k: &str| {
-        req.body
-            .get(k)
-            .or_else(|| d.body_defaults.get(k))
-            .filter(|v| !v.is_null())
-    };
+    let get = |k: &str| param(d, req, k);
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
-    let list = req
-        .body
-        .get("messages")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (i, m) in list.iter().enumerate() {
+    for (i, m) in chat_messages(req).iter().enumerate() {
         let at = format!("messages[{i}]");
         match m.get("role").and_then(Value::as_str).unwrap_or("user") {
             "system" | "developer" => system.extend(content(m.get("content"), &at)?),
             "assistant" => {
                 let mut blocks = content(m.get("content"), &at)?;
-                for call in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let args = call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}");
-                    blocks.push(json!({"toolUse": {
-                        "toolUseId": call.get("id").cloned().unwrap_or(json!("")),
-                        "name": call.pointer("/function/name").cloned().unwrap_or(json!("")),
-                        "input": serde_json::from_str::<Value>(args).unwrap_or_else(|_| json!({})),
-                    }}));
+                for (id, name, input) in tool_calls(m) {
+                    blocks
+                        .push(json!({"toolUse": {"toolUseId": id, "name": name, "input": input}}));
                 }
                 push_turn(&mut messages, "assistant", "content", blocks);
             }
@@ -192,14 +171,8 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
     if let Some(v) = get("top_p") {
         inference.insert("topP".into(), v.clone());
     }
-    match get("stop") {
-        Some(Value::String(s)) => {
-            inference.insert("stopSequences".into(), json!([s]));
-        }
-        Some(Value::Array(a)) => {
-            inference.insert("stopSequences".into(), Value::Array(a.clone()));
-        }
-        _ => {}
+    if let Some(stop) = stop_sequences(get("stop")) {
+        inference.insert("stopSequences".into(), stop);
     }
     if !inference.is_empty() {
         out.insert("inferenceConfig".into(), Value::Object(inference));
@@ -254,17 +227,7 @@ fn usage(u: Option<&Value>) -> Value {
 }
 
 pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| Error::Upstream {
-        status: 502,
-        body: openai_error(
-            &format!("Bedrock sent an unreadable answer: {e}"),
-            "server_error",
-            None,
-        )
-        .to_string()
-        .into_bytes(),
-        retry_after: None,
-    })?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| unreadable("Bedrock", e))?;
     let mut text = String::new();
     let mut calls = Vec::new();
     for block in v

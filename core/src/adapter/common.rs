@@ -1,6 +1,9 @@
 //! Pieces the translating adapters share.
 
+use super::openai_error;
+use crate::config::Deployment;
 use crate::error::Error;
+use crate::request::ModelRequest;
 use serde_json::{json, Value};
 
 /// A 400 naming the field an adapter cannot translate.
@@ -33,4 +36,65 @@ pub fn push_turn(turns: &mut Vec<Value>, role: &str, key: &str, blocks: Vec<Valu
 pub fn data_url(url: &str) -> Option<(&str, &str)> {
     let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
     Some((meta.strip_suffix(";base64").unwrap_or(meta), data))
+}
+
+/// A request parameter: the client's, else the deployment's default; `null` counts as unset.
+pub fn param<'a>(d: &'a Deployment, req: &'a ModelRequest, key: &str) -> Option<&'a Value> {
+    req.body
+        .get(key)
+        .or_else(|| d.body_defaults.get(key))
+        .filter(|v| !v.is_null())
+}
+
+/// The chat messages, borrowed (an attempt must not copy them: they may hold images).
+pub fn chat_messages(req: &ModelRequest) -> &[Value] {
+    req.body
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// An assistant message's tool calls: (id, function name, parsed arguments).
+pub fn tool_calls(message: &Value) -> Vec<(Value, Value, Value)> {
+    message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|call| {
+            let args = call
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .unwrap_or("{}");
+            (
+                call.get("id").cloned().unwrap_or(json!("")),
+                call.pointer("/function/name").cloned().unwrap_or(json!("")),
+                serde_json::from_str(args).unwrap_or_else(|_| json!({})),
+            )
+        })
+        .collect()
+}
+
+/// OpenAI's `stop` (a string or a list) as a list of stop sequences.
+pub fn stop_sequences(stop: Option<&Value>) -> Option<Value> {
+    match stop? {
+        Value::String(s) => Some(json!([s])),
+        Value::Array(a) => Some(Value::Array(a.clone())),
+        _ => None,
+    }
+}
+
+/// A 2xx answer that is not the JSON the provider documents.
+pub fn unreadable(provider: &str, e: serde_json::Error) -> Error {
+    Error::Upstream {
+        status: 502,
+        body: openai_error(
+            &format!("{provider} sent an unreadable answer: {e}"),
+            "server_error",
+            None,
+        )
+        .to_string()
+        .into_bytes(),
+        retry_after: None,
+    }
 }

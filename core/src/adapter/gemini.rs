@@ -3,7 +3,9 @@
 //! system instructions, multi-turn, images (inline base64 and URLs), tools, tool choice and tool
 //! results, stop sequences, sampling, usage, finish reasons, and the stream.
 
-use super::common::{bad, data_url, push_turn};
+use super::common::{
+    bad, chat_messages, data_url, param, push_turn, stop_sequences, tool_calls, unreadable,
+};
 use super::openai_error;
 use crate::config::Deployment;
 use crate::error::Error;
@@ -75,41 +77,19 @@ fn guess_mime(url: &str) -> &'static str {
 }
 
 pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error> {
-    let get = |k: &str| {
-        req.body
-            .get(k)
-            .or_else(|| d.body_defaults.get(k))
-            .filter(|v| !v.is_null())
-    };
+    let get = |k: &str| param(d, req, k);
     let mut system = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     // Tool results name the function, not the call id: remember which call was which.
     let mut call_names: Vec<(String, Value)> = Vec::new();
-    let list = req
-        .body
-        .get("messages")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for (i, m) in list.iter().enumerate() {
+    for (i, m) in chat_messages(req).iter().enumerate() {
         let at = format!("messages[{i}]");
         match m.get("role").and_then(Value::as_str).unwrap_or("user") {
             "system" | "developer" => system.extend(parts(m.get("content"), &at)?),
             "assistant" => {
                 let mut p = parts(m.get("content"), &at)?;
-                for call in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let name = call.pointer("/function/name").cloned().unwrap_or(json!(""));
-                    let args = call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}");
-                    let args: Value = serde_json::from_str(args).unwrap_or_else(|_| json!({}));
-                    if let Some(id) = call.get("id").and_then(Value::as_str) {
+                for (id, name, args) in tool_calls(m) {
+                    if let Some(id) = id.as_str() {
                         call_names.push((id.to_string(), name.clone()));
                     }
                     p.push(json!({"functionCall": {"name": name, "args": args}}));
@@ -163,14 +143,8 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
     if let Some(v) = get("max_tokens").or_else(|| get("max_completion_tokens")) {
         gen.insert("maxOutputTokens".into(), v.clone());
     }
-    match get("stop") {
-        Some(Value::String(s)) => {
-            gen.insert("stopSequences".into(), json!([s]));
-        }
-        Some(Value::Array(a)) => {
-            gen.insert("stopSequences".into(), Value::Array(a.clone()));
-        }
-        _ => {}
+    if let Some(stop) = stop_sequences(get("stop")) {
+        gen.insert("stopSequences".into(), stop);
     }
     if get("response_format")
         .and_then(|f| f.get("type"))
@@ -272,17 +246,7 @@ fn usage(v: &Value) -> Option<Value> {
 }
 
 pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| Error::Upstream {
-        status: 502,
-        body: openai_error(
-            &format!("Gemini sent an unreadable answer: {e}"),
-            "server_error",
-            None,
-        )
-        .to_string()
-        .into_bytes(),
-        retry_after: None,
-    })?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| unreadable("Gemini", e))?;
     let choices: Vec<Value> = v
         .get("candidates")
         .and_then(Value::as_array)
