@@ -25,6 +25,7 @@ model_list:
     litellm_params: {model: openai/a, api_base: "http://a.test/v1", api_key: os.environ/KEY, weight: 4}
   - model_name: g
     litellm_params: {model: openai/b, api_base: "http://b.test/v1", weight: 1, timeout: 0.05}
+router_settings: {num_retries: 0}
 "#;
 
 fn config() -> Config {
@@ -120,6 +121,8 @@ async fn router_call_and_timeout_in_wasm() {
         }
     }
     assert_eq!(ok + timeouts, 20);
+    // Without retries a pick of the silent deployment surfaces: the wasm timer really fired.
+    assert!(timeouts > 0, "no timeout in 20 calls");
     assert!(
         ok > timeouts,
         "weight 4:1 favours the healthy one: {ok} vs {timeouts}"
