@@ -1,12 +1,20 @@
 //! Conversions between the Workers runtime's `Request`/`Response` and the core's plain types.
 
+use futures::future::{select, Either};
 use futures::StreamExt;
+use switchyard_core::js::JsClock;
+use switchyard_core::ports::Clock;
 use switchyard_core::{Error, HttpBody, HttpRequest, HttpResponse};
 use worker::{Headers, Request, Response, ResponseBuilder};
 
 /// Reads the request, refusing bodies over `limit` bytes before reading them whole when the
-/// client declares the length, and while reading them when it does not.
-pub async fn read_request(mut req: Request, limit: usize) -> Result<HttpRequest, Error> {
+/// client declares the length, and while reading them when it does not; a body still arriving
+/// after `within_ms` is a 408 (a slow-body client must not hold the request open).
+pub async fn read_request(
+    mut req: Request,
+    limit: usize,
+    within_ms: u64,
+) -> Result<HttpRequest, Error> {
     let headers: Vec<(String, String)> = req
         .headers()
         .entries()
@@ -29,10 +37,22 @@ pub async fn read_request(mut req: Request, limit: usize) -> Result<HttpRequest,
     };
     let body = if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
         Vec::new()
-    } else if declared.is_some() {
-        req.bytes().await.map_err(body_error)?
     } else {
-        read_capped(&mut req, limit).await?
+        let read = Box::pin(async {
+            if declared.is_some() {
+                req.bytes().await.map_err(body_error)
+            } else {
+                read_capped(&mut req, limit).await
+            }
+        });
+        match select(read, JsClock.sleep(within_ms)).await {
+            Either::Left((body, _)) => body?,
+            Either::Right(_) => {
+                return Err(Error::BodyTimeout {
+                    after_ms: within_ms,
+                })
+            }
+        }
     };
     if body.len() > limit {
         return Err(Error::PayloadTooLarge { limit_bytes: limit });

@@ -82,7 +82,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     {
         ctx.wait_until(job);
     }
-    let core_req = match convert::read_request(req, app.max_body_bytes()).await {
+    let core_req = match convert::read_request(req, app.max_body_bytes(), app.body_timeout_ms())
+        .await
+    {
         Ok(r) => r,
         Err(e) => return convert::write_response(switchyard_core::HttpResponse::from_error(&e)),
     };

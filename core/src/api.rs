@@ -123,6 +123,14 @@ impl App {
             .unwrap_or(FALLBACK_BODY_LIMIT)
     }
 
+    /// How long the platform waits for a request body.
+    pub fn body_timeout_ms(&self) -> u64 {
+        self.router
+            .as_ref()
+            .map(|r| r.config().general.request_body_timeout_ms)
+            .unwrap_or((crate::config::DEFAULT_REQUEST_BODY_TIMEOUT_SECS * 1000.0) as u64)
+    }
+
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
         let origin = req.header("origin").map(str::to_string);
         let mut resp = if req.method == "OPTIONS" {

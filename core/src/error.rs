@@ -32,6 +32,8 @@ pub enum Error {
     ModelNotFound { model: String },
     /// The body exceeds `general_settings.max_request_size_mb`.
     PayloadTooLarge { limit_bytes: usize },
+    /// The client did not finish sending its body within `general_settings.request_body_timeout`.
+    BodyTimeout { after_ms: u64 },
     /// The upstream answered with a non-2xx status; its body is passed on.
     Upstream {
         status: u16,
@@ -85,6 +87,7 @@ impl Error {
             Error::RouteNotFound { .. } => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::PayloadTooLarge { .. } => 413,
+            Error::BodyTimeout { .. } => 408,
             Error::Upstream { status, .. } => *status,
             Error::UpstreamUnreachable { .. } | Error::StreamInterrupted { .. } => 502,
             Error::UpstreamTimeout { .. } => 504,
@@ -100,6 +103,7 @@ impl Error {
             | Error::RouteNotFound { .. }
             | Error::MethodNotAllowed { .. }
             | Error::PayloadTooLarge { .. }
+            | Error::BodyTimeout { .. }
             | Error::ContextWindowExceeded { .. } => "invalid_request_error",
             Error::Unauthorized { .. } => "authentication_error",
             Error::Forbidden { .. } => "permission_error",
@@ -130,6 +134,7 @@ impl Error {
             Error::RouteNotFound { .. } => Some("unknown_url"),
             Error::MethodNotAllowed { .. } => Some("method_not_allowed"),
             Error::PayloadTooLarge { .. } => Some("request_too_large"),
+            Error::BodyTimeout { .. } => Some("request_timeout"),
             Error::ContextWindowExceeded { .. } => Some("context_length_exceeded"),
             Error::NoDeploymentAvailable { .. } => Some("no_deployment_available"),
             Error::Upstream {
@@ -206,6 +211,9 @@ impl Error {
             ),
             Error::PayloadTooLarge { limit_bytes } => {
                 format!("Request body is larger than the limit of {limit_bytes} bytes.")
+            }
+            Error::BodyTimeout { after_ms } => {
+                format!("The request body did not arrive within {after_ms} ms.")
             }
             Error::NoDeploymentAvailable {
                 model,
@@ -469,6 +477,11 @@ mod tests {
                 "server_error",
             ),
             (Error::UpstreamTimeout { after_ms: 5 }, 504, "server_error"),
+            (
+                Error::BodyTimeout { after_ms: 5 },
+                408,
+                "invalid_request_error",
+            ),
             (
                 Error::Upstream {
                     status: 429,

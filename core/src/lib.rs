@@ -24,6 +24,7 @@ pub mod routing;
 pub mod sigv4;
 pub mod sse;
 pub mod state;
+pub mod strict_json;
 pub mod tokens;
 
 #[cfg(target_arch = "wasm32")]

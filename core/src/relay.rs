@@ -300,8 +300,15 @@ impl StreamTranslator for OpenAiStream {
             out.push(Piece::Done);
         } else if is_error_payload(&ev.data) {
             out.push(Piece::Error(ev.data));
-        } else {
+        } else if is_json(&ev.data) {
             out.push(Piece::Data(ev.data));
+        } else {
+            // A chunk the client's SDK could not parse: end the stream with a clear error
+            // instead of passing it on (before the first event this fails over).
+            let e = Error::StreamInterrupted {
+                message: "The upstream sent a malformed stream chunk (not JSON).".into(),
+            };
+            out.push(Piece::Error(e.body()));
         }
     }
 }
@@ -330,6 +337,11 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// An OpenAI in-band error event: a JSON object whose first key is `error`.
+/// Whether `data` is one well-formed JSON value (checked without building it).
+fn is_json(data: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok()
+}
+
 fn is_error_payload(data: &[u8]) -> bool {
     let s = data.trim_ascii_start();
     s.strip_prefix(b"{")
@@ -375,6 +387,30 @@ mod tests {
             out,
             "data: {\"id\":1}\n\ndata: {\"id\":2}\n\ndata: [DONE]\n\n"
         );
+    }
+
+    #[test]
+    fn a_malformed_chunk_ends_the_stream_with_an_error_not_garbage() {
+        let up = upstream(vec![
+            Ok(b"data: {\"id\":1}\n\n"),
+            Ok(b"data: {\"id\":2,\"choi\n\n"),
+            Ok(b"data: {\"id\":3}\n\ndata: [DONE]\n\n"),
+        ]);
+        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        assert!(out.starts_with("data: {\"id\":1}\n\n"), "{out}");
+        assert!(out.contains("malformed stream chunk"), "{out}");
+        assert!(!out.contains("choi"), "{out}");
+        assert!(!out.contains("\"id\":3"), "{out}");
+        assert!(!out.contains("data: [DONE]"), "{out}");
+    }
+
+    #[test]
+    fn a_malformed_first_chunk_is_a_failure_before_commit() {
+        let up = upstream(vec![Ok(b"data: <html>oops</html>\n\n")]);
+        let mut relay = Relay::new(up, clock(), 1000);
+        let err = block_on(relay.first_frame(1000)).unwrap_err();
+        assert_eq!(err.status(), 502);
+        assert!(err.message().contains("malformed"), "{}", err.message());
     }
 
     #[test]

@@ -40,6 +40,18 @@ const ROUTER_ONLY_FIELDS: &[&str] = &[
     "aws_region_name",
     "vertex_credentials",
     "azure_ad_token",
+    "aws_session_token",
+    "aws_role_name",
+    "aws_profile_name",
+    "vertex_project",
+    "vertex_location",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "litellm_params",
+    "model_info",
+    "input_cost_per_token",
+    "output_cost_per_token",
 ];
 
 /// The OpenAI endpoints routed through model groups.
@@ -121,11 +133,12 @@ impl ModelRequest {
     }
 
     pub fn parse_for(endpoint: Endpoint, bytes: &[u8]) -> Result<Self, Error> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::InvalidRequest {
-            message: format!("We could not parse the JSON body of your request: {e}"),
-            param: None,
-            code: Some("invalid_json"),
-        })?;
+        let value: Value =
+            crate::strict_json::from_slice(bytes).map_err(|e| Error::InvalidRequest {
+                message: format!("We could not parse the JSON body of your request: {e}"),
+                param: None,
+                code: Some("invalid_json"),
+            })?;
         let Value::Object(mut body) = value else {
             return Err(Error::invalid(
                 "The request body must be a JSON object.",

@@ -5,7 +5,7 @@
 
 mod anthropic;
 mod bedrock;
-mod common;
+pub(crate) mod common;
 mod gemini;
 
 use crate::config::Deployment;

@@ -131,6 +131,10 @@ pub struct CacheSettings {
     pub caching_groups: Vec<Vec<String>>,
 }
 
+/// Seconds a client may take to send its request body unless
+/// `general_settings.request_body_timeout` says.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECS: f64 = 30.0;
+
 /// Seconds a cached answer lives when neither `cache_kwargs` nor `cache_params` says.
 pub const DEFAULT_CACHE_TTL_SECS: u64 = 600;
 
@@ -141,6 +145,8 @@ pub struct GeneralSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Write one JSON log line per request.
     pub request_log: bool,
+    /// How long a client may take to send its body.
+    pub request_body_timeout_ms: u64,
 }
 
 impl Config {
@@ -413,6 +419,14 @@ fn build(
             "general_settings.max_request_size_mb: must be a positive number, got {size_mb}"
         )));
     }
+    let body_timeout_s = gs
+        .request_body_timeout
+        .unwrap_or(DEFAULT_REQUEST_BODY_TIMEOUT_SECS);
+    if !(body_timeout_s.is_finite() && body_timeout_s > 0.0) {
+        return Err(config_error(format!(
+            "general_settings.request_body_timeout: must be a positive number of seconds, got {body_timeout_s}"
+        )));
+    }
     if gs.master_key.as_deref() == Some("") {
         return Err(config_error(
             "general_settings.master_key: must not be empty",
@@ -423,6 +437,7 @@ fn build(
         max_request_size_bytes: (size_mb * 1024.0 * 1024.0) as usize,
         cors_allowed_origins: gs.cors_allowed_origins.unwrap_or_default(),
         request_log: gs.request_log.unwrap_or(true),
+        request_body_timeout_ms: (body_timeout_s * 1000.0) as u64,
     };
 
     let mut deployments = Vec::with_capacity(raw.model_list.len());

@@ -253,4 +253,8 @@ pub struct RawGeneralSettings {
     /// One JSON log line per request (default true).
     #[serde(default)]
     pub request_log: Option<bool>,
+    /// Seconds a client may take to send its request body (default 30): a slow-body client
+    /// gets a 408 instead of holding the request open.
+    #[serde(default)]
+    pub request_body_timeout: Option<f64>,
 }

@@ -12,6 +12,7 @@ use crate::relay::{Relay, StreamEnd};
 use crate::request::{Endpoint, ModelRequest};
 use crate::state::{Outcome, RouterState};
 use futures::future::{select, Either};
+use serde::de::IgnoredAny;
 use std::rc::Rc;
 
 /// The outcome of a successful attempt.
@@ -49,7 +50,13 @@ impl Router {
                 return Err(e);
             }
         };
-        let resp = match self.send_within(upstream_req, timeout_ms).await {
+        // A stream's first token (headers included) is due within `stream_timeout`.
+        let headers_within = if req.stream {
+            stream_timeout_ms
+        } else {
+            timeout_ms
+        };
+        let resp = match self.send_within(upstream_req, headers_within).await {
             Ok(r) if (200..300).contains(&r.status) => r,
             Ok(r) => {
                 let left = (timeout_ms as f64 - (self.clock.now_ms() - started)).max(1.0) as u64;
@@ -64,6 +71,13 @@ impl Router {
                     Ok(b) => b,
                     Err(e) => return Err(self.failed(config, d, e)),
                 };
+                if answers_in_json(req.endpoint) {
+                    // Not a JSON object: it must not reach the client as a success.
+                    if let Err(e) = json_object(&bytes) {
+                        let e = adapter::common::unreadable("The upstream", e);
+                        return Err(self.failed(config, d, e));
+                    }
+                }
                 let usage = usage_of(&bytes).unwrap_or_default();
                 let cost = cost::media_cost(d, req.endpoint, &req.body, &bytes)
                     .unwrap_or_else(|| usage.cost(d));
@@ -265,4 +279,24 @@ fn stream_accounting(
             cool_down_if_needed(&*state, &config, &id, &group, class, now);
         }
     })
+}
+
+/// Checks that `bytes` is one JSON object, without building it.
+fn json_object(bytes: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<IgnoredAny>(bytes)?;
+    if bytes.trim_ascii_start().first() == Some(&b'{') {
+        Ok(())
+    } else {
+        Err(serde::de::Error::custom(
+            "a JSON value that is not an object",
+        ))
+    }
+}
+
+/// Whether a 2xx answer on `endpoint` is always JSON (audio transcripts may be plain text).
+fn answers_in_json(endpoint: Endpoint) -> bool {
+    !matches!(
+        endpoint,
+        Endpoint::Transcriptions | Endpoint::Translations | Endpoint::Speech
+    )
 }

@@ -770,12 +770,18 @@ fn a_silent_stream_times_out_on_stream_timeout_and_fails_over() {
         "b",
         Reply::Stream(vec![Ok(b"data: {\"x\":1}\n\ndata: [DONE]\n\n".to_vec())]),
     );
+    let started = s.clock.now_ms();
     for _ in 0..10 {
         let r = s
             .ask(json!({"model":"g","stream":true,"messages":[{"role":"user","content":"x"}]}))
             .unwrap();
         assert_eq!(r.deployment_id, "b");
     }
+    // Each silent attempt lasted its 2 s, not the 600 s `timeout`; after the 4th (more than
+    // the default allowed_fails of 3) the deployment cooled down.
+    let waited = s.clock.now_ms() - started;
+    assert_eq!(s.calls("a"), 4);
+    assert!((8_000.0..=8_100.0).contains(&waited), "waited {waited} ms");
 }
 
 #[test]
