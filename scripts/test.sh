@@ -6,6 +6,7 @@
 #   4. worker: build the Worker, then end-to-end tests in workerd (Miniflare) with a mock
 #      upstream on 127.0.0.1 and the official OpenAI SDK as the client
 #   5. deploy artefact: wrangler deploy --dry-run
+#   6. the whole output of 1-5 is grepped for the tests' secrets (none may appear)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -13,6 +14,9 @@ bash scripts/setup.sh
 source scripts/env.sh
 
 t0=$SECONDS
+mkdir -p tests/artifacts
+log=tests/artifacts/test-output.log
+exec > >(tee "$log") 2>&1
 section() { printf '\n==> %s (at %ss)\n' "$*" "$((SECONDS - t0))"; }
 
 section "lint"
@@ -38,5 +42,8 @@ section "deploy artefact (wrangler deploy --dry-run)"
 rm -rf dist
 wrangler deploy --dry-run --outdir dist 2>&1 | grep -Ei "total upload|dry-run|error" || true
 test -s dist/index.js
+
+section "no secret in the test output"
+node scripts/check-secrets.mjs "$log"
 
 section "all tests passed in $((SECONDS - t0))s"

@@ -9,8 +9,15 @@
 //   mock.behave(name, behaviour)   behaviour: {status, body, headers} | {hang: true}
 //                                  | {reset: true} | {streamCutAfter: n} | {stallAfter: n}
 //                                  | {delayMs: n} | {chunkGapMs: n} | {usage: {...}}
+//                                  | {malformedAt: n} (a chunk that is not JSON) | {endWithoutDone: n}
+//                                  | {chaos: {rate, seed}}: that share of calls fails, with a
+//                                    seeded mix of 429 (retry-after), 500, 503, silence (hang),
+//                                    reset before headers and (streams) a cut mid-answer
 //                                  with `times: n`: only for the next n calls, then normal
-//   mock.calls                     every request received: {name, path, headers, body}
+//   mock.calls                     every request received: {name, path, headers, body, at}
+//   mock.served                    per name: answers completed and the tokens they reported
+//   mock.answeredFor(prompt)       completed answers to that prompt (to find lost or doubled ones)
+//   mock.faults                    per name: how many of each chaos fault were played
 //
 // CLI: node tests/mock-upstream.mjs [--port 9911]
 import http from "node:http";
@@ -45,9 +52,35 @@ function answerFor(body) {
   return `echo: ${text}`;
 }
 
+/** A small seeded generator (mulberry32), so a chaos run can be replayed. */
+function seeded(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const CHAOS_FAULTS = ["429", "500", "503", "hang", "reset", "cut"];
+
 export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
   const behaviours = new Map();
   const calls = [];
+  const served = {};
+  const faults = {};
+  const rngs = new Map();
+  const answered = new Map(); // the last user message of each completed answer -> how often
+  const tally = (name, usage, body) => {
+    const key = answerFor(body);
+    answered.set(key, (answered.get(key) || 0) + 1);
+    const s = (served[name] ??= { answers: 0, prompt_tokens: 0, completion_tokens: 0 });
+    s.answers += 1;
+    s.prompt_tokens += usage.prompt_tokens;
+    s.completion_tokens += usage.completion_tokens;
+  };
   const sockets = new Set();
 
   const server = http.createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req, res) => {
@@ -72,8 +105,9 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
     } catch {
       body = { unparsable: raw };
     }
-    calls.push({ name, path, method: req.method, headers: req.headers, body });
+    calls.push({ name, path, method: req.method, headers: req.headers, body, at: Date.now() });
     let b = behaviours.get(name) || {};
+    if (b.chaos) b = chaosFor(name, b.chaos, body);
     if (b.times !== undefined) {
       if (b.times <= 0) {
         behaviours.delete(name);
@@ -87,6 +121,31 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       return void setTimeout(() => respond(req, res, name, path, body, delayed, raw), b.delayMs);
     }
     respond(req, res, name, path, body, b, raw);
+  }
+
+  /** One chaos draw: a fault (counted in `faults`) or a normal answer. */
+  function chaosFor(name, { rate = 0.5, seed = 1 }, body) {
+    if (!rngs.has(name)) rngs.set(name, seeded(seed + name.length * 7919));
+    const rng = rngs.get(name);
+    if (rng() >= rate) return {};
+    let fault = CHAOS_FAULTS[Math.floor(rng() * CHAOS_FAULTS.length)];
+    if (fault === "cut" && !body.stream) fault = "reset";
+    const f = (faults[name] ??= {});
+    f[fault] = (f[fault] || 0) + 1;
+    switch (fault) {
+      case "429":
+        return { status: 429, headers: { "retry-after": "1" }, body: { error: { message: "Rate limit reached (mock)", type: "rate_limit_error", param: null, code: "rate_limit_exceeded" } } };
+      case "500":
+        return { status: 500 };
+      case "503":
+        return { status: 503 };
+      case "hang":
+        return { hang: true };
+      case "reset":
+        return { reset: true };
+      default:
+        return { streamCutAfter: 2 };
+    }
   }
 
   function respond(req, res, name, path, body, b, raw) {
@@ -108,12 +167,12 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
         res.writeHead(404, { "content-type": "application/json" });
         return res.end(JSON.stringify({ error: { code: "404", message: "Resource not found (no api-version)" } }));
       }
-      return openai(req, res, azure[2] === "/chat/completions" ? "/v1/chat/completions" : `/v1${azure[2]}`, { ...body, model: azure[1] }, b);
+      return openai(req, res, azure[2] === "/chat/completions" ? "/v1/chat/completions" : `/v1${azure[2]}`, { ...body, model: azure[1] }, b, name);
     }
-    return openai(req, res, path, body, b);
+    return openai(req, res, path, body, b, name);
   }
 
-  function openai(req, res, path, body, b) {
+  function openai(req, res, path, body, b, name) {
     if (path === "/v1/audio/transcriptions" || path === "/v1/audio/translations") {
       const raw = body.unparsable || "";
       const model = /name="model"\r\n\r\n([^\r]*)/.exec(raw)?.[1];
@@ -170,15 +229,17 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       res.writeHead(404, { "content-type": "application/json" });
       return res.end(JSON.stringify({ error: { message: `mock: no route ${req.method} ${path}`, type: "invalid_request_error", param: null, code: null } }));
     }
-    return chat(req, res, body, b);
+    return chat(req, res, body, b, name);
   }
 
-  function chat(req, res, body, b) {
+  function chat(req, res, body, b, name) {
     const model = body.model || "mock-model";
     const text = answerFor(body);
     if (!body.stream) {
+      const answer = completion(model, text, b.usage);
       res.writeHead(200, { "content-type": "application/json", "x-request-id": `req-${calls.length}` });
-      return res.end(JSON.stringify(completion(model, text, b.usage)));
+      res.end(JSON.stringify(answer));
+      return tally(name, answer.usage, body);
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     const words = text.split(/(?<= )/);
@@ -193,10 +254,19 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
     const next = () => {
       if (b.streamCutAfter !== undefined && i === b.streamCutAfter) return req.socket.destroy();
       if (b.stallAfter !== undefined && i === b.stallAfter) return; // stop sending, keep open
+      if (b.endWithoutDone !== undefined && i === b.endWithoutDone) return res.end(); // clean end, incomplete
+      if (b.malformedAt !== undefined && i === b.malformedAt) {
+        res.write(`data: {"id":"chatcmpl-mock","choices":[{"delta":{"content":"tru\n\n`);
+        b = { ...b, malformedAt: undefined };
+        return setTimeout(next, gap);
+      }
       if (i < events.length) {
-        res.write(`data: ${JSON.stringify(events[i++])}\n\n`);
+        const ev = events[i++];
+        res.write(`data: ${JSON.stringify(ev)}\n\n`);
+        if (ev.usage) tally(name, ev.usage, body);
         setTimeout(next, gap);
       } else {
+        if (!body.stream_options?.include_usage) tally(name, { prompt_tokens: 0, completion_tokens: 0 }, body);
         res.end("data: [DONE]\n\n");
       }
     };
@@ -344,9 +414,16 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       if (behaviour) behaviours.set(name, behaviour);
       else behaviours.delete(name);
     },
+    served,
+    faults,
+    /** How many completed answers the mock gave for this prompt ("echo: <prompt>"). */
+    answeredFor: (prompt) => answered.get(`echo: ${prompt}`) || 0,
     reset() {
       behaviours.clear();
       calls.length = 0;
+      rngs.clear();
+      answered.clear();
+      for (const o of [served, faults]) for (const k of Object.keys(o)) delete o[k];
     },
     callsTo(name) {
       return calls.filter((c) => c.name === name);

@@ -1,0 +1,151 @@
+// Reliability soak: two model groups, four deployments, two of which fail half their calls with
+// a seeded mix of 429 (with retry-after), 500, 503, silence, resets and streams cut mid-answer.
+// SOAK_REQUESTS requests (1,000 here; the benchmark runs 10,000) at 32 concurrent, half of them
+// streams, through the official SDK. Checked: every request with a healthy path succeeds, none is
+// lost or answered twice, a stream cut after it began reaches the client as an error (never as a
+// success), usage and cost totals equal the mock upstream's own count, and a cooling deployment
+// gets no call while it cools.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startRouter } from "./harness.mjs";
+
+const TOTAL = Number(process.env.SOAK_REQUESTS || 1000);
+const CONCURRENCY = 32;
+const MASTER = "sk-soak-master-2718";
+const PRICE_IN = 0.000003;
+const PRICE_OUT = 0.000011;
+const DEPLOYMENTS = ["alpha-flaky", "alpha-steady", "beta-flaky", "beta-steady"];
+let r;
+
+before(async () => {
+  r = await startRouter((mock) => {
+    const dep = (name) =>
+      `  - { model_name: ${name.split("-")[0]}, litellm_params: { model: openai/m, api_base: "${mock.base(name)}", timeout: 0.5, stream_timeout: 0.5 }, model_info: { id: ${name}, input_cost_per_token: ${PRICE_IN}, output_cost_per_token: ${PRICE_OUT} } }`;
+    return `
+model_list:
+${DEPLOYMENTS.map(dep).join("\n")}
+general_settings: { master_key: "${MASTER}", request_log: false }
+router_settings:
+  num_retries: 3
+  allowed_fails: 1
+  cooldown_time: 0.5
+  retry_policy: { base_delay: 0.02, max_delay: 0.2 }
+`;
+  });
+  r.mock.behave("alpha-flaky", { chaos: { rate: 0.5, seed: 11 } });
+  r.mock.behave("beta-flaky", { chaos: { rate: 0.5, seed: 23 } });
+});
+after(async () => r && (await r.close()));
+
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+const usage = async () => {
+  const res = await fetch(`${r.url}/usage`, { headers: { authorization: `Bearer ${MASTER}` } });
+  assert.equal(res.status, 200);
+  return (await res.json()).deployments;
+};
+
+test(`soak: ${TOTAL} requests at ${CONCURRENCY} concurrent against two half-broken deployments`, async () => {
+  const client = r.client(MASTER, { timeout: 30_000 });
+  const outcomes = new Array(TOTAL);
+
+  // Watch the cooldowns the router reports while the load runs.
+  const cooling = []; // { id, from, until } in wall-clock ms
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const asked = Date.now();
+      const deployments = await usage();
+      const answered = Date.now();
+      for (const d of deployments) {
+        // Cooling from when the answer arrived (at the latest) until `asked` + what remained
+        // (at the earliest).
+        if (d.cooldown_remaining_s > 0) cooling.push({ id: d.id, from: answered, until: asked + d.cooldown_remaining_s * 1000 });
+      }
+      await sleep(20);
+    }
+  })();
+
+  let next = 0;
+  async function worker() {
+    while (next < TOTAL) {
+      const i = next++;
+      const prompt = `soak-${i}`;
+      const model = i % 2 ? "alpha" : "beta";
+      const stream = i % 4 >= 2;
+      const body = { model, messages: [{ role: "user", content: prompt }] };
+      try {
+        if (stream) {
+          const s = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+          let text = "";
+          let finished = false;
+          for await (const c of s) {
+            text += c.choices[0]?.delta?.content ?? "";
+            if (c.choices[0]?.finish_reason) finished = true;
+          }
+          outcomes[i] = { ok: text === `echo: ${prompt}` && finished, prompt, stream, text };
+        } else {
+          const res = await client.chat.completions.create(body);
+          outcomes[i] = { ok: res.choices[0].message.content === `echo: ${prompt}`, prompt, stream };
+        }
+      } catch (e) {
+        outcomes[i] = { ok: false, prompt, stream, error: String(e.message) };
+      }
+    }
+  }
+  const { monitorEventLoopDelay } = await import("node:perf_hooks");
+  const lag = monitorEventLoopDelay({ resolution: 5 });
+  lag.enable();
+  const started = Date.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const took = Date.now() - started;
+  watching = false;
+  await watcher;
+  lag.disable();
+
+  const failed = outcomes.filter((o) => !o.ok);
+  const cuts = Object.values(r.mock.faults).reduce((n, f) => n + (f.cut || 0), 0);
+  const faultCount = Object.values(r.mock.faults).reduce((n, f) => n + Object.values(f).reduce((a, b) => a + b, 0), 0);
+  console.log(`# soak: ${TOTAL} requests in ${took} ms, ${faultCount} faults played ${JSON.stringify(r.mock.faults)}, ${failed.length} requests failed, ${cooling.length} cooldown readings, event-loop lag ≤ ${Math.round(lag.max / 1e6)} ms`);
+
+  // Every request came back, once, with its own answer or an error.
+  assert.equal(outcomes.filter(Boolean).length, TOTAL, "no request lost");
+  assert.ok(faultCount >= TOTAL / 50, `the chaos really played (${faultCount} faults)`);
+  // The only requests allowed to fail are streams cut after they began: no healthy path can
+  // take over a half-sent answer. Each such cut reaches the client as an error.
+  for (const o of failed) {
+    assert.ok(o.stream, `a non-stream request failed: ${o.prompt}: ${o.error}`);
+    assert.match(o.error ?? "", /stream|closed|broke/i, `${o.prompt} failed as a stream cut: ${o.error ?? o.text}`);
+  }
+  assert.equal(failed.length, cuts, "exactly the streams the upstream cut failed, as errors");
+  for (const o of outcomes) {
+    assert.equal(r.mock.answeredFor(o.prompt), o.ok ? 1 : 0, `${o.prompt} answered upstream ${r.mock.answeredFor(o.prompt)} times`);
+  }
+
+  // Usage and cost: the router's totals are the upstream's own count.
+  await sleep(400); // the last stream endings are recorded
+  const byId = Object.fromEntries((await usage()).map((d) => [d.id, d]));
+  let tokensIn = 0;
+  let tokensOut = 0;
+  for (const id of DEPLOYMENTS) {
+    const served = r.mock.served[id] ?? { prompt_tokens: 0, completion_tokens: 0 };
+    assert.equal(byId[id].prompt_tokens, served.prompt_tokens, `${id} prompt tokens`);
+    assert.equal(byId[id].completion_tokens, served.completion_tokens, `${id} completion tokens`);
+    tokensIn += served.prompt_tokens;
+    tokensOut += served.completion_tokens;
+  }
+  const cost = Object.values(byId).reduce((n, d) => n + d.cost, 0);
+  const expected = tokensIn * PRICE_IN + tokensOut * PRICE_OUT;
+  assert.ok(Math.abs(cost - expected) < 1e-9 * Math.max(1, expected), `cost ${cost} vs ${expected}`);
+
+  // No call reached a deployment while the router reported it cooling. This process's clock
+  // readings (the mock's arrival times, the poll's) run late by up to its event-loop lag: that
+  // much slack, plus 10 ms for a call already on the wire.
+  const slack = lag.max / 1e6 + 10;
+  assert.ok(cooling.length > 0, "cooldowns happened");
+  for (const w of cooling) {
+    const during = r.mock.callsTo(w.id).filter((c) => c.at > w.from + slack && c.at < w.until);
+    const near = r.mock.callsTo(w.id).filter((c) => c.at > w.from - 1000 && c.at < w.until + 200).map((c) => c.at - w.from);
+    assert.equal(during.length, 0, `${w.id} got ${during.length} calls while cooling (0..${w.until - w.from} ms, slack ${slack} ms; calls at ${near})`);
+  }
+  for (const id of ["alpha-steady", "beta-steady"]) assert.ok(!cooling.some((w) => w.id === id), `${id} never cooled`);
+});
