@@ -1,25 +1,34 @@
-//! Conversions between the Workers runtime's `Request`/`Response` and the core's plain types.
+//! Conversions between the runtime's `Request`/`Response` (the raw web types: the `worker`
+//! crate's wrappers cost extra JS calls per request, such as reading `cf`) and the core's plain
+//! types.
 
+use crate::js_glue::{
+    bytes_of, header_pairs, header_text, headers_from, headers_text, js_message, read_chunk,
+    reader_of, request_bytes, response_of,
+};
 use futures::future::{select, Either};
 use futures::StreamExt;
+use js_sys::futures::JsFuture;
 use switchyard_core::js::JsClock;
 use switchyard_core::ports::Clock;
 use switchyard_core::{Error, HttpBody, HttpRequest, HttpResponse};
-use worker::{Headers, Request, Response, ResponseBuilder};
+use wasm_bindgen::JsValue;
+use worker::web_sys::{Request, Response};
+use worker::ResponseBuilder;
+
+/// The path and query of a serialized URL (`https://host/p?q#f` -> `/p?q`).
+pub fn path_of(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[after_scheme..];
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    path.split('#').next().unwrap_or("/").to_string()
+}
 
 /// Reads the request, refusing bodies over `limit` bytes before reading them whole when the
 /// client declares the length, and while reading them when it does not; a body still arriving
 /// after `within_ms` is a 408 (a slow-body client must not hold the request open).
-pub async fn read_request(
-    mut req: Request,
-    limit: usize,
-    within_ms: u64,
-) -> Result<HttpRequest, Error> {
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .entries()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
+pub async fn read_request(req: Request, limit: usize, within_ms: u64) -> Result<HttpRequest, Error> {
+    let headers = header_pairs(&headers_text(&req.headers()));
     let declared = headers
         .iter()
         .find(|(k, _)| k == "content-length")
@@ -27,31 +36,24 @@ pub async fn read_request(
     if declared.is_some_and(|n| n > limit) {
         return Err(Error::PayloadTooLarge { limit_bytes: limit });
     }
-    let method = req.method().to_string();
-    let url = req
-        .url()
-        .map_err(|e| Error::invalid(format!("Bad request URL: {e}"), None))?;
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    };
+    let method = req.method();
+    let path = path_of(&req.url());
     let body = if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
         Vec::new()
     } else {
         let read = Box::pin(async {
             if declared.is_some() {
-                req.bytes().await.map_err(body_error)
+                JsFuture::from(request_bytes(&req))
+                    .await
+                    .map(bytes_of)
+                    .map_err(body_error)
             } else {
-                read_capped(&mut req, limit).await
+                read_capped(&req, limit).await
             }
         });
         match select(read, JsClock.sleep(within_ms)).await {
             Either::Left((body, _)) => body?,
-            Either::Right(_) => {
-                return Err(Error::BodyTimeout {
-                    after_ms: within_ms,
-                })
-            }
+            Either::Right(_) => return Err(Error::BodyTimeout { after_ms: within_ms }),
         }
     };
     if body.len() > limit {
@@ -65,35 +67,43 @@ pub async fn read_request(
     })
 }
 
-async fn read_capped(req: &mut Request, limit: usize) -> Result<Vec<u8>, Error> {
-    let Ok(mut stream) = req.stream() else {
+async fn read_capped(req: &Request, limit: usize) -> Result<Vec<u8>, Error> {
+    let Some(stream) = req.body() else {
         return Ok(Vec::new()); // no body
     };
+    let reader = reader_of(&stream);
     let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        body.extend_from_slice(&chunk.map_err(body_error)?);
+    loop {
+        let chunk = JsFuture::from(read_chunk(&reader))
+            .await
+            .map_err(body_error)?;
+        if chunk.is_undefined() {
+            return Ok(body);
+        }
+        body.extend_from_slice(&bytes_of(chunk));
         if body.len() > limit {
             return Err(Error::PayloadTooLarge { limit_bytes: limit });
         }
     }
-    Ok(body)
 }
 
-fn body_error(e: worker::Error) -> Error {
-    Error::invalid(format!("Could not read the request body: {e}"), None)
+fn body_error(e: JsValue) -> Error {
+    Error::invalid(
+        format!("Could not read the request body: {}", js_message(&e)),
+        None,
+    )
 }
 
 pub fn write_response(resp: HttpResponse) -> worker::Result<Response> {
-    let headers = Headers::new();
-    for (k, v) in &resp.headers {
-        headers.append(k, v)?;
+    let headers = header_text(&resp.headers);
+    match resp.body {
+        HttpBody::Bytes(b) => Ok(response_of(resp.status, &headers, &b)?),
+        HttpBody::Stream(s) => {
+            let streamed = ResponseBuilder::new()
+                .with_status(resp.status)
+                .with_headers(worker::Headers(headers_from(&headers)))
+                .from_stream(s.map(Ok::<Vec<u8>, worker::Error>))?;
+            Ok(streamed.into())
+        }
     }
-    let builder = ResponseBuilder::new()
-        .with_status(resp.status)
-        .with_headers(headers);
-    Ok(match resp.body {
-        HttpBody::Bytes(b) if b.is_empty() => builder.empty(),
-        HttpBody::Bytes(b) => builder.fixed(b),
-        HttpBody::Stream(s) => builder.from_stream(s.map(Ok::<Vec<u8>, worker::Error>))?,
-    })
 }

@@ -10,6 +10,7 @@ mod config_source;
 mod convert;
 mod dashboard;
 mod deployments_sync;
+mod js_glue;
 mod kv_cache;
 mod state_backend;
 mod state_object;
@@ -22,7 +23,8 @@ use std::rc::Rc;
 use switchyard_core::js::JsClock;
 use switchyard_core::state::{RouterState, SharedView};
 use switchyard_core::{App, Config, Router, Runtime};
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::web_sys::{Request, Response};
+use worker::{event, Context, Env, Result};
 
 /// How long after a request starts its shared-state report may go out.
 const SYNC_AFTER_START_MS: u64 = 50;
@@ -58,9 +60,9 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    if req.method() == worker::Method::Get {
-        if let Some(page) = dashboard::serve(&req.path()) {
-            return page;
+    if req.method() == "GET" {
+        if let Some(page) = dashboard::serve(&convert::path_of(&req.url())) {
+            return page.map(Into::into);
         }
     }
     let isolate = isolate(&env);

@@ -1,18 +1,29 @@
 //! The upstream port over the platform's `fetch`, cancellable: dropping the call or its body
-//! stream aborts the request, so a timed-out attempt stops costing a connection.
+//! stream before the body has been read whole aborts the request, so a timed-out attempt stops
+//! costing a connection. A call read to its end is not aborted (aborting is not free).
 
-use futures::StreamExt;
-use js_sys::Uint8Array;
+use crate::js_glue::{
+    bytes_of, header_pairs, header_text, headers_text, js_message, read_chunk, reader_of,
+    response_bytes, upstream_fetch,
+};
+use js_sys::futures::JsFuture;
 use switchyard_core::ports::{
     ByteStream, LocalFuture, TransportError, Upstream, UpstreamBody, UpstreamRequest,
     UpstreamResponse, KEPT_RESPONSE_HEADERS,
 };
-use worker::{AbortController, Fetch, Headers, Method, Request, RequestInit};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::web_sys::{AbortController, Response};
 
 pub struct FetchUpstream;
 
-/// Aborts the fetch when dropped (after a complete read this is a no-op).
+/// Aborts the fetch when dropped, unless disarmed after a complete read.
 struct AbortOnDrop(Option<AbortController>);
+
+impl AbortOnDrop {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -22,65 +33,71 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn transport_error(e: worker::Error) -> TransportError {
+fn transport_error(e: JsValue) -> TransportError {
     TransportError {
-        message: e.to_string(),
+        message: js_message(&e),
     }
 }
 
 impl Upstream for FetchUpstream {
     fn send(&self, req: UpstreamRequest) -> LocalFuture<Result<UpstreamResponse, TransportError>> {
         Box::pin(async move {
-            let guard = AbortOnDrop(Some(AbortController::default()));
-            let signal = match &guard.0 {
-                Some(c) => c.signal(),
-                None => {
-                    return Err(TransportError {
-                        message: "abort controller missing".into(),
-                    })
-                }
-            };
-            let headers = Headers::new();
-            for (k, v) in &req.headers {
-                headers.set(k, v).map_err(transport_error)?;
-            }
-            let mut init = RequestInit::new();
-            init.with_method(Method::from(req.method.to_string()))
-                .with_headers(headers)
-                .with_body(Some(Uint8Array::from(req.body.as_slice()).into()));
-            let request = Request::new_with_init(&req.url, &init).map_err(transport_error)?;
-            let mut resp = Fetch::Request(request)
-                .send_with_signal(&signal)
+            let controller = AbortController::new().map_err(transport_error)?;
+            let signal = controller.signal();
+            let mut guard = AbortOnDrop(Some(controller));
+            let call = upstream_fetch(
+                &req.url,
+                req.method,
+                &header_text(&req.headers),
+                &req.body,
+                &signal,
+            )
+            .map_err(transport_error)?;
+            let resp: Response = JsFuture::from(call)
                 .await
-                .map_err(transport_error)?;
-            let status = resp.status_code();
-            let resp_headers = resp.headers();
-            let kept: Vec<(String, String)> = KEPT_RESPONSE_HEADERS
-                .iter()
-                .filter_map(|h| {
-                    resp_headers
-                        .get(h)
-                        .ok()
-                        .flatten()
-                        .map(|v| (h.to_string(), v))
-                })
+                .map_err(transport_error)?
+                .unchecked_into();
+            let status = resp.status();
+            let headers: Vec<(String, String)> = header_pairs(&headers_text(&resp.headers()))
+                .into_iter()
+                .filter(|(k, _)| KEPT_RESPONSE_HEADERS.contains(&k.as_str()))
                 .collect();
-            let body = if req.stream && (200..300).contains(&status) {
-                let raw = resp.stream().map_err(transport_error)?;
-                // The stream owns the guard: dropping it mid-way aborts the upstream call.
-                let s: ByteStream = Box::pin(raw.map(move |chunk| {
-                    let _keep = &guard;
-                    chunk.map_err(transport_error)
-                }));
-                UpstreamBody::Stream(s)
-            } else {
-                UpstreamBody::Full(resp.bytes().await.map_err(transport_error)?)
+            let body = match resp.body() {
+                Some(stream) if req.stream && (200..300).contains(&status) => {
+                    UpstreamBody::Stream(chunks(reader_of(&stream), guard))
+                }
+                _ => {
+                    let bytes = JsFuture::from(response_bytes(&resp))
+                        .await
+                        .map_err(transport_error)?;
+                    guard.disarm();
+                    UpstreamBody::Full(bytes_of(bytes))
+                }
             };
             Ok(UpstreamResponse {
                 status,
-                headers: kept,
+                headers,
                 body,
             })
         })
     }
+}
+
+/// The body's chunks as they arrive. The stream owns the guard: dropping it before the end
+/// aborts the upstream call.
+fn chunks(reader: JsValue, guard: AbortOnDrop) -> ByteStream {
+    Box::pin(futures::stream::unfold(
+        Some((reader, guard)),
+        |state| async move {
+            let (reader, mut guard) = state?;
+            match JsFuture::from(read_chunk(&reader)).await {
+                Ok(v) if v.is_undefined() => {
+                    guard.disarm();
+                    None
+                }
+                Ok(v) => Some((Ok(bytes_of(v)), Some((reader, guard)))),
+                Err(e) => Some((Err(transport_error(e)), None)),
+            }
+        },
+    ))
 }
