@@ -10,13 +10,14 @@ import { Miniflare } from "miniflare";
 import { startMock } from "../mock-upstream.mjs";
 import { workerOptions, startRouter } from "./harness.mjs";
 
+const KEY = "sk-state-master-31337";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const body = (model) => JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] });
 
-async function post(fetcher, model) {
+async function post(fetcher, model, key) {
   const res = await fetcher.fetch("http://router/v1/chat/completions", {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
     body: body(model),
   });
   return { status: res.status, id: res.headers.get("x-litellm-model-id"), text: await res.text() };
@@ -126,19 +127,35 @@ model_list:
   - { model_name: pair, litellm_params: { model: openai/m, api_base: "${mock.base("bad")}" }, model_info: { id: bad } }
   - { model_name: pair, litellm_params: { model: openai/m, api_base: "${mock.base("good")}" }, model_info: { id: good } }
 router_settings: { allowed_fails: 0, cooldown_time: 300, num_retries: 1 }
+general_settings: { master_key: ${KEY} }
 `;
   const start = () => new Miniflare({ ...workerOptions(config), durableObjectsPersist: dir });
+  const usage = async (w) => {
+    const res = await w.fetch("http://router/usage", { headers: { authorization: `Bearer ${KEY}` } });
+    return Object.fromEntries((await res.json()).deployments.map((d) => [d.id, d]));
+  };
   let mf = start();
   let w = await mf.getWorker();
   mock.behave("bad", { status: 500 });
-  while (mock.callsTo("bad").length === 0) assert.equal((await post(w, "pair")).status, 200);
+  let served = 0;
+  while (mock.callsTo("bad").length === 0) {
+    assert.equal((await post(w, "pair", KEY)).status, 200);
+    served++;
+  }
   await sleep(600); // the batch reaches the shard
+  const seen = await usage(w);
+  assert.equal(seen.good.successes, served);
   await mf.dispose();
 
   mf = start();
   cleanup.push(() => mf.dispose());
   w = await mf.getWorker();
+  const after = await usage(w);
+  assert.equal(after.good.successes, served, "usage outlived the restart");
+  assert.equal(after.good.prompt_tokens, seen.good.prompt_tokens);
+  assert.ok(Math.abs(after.good.cost - seen.good.cost) < 1e-12);
+  assert.equal(after.bad.failures_by_class.internal_server, 1);
   const before = mock.callsTo("bad").length;
-  for (let i = 0; i < 20; i++) assert.equal((await post(w, "pair")).id, "good");
+  for (let i = 0; i < 20; i++) assert.equal((await post(w, "pair", KEY)).id, "good");
   assert.equal(mock.callsTo("bad").length, before, "the cooldown outlived the restart");
 });
