@@ -27,7 +27,11 @@ pub fn path_of(url: &str) -> String {
 /// Reads the request, refusing bodies over `limit` bytes before reading them whole when the
 /// client declares the length, and while reading them when it does not; a body still arriving
 /// after `within_ms` is a 408 (a slow-body client must not hold the request open).
-pub async fn read_request(req: Request, limit: usize, within_ms: u64) -> Result<HttpRequest, Error> {
+pub async fn read_request(
+    req: Request,
+    limit: usize,
+    within_ms: u64,
+) -> Result<HttpRequest, Error> {
     let headers = header_pairs(&headers_text(&req.headers()));
     let declared = headers
         .iter()
@@ -53,7 +57,11 @@ pub async fn read_request(req: Request, limit: usize, within_ms: u64) -> Result<
         });
         match select(read, JsClock.sleep(within_ms)).await {
             Either::Left((body, _)) => body?,
-            Either::Right(_) => return Err(Error::BodyTimeout { after_ms: within_ms }),
+            Either::Right(_) => {
+                return Err(Error::BodyTimeout {
+                    after_ms: within_ms,
+                })
+            }
         }
     };
     if body.len() > limit {
