@@ -27,6 +27,9 @@ impl SseDecoder {
 
     /// Feeds bytes; complete events are appended to `out`.
     pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) {
+        if chunk.is_empty() {
+            return; // an empty read must not forget a CR waiting for its LF
+        }
         if self.skip_lf {
             self.skip_lf = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -173,5 +176,16 @@ mod tests {
     #[test]
     fn blank_lines_without_data_dispatch_nothing() {
         assert!(decode_in_pieces(b"\n\n\r\n\nid: 3\nretry: 10\n\n", &[]).is_empty());
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_keeps_one_line_end() {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        for c in [&b"data: x\r"[..], b"", b"\ndata: y\r\n\r\n"] {
+            d.push(c, &mut out);
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data, b"x\ny");
     }
 }
