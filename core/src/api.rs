@@ -186,6 +186,7 @@ impl App {
         }
         if let Route::Admin(admin) = route {
             require_master(router, &caller)?;
+            router.load_all_state().await;
             if admin == AdminRoute::Health {
                 let query = req.path.split_once('?').map_or("", |(_, q)| q);
                 return admin_api::handle_async(router, admin, query).await;

@@ -37,6 +37,18 @@ fn not_found(id: &str) -> Error {
 }
 
 impl Router {
+    /// Loads every group's shared state this isolate has not heard from yet, so a report
+    /// (usage, metrics, health) from a fresh isolate shows what other isolates and earlier
+    /// runs recorded, not an empty table.
+    pub async fn load_all_state(&self) {
+        let config = self.config();
+        for group in &config.group_order {
+            if let Some(load) = self.state.prepare(group) {
+                load.await;
+            }
+        }
+    }
+
     /// Replaces the config with `edit` applied to its source, after the same checks as a file.
     fn edit_model_list(
         &self,
