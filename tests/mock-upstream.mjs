@@ -124,11 +124,11 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
   }
 
   /** One chaos draw: a fault (counted in `faults`) or a normal answer. */
-  function chaosFor(name, { rate = 0.5, seed = 1 }, body) {
+  function chaosFor(name, { rate = 0.5, seed = 1, mix = CHAOS_FAULTS }, body) {
     if (!rngs.has(name)) rngs.set(name, seeded(seed + name.length * 7919));
     const rng = rngs.get(name);
     if (rng() >= rate) return {};
-    let fault = CHAOS_FAULTS[Math.floor(rng() * CHAOS_FAULTS.length)];
+    let fault = mix[Math.floor(rng() * mix.length)];
     if (fault === "cut" && !body.stream) fault = "reset";
     const f = (faults[name] ??= {});
     f[fault] = (f[fault] || 0) + 1;

@@ -5,6 +5,7 @@
 // lost or answered twice, a stream cut after it began reaches the client as an error (never as a
 // success), usage and cost totals equal the mock upstream's own count, and a cooling deployment
 // gets no call while it cools.
+//   SOAK_REQUESTS=10000 SOAK_MIX=429,500,reset node --test tests/e2e/soak.test.mjs
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startRouter } from "./harness.mjs";
@@ -32,8 +33,9 @@ router_settings:
   retry_policy: { base_delay: 0.02, max_delay: 0.2 }
 `;
   });
-  r.mock.behave("alpha-flaky", { chaos: { rate: 0.5, seed: 11 } });
-  r.mock.behave("beta-flaky", { chaos: { rate: 0.5, seed: 23 } });
+  const mix = process.env.SOAK_MIX ? process.env.SOAK_MIX.split(",") : undefined;
+  r.mock.behave("alpha-flaky", { chaos: { rate: 0.5, seed: 11, mix } });
+  r.mock.behave("beta-flaky", { chaos: { rate: 0.5, seed: 23, mix } });
 });
 after(async () => r && (await r.close()));
 
@@ -109,7 +111,8 @@ test(`soak: ${TOTAL} requests at ${CONCURRENCY} concurrent against two half-brok
 
   // Every request came back, once, with its own answer or an error.
   assert.equal(outcomes.filter(Boolean).length, TOTAL, "no request lost");
-  assert.ok(faultCount >= TOTAL / 50, `the chaos really played (${faultCount} faults)`);
+  // (faults follow time more than requests: a failing deployment is left alone while it cools)
+  assert.ok(faultCount >= 20, `the chaos really played (${faultCount} faults)`);
   // The only requests allowed to fail are streams cut after they began: no healthy path can
   // take over a half-sent answer. Each such cut reaches the client as an error.
   for (const o of failed) {
@@ -137,10 +140,13 @@ test(`soak: ${TOTAL} requests at ${CONCURRENCY} concurrent against two half-brok
   const expected = tokensIn * PRICE_IN + tokensOut * PRICE_OUT;
   assert.ok(Math.abs(cost - expected) < 1e-9 * Math.max(1, expected), `cost ${cost} vs ${expected}`);
 
-  // No call reached a deployment while the router reported it cooling. This process's clock
-  // readings (the mock's arrival times, the poll's) run late by up to its event-loop lag: that
-  // much slack, plus 10 ms for a call already on the wire.
-  const slack = lag.max / 1e6 + 10;
+  // No call reached a deployment while the router reported it cooling. Arrival is not
+  // dispatch: this process's clock readings (the mock's arrival times, the poll's) run late by
+  // up to its event-loop lag, and a call the router sent just before the cooldown began can
+  // wait in workerd's outbound queue (a new connection after a reset, say). Measured here:
+  // such late arrivals come up to ~90 ms after the poll, so the slack is the lag plus 100 ms.
+  // (With the cooldown check removed from routing, this finds dozens of calls in the windows.)
+  const slack = lag.max / 1e6 + 100;
   assert.ok(cooling.length > 0, "cooldowns happened");
   for (const w of cooling) {
     const during = r.mock.callsTo(w.id).filter((c) => c.at > w.from + slack && c.at < w.until);
