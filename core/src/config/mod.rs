@@ -411,22 +411,22 @@ fn build(
     let cache = cache_settings(&raw, &mut warnings)?;
 
     let gs = raw.general_settings;
-    let size_mb = gs
-        .max_request_size_mb
-        .unwrap_or(DEFAULT_MAX_REQUEST_SIZE_MB);
-    if !(size_mb.is_finite() && size_mb > 0.0) {
-        return Err(config_error(format!(
-            "general_settings.max_request_size_mb: must be a positive number, got {size_mb}"
-        )));
-    }
-    let body_timeout_s = gs
-        .request_body_timeout
-        .unwrap_or(DEFAULT_REQUEST_BODY_TIMEOUT_SECS);
-    if !(body_timeout_s.is_finite() && body_timeout_s > 0.0) {
-        return Err(config_error(format!(
-            "general_settings.request_body_timeout: must be a positive number of seconds, got {body_timeout_s}"
-        )));
-    }
+    let positive = |key: &str, value: Option<f64>, default: f64| match value.unwrap_or(default) {
+        v if v.is_finite() && v > 0.0 => Ok(v),
+        v => Err(config_error(format!(
+            "general_settings.{key}: must be a positive number, got {v}"
+        ))),
+    };
+    let size_mb = positive(
+        "max_request_size_mb",
+        gs.max_request_size_mb,
+        DEFAULT_MAX_REQUEST_SIZE_MB,
+    )?;
+    let body_timeout_s = positive(
+        "request_body_timeout",
+        gs.request_body_timeout,
+        DEFAULT_REQUEST_BODY_TIMEOUT_SECS,
+    )?;
     if gs.master_key.as_deref() == Some("") {
         return Err(config_error(
             "general_settings.master_key: must not be empty",

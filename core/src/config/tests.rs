@@ -163,6 +163,10 @@ fn invalid_values_are_rejected() {
             r#"{"general_settings":{"max_request_size_mb":0}}"#,
             "max_request_size_mb",
         ),
+        (
+            r#"{"general_settings":{"request_body_timeout":-1}}"#,
+            "request_body_timeout",
+        ),
         (r#"{"general_settings":{"master_key":""}}"#, "master_key"),
         ("[1,2]", "mapping"),
         ("", "empty"),
