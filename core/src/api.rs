@@ -513,6 +513,7 @@ pub fn log_line(method: &str, path: &str, resp: &HttpResponse, latency_ms: f64) 
     let path_only = path.split('?').next().unwrap_or(path);
     let h = |k: &str| resp.header(k).map(str::to_string);
     let num = |k: &str| resp.header(k).and_then(|v| v.parse::<f64>().ok());
+    let count = |k: &str| resp.header(k).and_then(|v| v.parse::<u64>().ok());
     json!({
         "event": "request",
         "method": method,
@@ -522,8 +523,8 @@ pub fn log_line(method: &str, path: &str, resp: &HttpResponse, latency_ms: f64) 
         "call_id": h("x-litellm-call-id"),
         "model_group": h("x-litellm-model-group"),
         "deployment": h("x-litellm-model-id"),
-        "retries": num("x-litellm-attempted-retries"),
-        "fallbacks": num("x-litellm-attempted-fallbacks"),
+        "retries": count("x-litellm-attempted-retries"),
+        "fallbacks": count("x-litellm-attempted-fallbacks"),
         "cost_usd": num("x-litellm-response-cost"),
         "cache": h("x-switchyard-cache"),
         "stream": resp.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")),

@@ -166,7 +166,7 @@ test("huge bodies: 413, declared or streamed without a length", async () => {
 
 /** Sends `head` at once, then `body` one byte at a time, `gapMs` apart, on a raw socket. */
 function slowRequest(head, body, gapMs) {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const url = new URL(r.url);
     const socket = net.connect(Number(url.port), url.hostname);
     let answer = "";
@@ -179,8 +179,13 @@ function slowRequest(head, body, gapMs) {
         if (i < body.length) socket.write(body[i++]);
       }, gapMs);
     });
-    socket.on("data", (d) => (answer += d));
-    socket.on("error", reject);
+    socket.on("data", (d) => {
+      answer += d;
+      clearInterval(timer); // answered: stop trickling (more bytes would only draw a reset)
+    });
+    // The router answers and closes while bytes are still on their way: the reset that
+    // follows is expected; what counts is the answer read before it.
+    socket.on("error", () => {});
     socket.on("close", () => {
       clearInterval(timer);
       resolve({ answer, took: Date.now() - started });

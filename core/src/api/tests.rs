@@ -367,7 +367,8 @@ fn log_line_says_what_happened_and_nothing_secret() {
     assert_eq!(v["status"], 200);
     assert_eq!(v["model_group"], "g");
     assert_eq!(v["path"], "/v1/chat/completions");
-    assert_eq!(v["retries"], 0.0);
+    assert_eq!(v["retries"], 0);
+    assert!(v["retries"].is_u64(), "a count, not a float: {line}");
     assert_eq!(v["latency_ms"], 12.3);
     assert!(v["deployment"].is_string());
     assert!(
