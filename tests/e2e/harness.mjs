@@ -13,28 +13,40 @@ export const COMPATIBILITY_DATE = "2026-04-20";
  *  an object (what a `[vars]` table in wrangler.toml becomes). */
 /** The Worker as Miniflare runs it. `shared: false` leaves out the Durable Object binding
  *  (each isolate keeps its own state). */
-export function workerOptions(text, { bindings = {}, shared = true, name } = {}) {
+export function workerOptions(text, { bindings = {}, shared = true, name, entry = "build/index.js" } = {}) {
   return {
     ...(name ? { name } : {}),
-    scriptPath: path.join(root, "build/index.js"),
+    scriptPath: path.join(root, entry),
+    modulesRoot: root,
     modules: true,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    modulesRules: [
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+      { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+    ],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { ROUTER_CONFIG: text, ...bindings },
     ...(shared ? { durableObjects: { ROUTER_STATE: { className: "RouterShard", useSQLite: true } }, kvNamespaces: ["ROUTER_CACHE"] } : {}),
   };
 }
 
-export async function startRouter(config, { bindings = {}, shared = true, persist } = {}) {
+/** `entry`: the Worker module to run, relative to the repository (default: the built Worker). */
+export async function startRouter(config, { bindings = {}, shared = true, persist, entry } = {}) {
   const mock = await startMock();
   const text = typeof config === "function" ? config(mock) : config;
-  const mf = new Miniflare({
-    ...workerOptions(text, { bindings, shared }),
-    ...(persist ? { durableObjectsPersist: persist, kvPersist: persist } : {}),
-    host: "127.0.0.1",
-    port: 0,
-  });
-  const url = (await mf.ready).toString().replace(/\/$/, "");
+  let mf;
+  let url;
+  try {
+    mf = new Miniflare({
+      ...workerOptions(text, { bindings, shared, entry }),
+      ...(persist ? { durableObjectsPersist: persist, kvPersist: persist } : {}),
+      host: "127.0.0.1",
+      port: 0,
+    });
+    url = (await mf.ready).toString().replace(/\/$/, "");
+  } catch (e) {
+    await mock.close(); // or the open mock keeps the test process alive after the failure
+    throw e;
+  }
   return {
     mock,
     mf,

@@ -32,7 +32,7 @@ router_settings:
   cooldown_time: 0.5
   retry_policy: { base_delay: 0.02, max_delay: 0.2 }
 `;
-  });
+  }, { entry: "tests/e2e/dispatch-stamp.mjs" }); // stamps each call's dispatch time
   const mix = process.env.SOAK_MIX ? process.env.SOAK_MIX.split(",") : undefined;
   r.mock.behave("alpha-flaky", { chaos: { rate: 0.5, seed: 11, mix } });
   r.mock.behave("beta-flaky", { chaos: { rate: 0.5, seed: 23, mix } });
@@ -140,18 +140,25 @@ test(`soak: ${TOTAL} requests at ${CONCURRENCY} concurrent against two half-brok
   const expected = tokensIn * PRICE_IN + tokensOut * PRICE_OUT;
   assert.ok(Math.abs(cost - expected) < 1e-9 * Math.max(1, expected), `cost ${cost} vs ${expected}`);
 
-  // No call reached a deployment while the router reported it cooling. Arrival is not
-  // dispatch: this process's clock readings (the mock's arrival times, the poll's) run late by
-  // up to its event-loop lag, and a call the router sent just before the cooldown began can
-  // wait in workerd's outbound queue (a new connection after a reset, say). Measured here:
-  // such late arrivals come up to ~90 ms after the poll, so the slack is the lag plus 100 ms.
-  // (With the cooldown check removed from routing, this finds dozens of calls in the windows.)
-  const slack = lag.max / 1e6 + 100;
+  // No call was sent to a deployment while the router reported it cooling. A poll asked at
+  // `asked` and answered at `answered` that saw R ms of cooldown left proves the deployment was
+  // cooling throughout [answered, asked + R] (this process's late clock readings only shrink
+  // that span). What counts is when the router handed a call to the runtime (stamped in the
+  // isolate by dispatch-stamp.mjs), not when it reached the mock: on this loaded machine a call
+  // sent just before a cooldown began can arrive well inside it (the spread is printed below).
+  // (With the cooldown check removed from routing, this finds calls in the windows in every run.)
+  const dispatched = (c) => Number(c.headers["x-test-dispatched-at"]);
+  const calls = DEPLOYMENTS.flatMap((id) => r.mock.callsTo(id));
+  assert.ok(calls.every((c) => dispatched(c) > 0), "every call carries its dispatch time");
+  const transit = calls.map((c) => c.at - dispatched(c)).sort((a, b) => a - b);
+  const pct = (p) => transit[Math.min(transit.length - 1, Math.floor(transit.length * p))];
+  const arrivedWhileCooling = cooling.reduce((n, w) => n + r.mock.callsTo(w.id).filter((c) => c.at > w.from && c.at < w.until).length, 0);
+  console.log(`# dispatch to arrival at the mock: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${pct(1)} ms; ${arrivedWhileCooling} calls arrived inside a cooling window`);
   assert.ok(cooling.length > 0, "cooldowns happened");
   for (const w of cooling) {
-    const during = r.mock.callsTo(w.id).filter((c) => c.at > w.from + slack && c.at < w.until);
-    const near = r.mock.callsTo(w.id).filter((c) => c.at > w.from - 1000 && c.at < w.until + 200).map((c) => c.at - w.from);
-    assert.equal(during.length, 0, `${w.id} got ${during.length} calls while cooling (0..${w.until - w.from} ms, slack ${slack} ms; calls at ${near})`);
+    const during = r.mock.callsTo(w.id).filter((c) => dispatched(c) > w.from && dispatched(c) < w.until);
+    const near = r.mock.callsTo(w.id).filter((c) => dispatched(c) > w.from - 1000 && dispatched(c) < w.until + 200).map((c) => dispatched(c) - w.from);
+    assert.equal(during.length, 0, `${w.id} was sent ${during.length} calls while cooling (0..${w.until - w.from} ms; calls sent at ${near})`);
   }
   for (const id of ["alpha-steady", "beta-steady"]) assert.ok(!cooling.some((w) => w.id === id), `${id} never cooled`);
 });
