@@ -23,6 +23,16 @@ export function headers_from(text) {
 export function upstream_fetch(url, method, headers, body, signal) {
   return fetch(url, { method, headers: headers_from(headers), body: body.length ? body.slice() : undefined, signal });
 }
+export async function upstream_call(url, method, headers, body, signal, stream, kept) {
+  const r = await upstream_fetch(url, method, headers, body, signal);
+  let h = "";
+  for (const name of kept.split("\n")) {
+    const v = r.headers.get(name);
+    if (v !== null) h += name + "\n" + v + "\n";
+  }
+  if (stream && r.ok && r.body) return [r.status, h, r.body.getReader()];
+  return [r.status, h, new Uint8Array(await r.arrayBuffer())];
+}
 export async function body_bytes(r) {
   return new Uint8Array(await r.arrayBuffer());
 }
@@ -50,11 +60,23 @@ extern "C" {
         body: &[u8],
         signal: &AbortSignal,
     ) -> Result<Promise, JsValue>;
-    /// A `Request`'s or `Response`'s whole body, as a `Uint8Array`.
+    /// `fetch`, then in the same promise the answer as `[status, kept headers as text, body]`:
+    /// the body is a stream reader when `stream` is asked and the status is 2xx, else the whole
+    /// body as a `Uint8Array`. `kept` names the headers to return, one per line. One awaited
+    /// promise per call instead of three, and no crossing per header.
+    #[wasm_bindgen(catch)]
+    pub fn upstream_call(
+        url: &str,
+        method: &str,
+        headers: &str,
+        body: &[u8],
+        signal: &AbortSignal,
+        stream: bool,
+        kept: &str,
+    ) -> Result<Promise, JsValue>;
+    /// A `Request`'s whole body, as a `Uint8Array`.
     #[wasm_bindgen(js_name = body_bytes)]
     pub fn request_bytes(r: &Request) -> Promise;
-    #[wasm_bindgen(js_name = body_bytes)]
-    pub fn response_bytes(r: &Response) -> Promise;
     pub fn reader_of(stream: &ReadableStream) -> JsValue;
     /// The next chunk (`Uint8Array`), or `undefined` at the end.
     pub fn read_chunk(reader: &JsValue) -> Promise;

@@ -2,17 +2,16 @@
 //! stream before the body has been read whole aborts the request, so a timed-out attempt stops
 //! costing a connection. A call read to its end is not aborted (aborting is not free).
 
-use crate::js_glue::{
-    bytes_of, header_pairs, header_text, headers_text, js_message, read_chunk, reader_of,
-    response_bytes, upstream_fetch,
-};
+use crate::js_glue::{bytes_of, header_pairs, header_text, js_message, read_chunk, upstream_call};
 use js_sys::futures::JsFuture;
+use js_sys::{Array, Uint8Array};
+use std::sync::OnceLock;
 use switchyard_core::ports::{
     ByteStream, LocalFuture, TransportError, Upstream, UpstreamBody, UpstreamRequest,
     UpstreamResponse, KEPT_RESPONSE_HEADERS,
 };
 use wasm_bindgen::{JsCast, JsValue};
-use worker::web_sys::{AbortController, Response};
+use worker::web_sys::AbortController;
 
 pub struct FetchUpstream;
 
@@ -39,40 +38,40 @@ fn transport_error(e: JsValue) -> TransportError {
     }
 }
 
+/// The response headers the core reads, one name per line (what `upstream_call` returns).
+fn kept_headers() -> &'static str {
+    static KEPT: OnceLock<String> = OnceLock::new();
+    KEPT.get_or_init(|| KEPT_RESPONSE_HEADERS.join("\n"))
+}
+
 impl Upstream for FetchUpstream {
     fn send(&self, req: UpstreamRequest) -> LocalFuture<Result<UpstreamResponse, TransportError>> {
         Box::pin(async move {
             let controller = AbortController::new().map_err(transport_error)?;
             let signal = controller.signal();
             let mut guard = AbortOnDrop(Some(controller));
-            let call = upstream_fetch(
+            let call = upstream_call(
                 &req.url,
                 req.method,
                 &header_text(&req.headers),
                 &req.body,
                 &signal,
+                req.stream,
+                kept_headers(),
             )
             .map_err(transport_error)?;
-            let resp: Response = JsFuture::from(call)
+            let answer: Array = JsFuture::from(call)
                 .await
                 .map_err(transport_error)?
                 .unchecked_into();
-            let status = resp.status();
-            let headers: Vec<(String, String)> = header_pairs(&headers_text(&resp.headers()))
-                .into_iter()
-                .filter(|(k, _)| KEPT_RESPONSE_HEADERS.contains(&k.as_str()))
-                .collect();
-            let body = match resp.body() {
-                Some(stream) if req.stream && (200..300).contains(&status) => {
-                    UpstreamBody::Stream(chunks(reader_of(&stream), guard))
-                }
-                _ => {
-                    let bytes = JsFuture::from(response_bytes(&resp))
-                        .await
-                        .map_err(transport_error)?;
-                    guard.disarm();
-                    UpstreamBody::Full(bytes_of(bytes))
-                }
+            let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+            let headers = header_pairs(&answer.get(1).as_string().unwrap_or_default());
+            let body = answer.get(2);
+            let body = if body.is_instance_of::<Uint8Array>() {
+                guard.disarm();
+                UpstreamBody::Full(bytes_of(body))
+            } else {
+                UpstreamBody::Stream(chunks(body, guard))
             };
             Ok(UpstreamResponse {
                 status,
