@@ -1,5 +1,5 @@
 // Where the Worker's CPU goes: runs Switchyard (or, with --bare, the bare forwarding Worker) in
-// workerd via Miniflare with the V8 inspector on, loads it with wrk at 16 connections and prints
+// workerd via Miniflare with the V8 inspector on, loads it with wrk at 16 connections (CONNS=n to change) and prints
 // the sampled CPU profile: self time per function, then inclusive time. For Rust names, build
 // without stripping first:
 //
@@ -43,7 +43,7 @@ await run("wrk", ["-t1", "-c4", "-d2s", "-s", "/tmp/chat.lua", url]);
 await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 50 });
 await send("Profiler.start");
-const { stdout } = await run("wrk", ["-t1", "-c16", "-d6s", "-s", "/tmp/chat.lua", url]);
+const { stdout } = await run("wrk", ["-t1", `-c${process.env.CONNS || 16}`, "-d6s", "-s", "/tmp/chat.lua", url]);
 console.log(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[0]);
 const { result } = await send("Profiler.stop");
 const p = result.profile;
