@@ -120,6 +120,19 @@ const BARE = `export default {
     return fetch(env.UPSTREAM + "/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body });
   },
 };`;
+// The same, but reading the upstream's answer whole and answering with a new Response (with
+// the cost of checking it: JSON.parse), as any router that validates the answer and reports
+// its cost in headers must. Not run by default: `--only "bare JS Worker,bare JS Worker reading
+// the answer,Switchyard"` measures what reading the answer alone costs.
+const BARE_READING = `export default {
+  async fetch(req, env) {
+    const body = await req.arrayBuffer();
+    const r = await fetch(env.UPSTREAM + "/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body });
+    const text = await r.text();
+    const usage = JSON.parse(text).usage;
+    return new Response(text, { status: r.status, headers: { "content-type": "application/json", "x-tokens": String(usage?.total_tokens ?? 0) } });
+  },
+};`;
 const SWITCHYARD = `
 model_list:
   - { model_name: bench, litellm_params: { model: openai/m, api_base: "${base("s1")}" } }
@@ -187,6 +200,8 @@ const targets = {
   direct: async () => ({ url: `${base("d")}/chat/completions`, headers: {}, fallbackUrl: null, close: async () => {} }),
   "bare JS Worker": () =>
     miniflare({ modules: true, script: BARE, compatibilityDate: COMPATIBILITY_DATE, bindings: { UPSTREAM: base("j") } }),
+  "bare JS Worker reading the answer": () =>
+    miniflare({ modules: true, script: BARE_READING, compatibilityDate: COMPATIBILITY_DATE, bindings: { UPSTREAM: base("j") } }),
   Switchyard: async () => {
     const t = await miniflare(workerOptions(SWITCHYARD, { shared: process.env.BENCH_SHARED !== "0" }));
     return { ...t, fallback: { url: t.url, headers: AUTH, body: FALLBACK } };
@@ -280,7 +295,8 @@ async function fallback(t, n = 20) {
 
 // ---- the run --------------------------------------------------------------------------------
 
-const names = Object.keys(targets).filter((n) => !only.length || only.includes(n) || n === "direct");
+const optIn = ["bare JS Worker reading the answer"];
+const names = Object.keys(targets).filter((n) => (only.length ? only.includes(n) : !optIn.includes(n)) || n === "direct");
 const live = {};
 const info = {};
 for (const name of names) {

@@ -59,6 +59,14 @@ for (const [nid, c] of counts) {
   self.set(key, (self.get(key) || 0) + c);
   total += c;
 }
+// By category: the wasm, its JavaScript glue (index.js), the runtime's built-ins, V8's own.
+const category = new Map();
+for (const [nid, c] of counts) {
+  const f = byId.get(nid).callFrame;
+  const k = f.url.includes("wasm") ? "wasm" : f.url.endsWith("index.js") ? "JS glue (index.js)" : f.url ? "other JS" : ["(idle)", "(program)", "(garbage collector)"].includes(f.functionName) ? f.functionName : "runtime built-ins";
+  category.set(k, (category.get(k) || 0) + c);
+}
+for (const [k, c] of [...category].sort((a, b) => b[1] - a[1])) console.log(((c / total) * 100).toFixed(1).padStart(5), `[${k}]`);
 const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 45);
 for (const [k, c] of top) console.log(((c / total) * 100).toFixed(1).padStart(5), k);
 // inclusive for wasm-function names and JS glue
