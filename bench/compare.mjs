@@ -122,12 +122,13 @@ const BARE = `export default {
 };`;
 // The same, but reading the upstream's answer whole and answering with a new Response (with
 // the cost of checking it: JSON.parse), as any router that validates the answer and reports
-// its cost in headers must. Not run by default: `--only "bare JS Worker,bare JS Worker reading
+// its cost in headers must (streams pass through untouched). Not run by default: `--only "bare JS Worker,bare JS Worker reading
 // the answer,Switchyard"` measures what reading the answer alone costs.
 const BARE_READING = `export default {
   async fetch(req, env) {
     const body = await req.arrayBuffer();
     const r = await fetch(env.UPSTREAM + "/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body });
+    if ((r.headers.get("content-type") || "").startsWith("text/event-stream")) return r; // streams pass through
     const text = await r.text();
     const usage = JSON.parse(text).usage;
     return new Response(text, { status: r.status, headers: { "content-type": "application/json", "x-tokens": String(usage?.total_tokens ?? 0) } });
