@@ -122,8 +122,9 @@ const BARE = `export default {
 };`;
 // The same, but reading the upstream's answer whole and answering with a new Response (with
 // the cost of checking it: JSON.parse), as any router that validates the answer and reports
-// its cost in headers must (streams pass through untouched). Not run by default: `--only "bare JS Worker,bare JS Worker reading
-// the answer,Switchyard"` measures what reading the answer alone costs.
+// its cost in headers must (streams pass through untouched). Not run by default:
+// `--only "bare JS Worker,bare JS Worker reading the answer,Switchyard"` measures what reading
+// the answer alone costs.
 const BARE_READING = `export default {
   async fetch(req, env) {
     const body = await req.arrayBuffer();

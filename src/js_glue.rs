@@ -20,13 +20,17 @@ export function headers_from(text) {
   for (let i = 0; i + 1 < p.length; i += 2) h.append(p[i], p[i + 1]);
   return h;
 }
-export function upstream_fetch(url, method, headers, body, signal) {
-  return fetch(url, { method, headers: headers_from(headers), body: body.length ? body.slice() : undefined, signal });
-}
+let keptText = null;
+let keptNames = [];
 export async function upstream_call(url, method, headers, body, signal, stream, kept) {
-  const r = await upstream_fetch(url, method, headers, body, signal);
+  const r = await fetch(url, { method, headers: headers_from(headers), body: body.length ? body.slice() : undefined, signal });
+  if (kept !== keptText) {
+    // The same list on every call: split it once.
+    keptText = kept;
+    keptNames = kept.split("\n");
+  }
   let h = "";
-  for (const name of kept.split("\n")) {
+  for (const name of keptNames) {
     const v = r.headers.get(name);
     if (v !== null) h += name + "\n" + v + "\n";
   }
@@ -51,19 +55,11 @@ extern "C" {
     /// All headers as `name\nvalue\n...`.
     pub fn headers_text(h: &Headers) -> String;
     pub fn headers_from(text: &str) -> Headers;
-    /// `fetch` with a copy of `body` (none when empty).
-    #[wasm_bindgen(catch)]
-    pub fn upstream_fetch(
-        url: &str,
-        method: &str,
-        headers: &str,
-        body: &[u8],
-        signal: &AbortSignal,
-    ) -> Result<Promise, JsValue>;
-    /// `fetch`, then in the same promise the answer as `[status, kept headers as text, body]`:
-    /// the body is a stream reader when `stream` is asked and the status is 2xx, else the whole
-    /// body as a `Uint8Array`. `kept` names the headers to return, one per line. One awaited
-    /// promise per call instead of three, and no crossing per header.
+    /// `fetch` with a copy of `body` (none when empty), then in the same promise the answer as
+    /// `[status, kept headers as text, body]`: the body is a stream reader when `stream` is
+    /// asked and the status is 2xx, else the whole body as a `Uint8Array`. `kept` names the
+    /// headers to return, one per line. One awaited promise per call instead of three, and no
+    /// crossing per header.
     #[wasm_bindgen(catch)]
     pub fn upstream_call(
         url: &str,
