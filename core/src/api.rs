@@ -383,6 +383,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A call that failed after admission lets go of its key's hold (nothing was spent).
+async fn release(router: &Router, key: Option<(&str, Option<u64>)>, e: Error) -> Error {
+    if let Some((hash, hold @ Some(_))) = key {
+        key_routes::settle(router, hash, hold, 0, 0.0).await;
+    }
+    e
+}
+
 /// A call to a model endpoint, routed through its model group (and the cache, when on).
 async fn model_call(
     router: &Router,
@@ -390,39 +398,58 @@ async fn model_call(
     http: HttpRequest,
     caller: &Caller,
 ) -> Result<HttpResponse, Error> {
-    let req = if endpoint.takes_form() {
+    let mut req = if endpoint.takes_form() {
         let content_type = http.header("content-type").unwrap_or("").to_string();
         ModelRequest::parse_upload(endpoint, &content_type, http.body)?
     } else {
         ModelRequest::parse_for(endpoint, &http.body)?
     };
-    if let Caller::Key(hash) = caller {
-        key_routes::admit(router, hash, &req.model).await?;
-    }
+    // A virtual key: admitted (and its expected cost held) before anything else happens.
+    let key = match caller {
+        Caller::Key(hash) => {
+            let admission = key_routes::admit(router, hash, &req).await?;
+            req.allowed_models = admission.models;
+            Some((hash.as_str(), admission.hold))
+        }
+        _ => None,
+    };
     let call_id = router.call_id();
-    let plan = cache::plan(router.config().cache.as_ref(), &req)?;
+    let scope = match (caller, key) {
+        (_, Some((hash, _))) => cache::Scope::Key(hash),
+        (Caller::Master, _) => cache::Scope::Master,
+        _ => cache::Scope::Open,
+    };
+    let plan = match cache::plan(router.config().cache.as_ref(), &req, scope) {
+        Ok(p) => p,
+        Err(e) => return Err(release(router, key, e).await),
+    };
     if let Some(p) = plan.as_ref().filter(|p| p.read) {
         if let Some(hit) = router.cached(p).await {
-            return Ok(cached_response(hit, &req, call_id, &p.key));
+            let mut resp = cached_response(hit, &req, call_id, &p.key);
+            if let Some((hash, hold)) = key {
+                resp.background
+                    .push(key_routes::settle(router, hash, hold, 0, 0.0));
+            }
+            return Ok(resp);
         }
     }
-    let routed = router.completion(&req).await?;
+    let routed = match router.completion(&req).await {
+        Ok(r) => r,
+        Err(e) => return Err(release(router, key, e).await),
+    };
     let mut background = Vec::new();
     if let (Some(p), RoutedBody::Json(bytes)) = (plan.as_ref().filter(|p| p.write), &routed.body) {
         background.extend(router.store_job(p, &routed, bytes));
     }
-    let mut routed = routed;
-    if let Caller::Key(hash) = caller {
-        match (routed.body, routed.stream_usage.take()) {
-            (RoutedBody::Stream(st), Some(usage)) => {
-                routed.body =
-                    RoutedBody::Stream(key_routes::charge_at_end(router, hash, st, usage));
+    if let Some((hash, hold)) = key {
+        // Settled in the background: a stream when it ends, however it ends.
+        background.push(match &routed.stream_usage {
+            Some(usage) => key_routes::settle_at_end(router, hash, hold, usage.clone()),
+            None => {
+                let (tokens, cost) = key_routes::spent(&routed);
+                key_routes::settle(router, hash, hold, tokens, cost)
             }
-            (body, _) => {
-                routed.body = body;
-                background.push(key_routes::charge(router, hash, &routed));
-            }
-        }
+        });
     }
     let mut headers = match &routed.body {
         RoutedBody::Json(_) => vec![("content-type", "application/json".to_string())],

@@ -52,10 +52,20 @@ fn bad(what: &str) -> Error {
     }
 }
 
-/// The plan for `req`, or `None` when caching is off.
+/// Whose answers a request may read: a virtual key's own (by its hash), the master key's,
+/// or (no master key configured) everyone's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scope<'a> {
+    Key(&'a str),
+    Master,
+    Open,
+}
+
+/// The plan for `req` from a caller in `scope`, or `None` when caching is off.
 pub fn plan(
     settings: Option<&CacheSettings>,
     req: &ModelRequest,
+    scope: Scope<'_>,
 ) -> Result<Option<CachePlan>, Error> {
     let Some(s) = settings else { return Ok(None) };
     if !matches!(
@@ -88,11 +98,20 @@ pub fn plan(
                 .ok_or_else(|| bad(&format!("{k} must be a number of seconds"))),
         }
     };
-    let ttl_secs = secs("ttl")?.map(|t| t.ceil() as u64).unwrap_or(s.ttl_secs);
+    let ttl_secs = match secs("ttl")? {
+        Some(t) if t > s.max_ttl_secs as f64 => {
+            return Err(bad(&format!(
+                "ttl must be at most {} seconds (router_settings.max_cache_ttl)",
+                s.max_ttl_secs
+            )))
+        }
+        Some(t) => t.ceil() as u64,
+        None => s.ttl_secs.min(s.max_ttl_secs),
+    };
     // A stream is made from a cached chat completion; other streams are not served from cache.
     let servable = !req.stream || req.endpoint == crate::request::Endpoint::Chat;
     Ok(Some(CachePlan {
-        key: key(s, req),
+        key: key(s, req, scope),
         read: !flag("no-cache")? && servable,
         write: !flag("no-store")? && ttl_secs > 0,
         ttl_secs,
@@ -103,7 +122,7 @@ pub fn plan(
 /// `namespace:sha256(cache group, body)`. The body is the client's request without the fields
 /// that do not change the answer (`stream`, `stream_options`) or that only steer the router;
 /// its keys are in a fixed order, so the same request always has the same key.
-pub fn key(s: &CacheSettings, req: &ModelRequest) -> String {
+pub fn key(s: &CacheSettings, req: &ModelRequest, scope: Scope<'_>) -> String {
     let group = s
         .caching_groups
         .iter()
@@ -111,6 +130,16 @@ pub fn key(s: &CacheSettings, req: &ModelRequest) -> String {
         .map(|g| g.join(","))
         .unwrap_or_else(|| req.model.clone());
     let mut h = Sha256::new();
+    // Each key's answers are its own unless the config shares them: another tenant must not
+    // read them, nor learn which prompts were sent.
+    if !s.shared {
+        match scope {
+            Scope::Key(hash) => h.update(hash.as_bytes()),
+            Scope::Master => h.update(b"master"),
+            Scope::Open => h.update(b"open"),
+        }
+    }
+    h.update([0u8]);
     h.update(req.endpoint.path().as_bytes());
     h.update([0u8]);
     h.update(group.as_bytes());
@@ -262,7 +291,50 @@ mod tests {
                 .into_iter()
                 .map(|g| g.into_iter().map(str::to_string).collect())
                 .collect(),
+            shared: false,
+            max_ttl_secs: 3_600,
         }
+    }
+
+    #[test]
+    fn answers_are_scoped_per_key_unless_shared() {
+        let mut s = settings(vec![]);
+        let r = req(base());
+        let a = key(&s, &r, Scope::Key("hash-a"));
+        assert_ne!(
+            a,
+            key(&s, &r, Scope::Key("hash-b")),
+            "another key, another entry"
+        );
+        assert_ne!(a, key(&s, &r, Scope::Master));
+        assert_ne!(key(&s, &r, Scope::Master), key(&s, &r, Scope::Open));
+        assert_eq!(a, key(&s, &r, Scope::Key("hash-a")));
+        s.shared = true;
+        assert_eq!(
+            key(&s, &r, Scope::Key("hash-a")),
+            key(&s, &r, Scope::Key("hash-b"))
+        );
+    }
+
+    #[test]
+    fn a_client_ttl_above_the_cap_is_refused() {
+        let s = settings(vec![]);
+        for ttl in [json!(1e300), json!(3_601)] {
+            let mut b = base();
+            b["cache"] = json!({ "ttl": ttl });
+            let e = plan(Some(&s), &req(b), Scope::Open).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.message().contains("at most 3600"), "{}", e.message());
+        }
+        let mut b = base();
+        b["cache"] = json!({"ttl": 3_600});
+        assert_eq!(
+            plan(Some(&s), &req(b), Scope::Open)
+                .unwrap()
+                .unwrap()
+                .ttl_secs,
+            3_600
+        );
     }
 
     fn req(v: Value) -> ModelRequest {
@@ -276,24 +348,24 @@ mod tests {
     #[test]
     fn same_request_same_key_whatever_the_order_or_streaming() {
         let s = settings(vec![]);
-        let a = key(&s, &req(base()));
+        let a = key(&s, &req(base()), Scope::Open);
         let reordered = req(
             json!({"temperature":0,"messages":[{"role":"user","content":"2+2?"}],"model":"gpt-4","stream":true,"stream_options":{"include_usage":true}}),
         );
-        assert_eq!(a, key(&s, &reordered));
+        assert_eq!(a, key(&s, &reordered, Scope::Open));
         assert!(a.starts_with("ns:"));
         let mut other = base();
         other["temperature"] = json!(1);
-        assert_ne!(a, key(&s, &req(other)));
+        assert_ne!(a, key(&s, &req(other), Scope::Open));
         let mut other_model = base();
         other_model["model"] = json!("gpt-4o");
-        assert_ne!(a, key(&s, &req(other_model)));
+        assert_ne!(a, key(&s, &req(other_model), Scope::Open));
         let mut routed = base();
         routed["fallbacks"] = json!(["x"]);
         routed["cache"] = json!({"ttl": 5});
         assert_eq!(
             a,
-            key(&s, &req(routed)),
+            key(&s, &req(routed), Scope::Open),
             "router-only fields do not change the answer"
         );
     }
@@ -303,34 +375,40 @@ mod tests {
         let s = settings(vec![vec!["gpt-4", "gpt-4-azure"]]);
         let mut azure = base();
         azure["model"] = json!("gpt-4-azure");
-        assert_eq!(key(&s, &req(base())), key(&s, &req(azure)));
+        assert_eq!(
+            key(&s, &req(base()), Scope::Open),
+            key(&s, &req(azure), Scope::Open)
+        );
     }
 
     #[test]
     fn per_request_controls() {
         let s = settings(vec![]);
-        let p = plan(Some(&s), &req(base())).unwrap().unwrap();
+        let p = plan(Some(&s), &req(base()), Scope::Open).unwrap().unwrap();
         assert!(p.read && p.write);
         assert_eq!(p.ttl_secs, 600);
         let mut b = base();
         b["cache"] = json!({"no-cache": true, "ttl": 5, "s-maxage": 2});
-        let p = plan(Some(&s), &req(b)).unwrap().unwrap();
+        let p = plan(Some(&s), &req(b), Scope::Open).unwrap().unwrap();
         assert!(!p.read && p.write);
         assert_eq!(p.ttl_secs, 5);
         assert_eq!(p.max_age_ms, Some(2_000.0));
         let mut b = base();
         b["cache"] = json!({"no-store": true});
-        assert!(!plan(Some(&s), &req(b)).unwrap().unwrap().write);
+        assert!(!plan(Some(&s), &req(b), Scope::Open).unwrap().unwrap().write);
         let mut b = base();
         b["cache"] = json!({"no-store": "yes"});
-        assert_eq!(plan(Some(&s), &req(b)).unwrap_err().status(), 400);
-        assert!(plan(None, &req(base())).unwrap().is_none());
+        assert_eq!(
+            plan(Some(&s), &req(b), Scope::Open).unwrap_err().status(),
+            400
+        );
+        assert!(plan(None, &req(base()), Scope::Open).unwrap().is_none());
     }
 
     #[test]
     fn freshness_by_ttl_and_max_age() {
         let s = settings(vec![]);
-        let p = plan(Some(&s), &req(base())).unwrap().unwrap();
+        let p = plan(Some(&s), &req(base()), Scope::Open).unwrap().unwrap();
         let stored = Stored {
             created_ms: 1_000.0,
             ttl_ms: 10_000.0,

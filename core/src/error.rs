@@ -62,6 +62,45 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error with `note` added to its message (where it has one of its own: an
+    /// upstream's body is passed on unchanged).
+    pub fn with_note(self, note: &str) -> Self {
+        let add = |m: String| format!("{m} {note}");
+        match self {
+            Error::InvalidRequest {
+                message,
+                param,
+                code,
+            } => Error::InvalidRequest {
+                message: add(message),
+                param,
+                code,
+            },
+            Error::Forbidden { message } => Error::Forbidden {
+                message: add(message),
+            },
+            Error::UpstreamUnreachable { message } => Error::UpstreamUnreachable {
+                message: add(message),
+            },
+            Error::StreamInterrupted { message } => Error::StreamInterrupted {
+                message: add(message),
+            },
+            Error::ContextWindowExceeded { message } => Error::ContextWindowExceeded {
+                message: add(message),
+            },
+            Error::NoDeploymentAvailable {
+                model,
+                reason,
+                retry_after_ms,
+            } => Error::NoDeploymentAvailable {
+                model,
+                reason: format!("{reason}; {note}"),
+                retry_after_ms,
+            },
+            other => other,
+        }
+    }
+
     pub fn invalid(message: impl Into<String>, param: impl Into<Option<String>>) -> Self {
         Error::InvalidRequest {
             message: message.into(),

@@ -3,10 +3,10 @@
 
 use crate::api::HttpResponse;
 use crate::error::Error;
-use crate::keys::{self, apply_fields, KeyOp, KeyRecord, KeyReply};
+use crate::keys::{self, apply_fields, Hold, KeyOp, KeyRecord, KeyReply};
 use crate::ports::LocalFuture;
-use crate::relay::ClientStream;
-use crate::router::{Routed, RoutedBody, Router};
+use crate::request::ModelRequest;
+use crate::router::{Routed, RoutedBody, Router, StreamUsage};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,17 +165,82 @@ pub async fn handle(
     }
 }
 
-/// Checks a model call against the key (models, expiry, budget, rpm/tpm) and counts it.
-pub async fn admit(router: &Router, hash: &str, model: &str) -> Result<(), Error> {
+/// Completion tokens assumed for a call that sets no `max_tokens` and whose group has no
+/// history yet.
+const DEFAULT_COMPLETION_ESTIMATE: u64 = 256;
+
+/// A key's admission: the models it may use (`None`: all) and the hold to settle.
+pub struct Admission {
+    pub models: Option<Vec<String>>,
+    pub hold: Option<u64>,
+}
+
+/// What a call is expected to cost, held against the key's budget and tpm while it runs: the
+/// prompt (estimated) and `max_tokens` (else the group's recent mean, else 256) at the dearest
+/// deployment's prices, and never less than the group's recent mean cost per call.
+pub fn expected(router: &Router, req: &ModelRequest) -> Hold {
+    let config = router.config();
+    let prompt = crate::tokens::estimate_request_tokens(&req.body);
+    let deployments: Vec<&crate::config::Deployment> = config
+        .deployments_for(&req.model)
+        .map(|(ds, _)| ds)
+        .unwrap_or_default();
+    let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
+    let (mut calls, mut cost, mut completion) = (0u64, 0.0, 0u64);
+    for (id, t) in router.state().totals() {
+        if ids.contains(&id.as_str()) {
+            calls += t.successes;
+            cost += t.cost;
+            completion += t.completion_tokens;
+        }
+    }
+    let asked = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| req.body.get(*k).and_then(Value::as_u64));
+    let completion = asked.unwrap_or(if calls > 0 {
+        completion.div_ceil(calls).max(1)
+    } else {
+        DEFAULT_COMPLETION_ESTIMATE
+    });
+    let usage = crate::cost::Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+    };
+    let priced = deployments
+        .iter()
+        .map(|d| usage.cost(d))
+        .fold(0.0, f64::max);
+    let mean = if calls > 0 { cost / calls as f64 } else { 0.0 };
+    let longest = deployments
+        .iter()
+        .map(|d| d.timeout_ms)
+        .max()
+        .unwrap_or(config.router.timeout_ms);
+    Hold {
+        id: 0,
+        cost: priced.max(mean),
+        tokens: prompt + completion,
+        // Past its own deadline a call has ended, settled or not.
+        until_ms: router.now_ms() + longest as f64 + 60_000.0,
+    }
+}
+
+/// Checks a model call against the key (models, expiry, budget, rpm/tpm), counts it and holds
+/// its expected cost.
+pub async fn admit(router: &Router, hash: &str, req: &ModelRequest) -> Result<Admission, Error> {
     match router
         .keys()
         .apply(KeyOp::Admit {
             hash: hash.into(),
-            model: model.into(),
+            model: req.model.clone(),
+            hold: expected(router, req),
         })
         .await?
     {
-        KeyReply::Admitted => Ok(()),
+        KeyReply::Admitted { models, hold } => Ok(Admission {
+            models: Some(models).filter(|m| !m.is_empty()),
+            hold,
+        }),
         KeyReply::Refused {
             status,
             code,
@@ -188,43 +253,57 @@ pub async fn admit(router: &Router, hash: &str, model: &str) -> Result<(), Error
     }
 }
 
-/// A stream that charges the key its tokens and cost once it has ended (they are known only
-/// then).
-pub fn charge_at_end(
+/// Settles a call: its tokens and cost (0 for one that failed or was served from the cache),
+/// letting go of its hold.
+pub fn settle(
     router: &Router,
     hash: &str,
-    stream: ClientStream,
-    usage: StreamUsageCell,
-) -> ClientStream {
+    hold: Option<u64>,
+    tokens: u64,
+    cost: f64,
+) -> LocalFuture<()> {
+    let op = KeyOp::Charge {
+        hash: hash.into(),
+        tokens,
+        cost,
+        hold,
+    };
     let store = router.keys().clone();
-    let hash = hash.to_string();
-    let tail = futures::stream::once(async move {
-        if let Some((tokens, cost)) = usage.get() {
-            let _ = store.apply(KeyOp::Charge { hash, tokens, cost }).await;
-        }
-        Vec::new()
-    });
-    Box::pin(futures::StreamExt::chain(stream, tail))
+    Box::pin(async move {
+        let _ = store.apply(op).await;
+    })
 }
 
-type StreamUsageCell = std::rc::Rc<std::cell::Cell<Option<(u64, f64)>>>;
+/// Settles a stream once it has ended, however it ended (the client may hang up): its
+/// tokens and cost are known only then. Runs in the background.
+pub fn settle_at_end(
+    router: &Router,
+    hash: &str,
+    hold: Option<u64>,
+    usage: StreamUsage,
+) -> LocalFuture<()> {
+    let store = router.keys().clone();
+    let hash = hash.to_string();
+    Box::pin(async move {
+        let (tokens, cost) = usage.ended().await.unwrap_or((0, 0.0));
+        let _ = store
+            .apply(KeyOp::Charge {
+                hash,
+                tokens,
+                cost,
+                hold,
+            })
+            .await;
+    })
+}
 
-/// The spend and tokens of an answered (non-streaming) call, charged to the key after the
-/// response.
-pub fn charge(router: &Router, hash: &str, routed: &Routed) -> LocalFuture<()> {
+/// The tokens and cost of an answered (non-streaming) call.
+pub fn spent(routed: &Routed) -> (u64, f64) {
     let tokens = match &routed.body {
         RoutedBody::Json(b) => {
             crate::cost::usage_of(b).map_or(0, |u| u.prompt_tokens + u.completion_tokens)
         }
         _ => 0,
     };
-    let op = KeyOp::Charge {
-        hash: hash.into(),
-        tokens,
-        cost: routed.response_cost.unwrap_or(0.0),
-    };
-    let store = router.keys().clone();
-    Box::pin(async move {
-        let _ = store.apply(op).await;
-    })
+    (tokens, routed.response_cost.unwrap_or(0.0))
 }

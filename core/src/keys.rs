@@ -56,6 +56,31 @@ pub struct KeyRecord {
     pub requests_this_minute: u64,
     #[serde(default)]
     pub tokens_this_minute: u64,
+    /// What admitted calls still running are expected to cost: counted against the budget
+    /// and tpm until each call settles, so parallel calls cannot overshoot.
+    #[serde(default)]
+    pub holds: Vec<Hold>,
+    #[serde(default)]
+    pub next_hold: u64,
+}
+
+/// One admitted call's expected cost and tokens, held until it settles (or `until_ms`, when a
+/// call that never settled lets go of it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    #[serde(default)]
+    pub id: u64,
+    pub cost: f64,
+    pub tokens: u64,
+    pub until_ms: f64,
+}
+
+impl KeyRecord {
+    fn held(&self) -> (f64, u64) {
+        self.holds
+            .iter()
+            .fold((0.0, 0), |(c, t), h| (c + h.cost, t + h.tokens))
+    }
 }
 
 impl KeyRecord {
@@ -88,16 +113,20 @@ pub enum KeyOp {
     Delete {
         hashes: Vec<String>,
     },
-    /// Check a request against the key and count it.
+    /// Check a request against the key and count it, holding its expected cost and tokens.
     Admit {
         hash: String,
         model: String,
+        #[serde(default)]
+        hold: Hold,
     },
-    /// What a request cost, once known.
+    /// What a request cost, once known (0 for a failed one); lets go of its hold.
     Charge {
         hash: String,
         tokens: u64,
         cost: f64,
+        #[serde(default)]
+        hold: Option<u64>,
     },
 }
 
@@ -110,7 +139,13 @@ pub enum KeyReply {
     Deleted {
         count: usize,
     },
-    Admitted,
+    /// Admitted: the models the key may use (empty: all) and the hold to settle.
+    Admitted {
+        #[serde(default)]
+        models: Vec<String>,
+        #[serde(default)]
+        hold: Option<u64>,
+    },
     /// `status` 401/403/429/400 with the message.
     Refused {
         status: u16,
@@ -218,19 +253,27 @@ impl KeyBook {
                     .filter(|h| self.keys.remove(*h).is_some())
                     .count(),
             },
-            KeyOp::Admit { hash, model } => self.admit(&hash, &model, now_ms),
-            KeyOp::Charge { hash, tokens, cost } => {
+            KeyOp::Admit { hash, model, hold } => self.admit(&hash, &model, hold, now_ms),
+            KeyOp::Charge {
+                hash,
+                tokens,
+                cost,
+                hold,
+            } => {
                 if let Some(rec) = self.keys.get_mut(&hash) {
                     roll(rec, now_ms);
                     rec.tokens_this_minute += tokens;
                     rec.spend += cost;
+                    if let Some(id) = hold {
+                        rec.holds.retain(|h| h.id != id);
+                    }
                 }
                 KeyReply::Done
             }
         }
     }
 
-    fn admit(&mut self, hash: &str, model: &str, now_ms: f64) -> KeyReply {
+    fn admit(&mut self, hash: &str, model: &str, hold: Hold, now_ms: f64) -> KeyReply {
         let refuse = |status: u16, code: &str, message: String, retry_after_ms: Option<u64>| {
             KeyReply::Refused {
                 status,
@@ -255,7 +298,7 @@ impl KeyBook {
                 None,
             );
         }
-        if !rec.models.is_empty() && !rec.models.iter().any(|m| m == model) {
+        if !rec.models.is_empty() && !rec.models.iter().any(|m| m == model || m == "*") {
             return refuse(
                 403,
                 "model_not_allowed",
@@ -263,12 +306,20 @@ impl KeyBook {
                 None,
             );
         }
-        if rec.max_budget.is_some_and(|b| rec.spend >= b) {
+        // Holds of calls that never settled (an isolate that died) expire.
+        rec.holds.retain(|h| h.until_ms > now_ms);
+        let (held_cost, held_tokens) = rec.held();
+        if rec.max_budget.is_some_and(|b| rec.spend + held_cost >= b) {
+            let reserved = if held_cost > 0.0 {
+                format!(" (+ {held_cost:.6} reserved by calls in flight)")
+            } else {
+                String::new()
+            };
             return refuse(
                 400,
                 "budget_exceeded",
                 format!(
-                    "Budget has been exceeded: spend {:.6} >= max_budget {:.6}.",
+                    "Budget has been exceeded: spend {:.6}{reserved} >= max_budget {:.6}.",
                     rec.spend,
                     rec.max_budget.unwrap_or(0.0)
                 ),
@@ -285,7 +336,10 @@ impl KeyBook {
                 Some(next_minute),
             );
         }
-        if rec.tpm_limit.is_some_and(|l| rec.tokens_this_minute >= l) {
+        if rec
+            .tpm_limit
+            .is_some_and(|l| rec.tokens_this_minute + held_tokens >= l)
+        {
             return refuse(
                 429,
                 "rate_limit_exceeded",
@@ -294,7 +348,20 @@ impl KeyBook {
             );
         }
         rec.requests_this_minute += 1;
-        KeyReply::Admitted
+        let id = if hold.cost > 0.0 || hold.tokens > 0 {
+            rec.next_hold += 1;
+            rec.holds.push(Hold {
+                id: rec.next_hold,
+                ..hold
+            });
+            Some(rec.next_hold)
+        } else {
+            None
+        };
+        KeyReply::Admitted {
+            models: rec.models.clone(),
+            hold: id,
+        }
     }
 }
 
@@ -353,9 +420,80 @@ mod tests {
             KeyOp::Admit {
                 hash: h.into(),
                 model: model.into(),
+                hold: Hold::default(),
             },
             now,
         )
+    }
+
+    fn admitted(r: &KeyReply) -> bool {
+        matches!(r, KeyReply::Admitted { .. })
+    }
+
+    fn admit_holding(b: &mut KeyBook, h: &str, cost: f64, tokens: u64, now: f64) -> KeyReply {
+        b.apply(
+            KeyOp::Admit {
+                hash: h.into(),
+                model: "m".into(),
+                hold: Hold {
+                    id: 0,
+                    cost,
+                    tokens,
+                    until_ms: now + 60_000.0,
+                },
+            },
+            now,
+        )
+    }
+
+    #[test]
+    fn parallel_calls_hold_their_expected_cost_so_the_budget_holds() {
+        // One call (0.4) below a budget of 1.0: of 20 admitted at once, only one passes.
+        let (mut b, h) = book_with(json!({"max_budget": 1.0}), 0.0);
+        b.apply(
+            KeyOp::Charge {
+                hash: h.clone(),
+                tokens: 0,
+                cost: 0.6,
+                hold: None,
+            },
+            0.0,
+        );
+        let replies: Vec<KeyReply> = (0..20)
+            .map(|_| admit_holding(&mut b, &h, 0.4, 100, 1.0))
+            .collect();
+        assert_eq!(replies.iter().filter(|r| admitted(r)).count(), 1);
+        let Some(KeyReply::Admitted { hold: Some(id), .. }) = replies.first().cloned() else {
+            panic!("{replies:?}")
+        };
+        // Settled for less than held: the rest of the budget opens again.
+        b.apply(
+            KeyOp::Charge {
+                hash: h.clone(),
+                tokens: 10,
+                cost: 0.1,
+                hold: Some(id),
+            },
+            2.0,
+        );
+        assert!(admitted(&admit_holding(&mut b, &h, 0.2, 1, 3.0)));
+        // A fresh key with a budget under one call's cost: exactly one call.
+        let (mut b, h) = book_with(json!({"max_budget": 0.01}), 0.0);
+        let n = (0..24)
+            .filter(|_| admitted(&admit_holding(&mut b, &h, 0.05, 1, 1.0)))
+            .count();
+        assert_eq!(n, 1);
+        // A hold that never settles lets go at its deadline.
+        assert!(admitted(&admit_holding(&mut b, &h, 0.05, 1, 61_001.0)));
+    }
+
+    #[test]
+    fn parallel_calls_hold_their_tokens_against_tpm() {
+        let (mut b, h) = book_with(json!({"tpm_limit": 1000}), 0.0);
+        let n = (0..10)
+            .filter(|_| admitted(&admit_holding(&mut b, &h, 0.0, 300, 1.0)))
+            .count();
+        assert_eq!(n, 4, "0, 300, 600, 900 held: the 5th would start at 1200");
     }
 
     #[test]
@@ -365,12 +503,12 @@ mod tests {
             json!({"models":["gpt-4o"],"rpm_limit":2,"max_budget":1.0,"duration":"1h"}),
             now,
         );
-        assert_eq!(admit(&mut b, &h, "gpt-4o", now), KeyReply::Admitted);
+        assert!(admitted(&admit(&mut b, &h, "gpt-4o", now)));
         assert!(matches!(
             admit(&mut b, &h, "other", now),
             KeyReply::Refused { status: 403, .. }
         ));
-        assert_eq!(admit(&mut b, &h, "gpt-4o", now), KeyReply::Admitted);
+        assert!(admitted(&admit(&mut b, &h, "gpt-4o", now)));
         assert!(matches!(
             admit(&mut b, &h, "gpt-4o", now),
             KeyReply::Refused {
@@ -379,9 +517,8 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(
-            admit(&mut b, &h, "gpt-4o", now + 60_000.0),
-            KeyReply::Admitted,
+        assert!(
+            admitted(&admit(&mut b, &h, "gpt-4o", now + 60_000.0)),
             "next minute"
         );
         b.apply(
@@ -389,6 +526,7 @@ mod tests {
                 hash: h.clone(),
                 tokens: 10,
                 cost: 1.5,
+                hold: None,
             },
             now + 60_000.0,
         );
@@ -407,12 +545,13 @@ mod tests {
     #[test]
     fn tpm_update_delete_and_wire_format() {
         let (mut b, h) = book_with(json!({"tpm_limit": 100}), 0.0);
-        assert_eq!(admit(&mut b, &h, "m", 0.0), KeyReply::Admitted);
+        assert!(admitted(&admit(&mut b, &h, "m", 0.0)));
         b.apply(
             KeyOp::Charge {
                 hash: h.clone(),
                 tokens: 150,
                 cost: 0.0,
+                hold: None,
             },
             0.0,
         );
@@ -430,7 +569,7 @@ mod tests {
         assert!(
             matches!(r, KeyReply::Record { record: Some(ref rec) } if rec.key_alias.as_deref() == Some("ci"))
         );
-        assert_eq!(admit(&mut b, &h, "m", 2.0), KeyReply::Admitted);
+        assert!(admitted(&admit(&mut b, &h, "m", 2.0)));
         assert!(matches!(
             b.apply(
                 KeyOp::Update {
@@ -441,18 +580,16 @@ mod tests {
             ),
             KeyReply::Refused { status: 400, .. }
         ));
-        let text = serde_json::to_string(&KeyOp::Admit {
+        let op = KeyOp::Admit {
             hash: h.clone(),
             model: "m".into(),
-        })
-        .unwrap();
-        assert_eq!(
-            serde_json::from_str::<KeyOp>(&text).unwrap(),
-            KeyOp::Admit {
-                hash: h.clone(),
-                model: "m".into()
-            }
-        );
+            hold: Hold::default(),
+        };
+        let text = serde_json::to_string(&op).unwrap();
+        assert_eq!(serde_json::from_str::<KeyOp>(&text).unwrap(), op);
+        // An older isolate's operation (no hold) still reads.
+        let old = format!(r#"{{"op":"admit","hash":"{h}","model":"m"}}"#);
+        assert_eq!(serde_json::from_str::<KeyOp>(&old).unwrap(), op);
         assert_eq!(
             b.apply(
                 KeyOp::Delete {

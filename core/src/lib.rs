@@ -15,6 +15,7 @@ pub mod keys;
 pub mod multipart;
 pub mod ports;
 pub mod provider;
+pub mod redact;
 pub mod relay;
 pub mod request;
 pub mod retry;

@@ -6,13 +6,15 @@
 //! `data: {"error": ...}` event and the stream ends without `[DONE]`, so no client mistakes a cut
 //! stream for a complete answer.
 
-use crate::cost::{usage_of, Usage};
+use crate::cost::Usage;
 use crate::error::{Error, ErrorClass};
 use crate::eventstream::EventStreamDecoder;
 use crate::ports::{ByteStream, Clock};
 use crate::sse::{SseDecoder, SseEvent};
 use futures::future::{select, Either};
 use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::rc::Rc;
 
@@ -27,6 +29,10 @@ pub struct StreamEnd {
     pub error: Option<ErrorClass>,
     /// The usage chunk's counts, when the provider sent one.
     pub usage: Option<Usage>,
+    /// Characters of content relayed to the client (for an estimate when `usage` is `None`).
+    pub content_chars: u64,
+    /// The client went away before the end (the stream was dropped unfinished).
+    pub abandoned: bool,
 }
 
 pub type OnEnd = Box<dyn FnOnce(StreamEnd)>;
@@ -42,9 +48,16 @@ pub struct Relay {
     /// Pass the usage-only chunk to the client (it asked for `include_usage`).
     keep_usage_chunk: bool,
     usage: Option<Usage>,
+    /// Which choices the stream has shown, and which of them said they were finished.
+    choices_seen: Vec<u64>,
+    choices_finished: Vec<u64>,
+    /// Characters of content relayed, to estimate the tokens of a stream without usage.
+    content_chars: u64,
     end_error: Option<ErrorClass>,
     on_end: Option<OnEnd>,
     translator: Box<dyn StreamTranslator>,
+    /// Values scrubbed from in-band errors (the credentials the call carried).
+    secrets: Vec<String>,
 }
 
 impl Relay {
@@ -58,9 +71,13 @@ impl Relay {
             finished: false,
             keep_usage_chunk: true,
             usage: None,
+            choices_seen: Vec::new(),
+            choices_finished: Vec::new(),
+            content_chars: 0,
             end_error: None,
             on_end: None,
             translator: Box::new(OpenAiStream),
+            secrets: Vec::new(),
         }
     }
 
@@ -82,6 +99,20 @@ impl Relay {
         self
     }
 
+    /// Values to scrub from the upstream's in-band errors.
+    pub fn scrub(mut self, secrets: Vec<String>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    fn scrubbed(&self, data: Vec<u8>) -> Vec<u8> {
+        if self.secrets.is_empty() {
+            return data;
+        }
+        let refs: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        crate::redact::scrub(&data, &refs)
+    }
+
     /// Called once when the stream ends, fails, or is dropped by the client.
     pub fn on_end(mut self, f: OnEnd) -> Self {
         self.on_end = Some(f);
@@ -93,6 +124,8 @@ impl Relay {
             f(StreamEnd {
                 error: self.end_error,
                 usage: self.usage,
+                content_chars: self.content_chars,
+                abandoned: !self.finished,
             });
         }
     }
@@ -187,8 +220,14 @@ impl Relay {
             }
             None => {
                 self.finished = true;
-                let frames = self.frames(true);
+                let mut frames = self.frames(true);
                 if frames.done || frames.error.is_some() {
+                    Ok(frames)
+                } else if self.every_choice_finished() {
+                    // Complete without the `[DONE]` marker (many OpenAI-compatible servers):
+                    // end it the way OpenAI does, so clients see a complete stream.
+                    frames.bytes.extend_from_slice(DONE_FRAME);
+                    frames.done = true;
                     Ok(frames)
                 } else {
                     Err(Error::StreamInterrupted {
@@ -221,18 +260,53 @@ impl Relay {
                     break;
                 }
                 Piece::Error(data) => {
+                    let data = self.scrubbed(data);
                     push_frame(&mut f.bytes, &data);
                     self.finished = true;
                     f.error = Some(data);
                     break;
                 }
                 Piece::Data(data) => {
-                    if contains(&data, b"\"usage\":{") {
-                        if let Some(u) = usage_of(&data) {
-                            self.usage = Some(u);
-                            if !self.keep_usage_chunk && contains(&data, b"\"choices\":[]") {
-                                continue;
-                            }
+                    // Every chunk is parsed (never matched as bytes): spacing, key order and
+                    // extra fields differ between servers.
+                    let Ok(view) = serde_json::from_slice::<ChunkView>(&data) else {
+                        let e = Error::StreamInterrupted {
+                            message: "The upstream sent a malformed stream chunk (not JSON)."
+                                .into(),
+                        };
+                        let body = e.body();
+                        push_frame(&mut f.bytes, &body);
+                        self.finished = true;
+                        f.error = Some(body);
+                        break;
+                    };
+                    if view.error.as_ref().is_some_and(|e| !e.is_null()) {
+                        drop(view);
+                        let data = self.scrubbed(data);
+                        push_frame(&mut f.bytes, &data);
+                        self.finished = true;
+                        f.error = Some(data);
+                        break;
+                    }
+                    let usage_only = view.choices.as_ref().is_some_and(Vec::is_empty);
+                    for c in view.choices.iter().flatten() {
+                        let i = c.index.unwrap_or(0);
+                        if !self.choices_seen.contains(&i) {
+                            self.choices_seen.push(i);
+                        }
+                        if c.finish_reason.as_ref().is_some_and(|r| !r.is_null())
+                            && !self.choices_finished.contains(&i)
+                        {
+                            self.choices_finished.push(i);
+                        }
+                        if let Some(d) = &c.delta {
+                            self.content_chars += d.chars();
+                        }
+                    }
+                    if let Some(u) = view.usage {
+                        self.usage = Some(u);
+                        if usage_only && !self.keep_usage_chunk {
+                            continue;
                         }
                     }
                     push_frame(&mut f.bytes, &data);
@@ -248,6 +322,74 @@ impl Relay {
 enum Framing {
     Sse(SseDecoder),
     EventStream(EventStreamDecoder),
+}
+
+impl Relay {
+    /// Whether every choice the stream showed carried a `finish_reason` (and there was one).
+    fn every_choice_finished(&self) -> bool {
+        !self.choices_seen.is_empty()
+            && self
+                .choices_seen
+                .iter()
+                .all(|i| self.choices_finished.contains(i))
+    }
+}
+
+/// What the relay reads of an OpenAI stream chunk; everything else is passed on untouched.
+#[derive(Deserialize)]
+struct ChunkView<'a> {
+    #[serde(default, borrow)]
+    choices: Option<Vec<ChoiceView<'a>>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    finish_reason: Option<serde_json::Value>,
+    #[serde(default, borrow)]
+    delta: Option<DeltaView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaView<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta<'a> {
+    #[serde(default, borrow)]
+    function: Option<FunctionDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta<'a> {
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+impl DeltaView<'_> {
+    fn chars(&self) -> u64 {
+        let text = |s: &Option<Cow<str>>| s.as_ref().map_or(0, |s| s.chars().count() as u64);
+        let args: u64 = self
+            .tool_calls
+            .iter()
+            .flatten()
+            .filter_map(|t| t.function.as_ref())
+            .map(|f| text(&f.arguments))
+            .sum();
+        text(&self.content) + text(&self.reasoning_content) + args
+    }
 }
 
 impl Framing {
@@ -296,19 +438,12 @@ pub struct OpenAiStream;
 
 impl StreamTranslator for OpenAiStream {
     fn event(&mut self, ev: SseEvent, out: &mut Vec<Piece>) {
-        if ev.data == b"[DONE]" {
+        // The relay parses every chunk: one that is not JSON ends the stream with a clear
+        // error instead of reaching the client (before the first event it fails over).
+        if ev.data.trim_ascii() == b"[DONE]" {
             out.push(Piece::Done);
-        } else if is_error_payload(&ev.data) {
-            out.push(Piece::Error(ev.data));
-        } else if is_json(&ev.data) {
-            out.push(Piece::Data(ev.data));
         } else {
-            // A chunk the client's SDK could not parse: end the stream with a clear error
-            // instead of passing it on (before the first event this fails over).
-            let e = Error::StreamInterrupted {
-                message: "The upstream sent a malformed stream chunk (not JSON).".into(),
-            };
-            out.push(Piece::Error(e.body()));
+            out.push(Piece::Data(ev.data));
         }
     }
 }
@@ -330,23 +465,6 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.report();
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// An OpenAI in-band error event: a JSON object whose first key is `error`.
-/// Whether `data` is one well-formed JSON value (checked without building it).
-fn is_json(data: &[u8]) -> bool {
-    serde_json::from_slice::<serde::de::IgnoredAny>(data).is_ok()
-}
-
-fn is_error_payload(data: &[u8]) -> bool {
-    let s = data.trim_ascii_start();
-    s.strip_prefix(b"{")
-        .map(|rest| rest.trim_ascii_start().starts_with(b"\"error\""))
-        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -533,11 +651,87 @@ mod tests {
                 usage: Some(Usage {
                     prompt_tokens: 4,
                     completion_tokens: 6
-                })
+                }),
+                content_chars: 0,
+                abandoned: false,
             }]
         );
         let (out, _) = run_with_end(Relay::new(with_usage(), clock(), 1000));
         assert!(out.contains("\"prompt_tokens\":4"), "{out}");
+    }
+
+    /// Python's `json.dumps`, LiteLLM's fake endpoint and many OpenAI-compatible servers put
+    /// spaces after `:` and `,`.
+    #[test]
+    fn usage_in_spaced_json_is_read_and_its_chunk_dropped() {
+        let up = upstream(vec![
+            Ok(b"data: {\"id\": 1, \"choices\": [{\"index\": 0, \"delta\": {\"content\": \"hi\"}, \"finish_reason\": \"stop\"}], \"usage\": null}\n\n"),
+            Ok(b"data: {\"id\": 1, \"choices\": [ ], \"usage\": {\"prompt_tokens\": 7, \"completion_tokens\": 2}}\n\n"),
+            Ok(b"data: [DONE]\n\n"),
+        ]);
+        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000).keep_usage_chunk(false));
+        assert!(!out.contains("prompt_tokens"), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+        assert_eq!(
+            ends[0].usage,
+            Some(Usage {
+                prompt_tokens: 7,
+                completion_tokens: 2
+            })
+        );
+        assert_eq!(ends[0].content_chars, 2);
+    }
+
+    #[test]
+    fn a_finished_stream_without_done_is_complete() {
+        let up = upstream(vec![
+            Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ab\"},\"finish_reason\":null}]}\n\n"),
+            Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"),
+            Ok(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n"),
+        ]);
+        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+        assert!(!out.contains("stream_interrupted"), "{out}");
+        assert_eq!(ends[0].error, None);
+        assert_eq!(ends[0].usage.map(|u| u.prompt_tokens), Some(3));
+    }
+
+    #[test]
+    fn a_stream_ending_before_every_choice_finished_is_an_error() {
+        // Choice 1 never finished.
+        let up = upstream(vec![
+            Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null},{\"index\":1,\"delta\":{\"content\":\"b\"},\"finish_reason\":null}]}\n\n"),
+            Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"),
+        ]);
+        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        assert!(out.contains("stream_interrupted"), "{out}");
+        assert!(!out.contains("data: [DONE]"), "{out}");
+        assert!(ends[0].error.is_some());
+        // No finish at all.
+        let up = upstream(vec![Ok(
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n",
+        )]);
+        let (out, _) = run_with_end(Relay::new(up, clock(), 1000));
+        assert!(out.contains("stream_interrupted"), "{out}");
+    }
+
+    #[test]
+    fn spaced_in_band_errors_end_the_stream() {
+        let up = upstream(vec![
+            Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"),
+            Ok(b"data: { \"error\" : {\"message\": \"overloaded\"}}\n\n"),
+        ]);
+        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        assert!(out.contains("overloaded"), "{out}");
+        assert!(ends[0].error.is_some());
+        // `"error": null` is not an error.
+        let up = upstream(vec![
+            Ok(b"data: {\"error\": null, \"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]}\n\n"),
+            Ok(b"data: [DONE]\n\n"),
+        ]);
+        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+        assert_eq!(ends[0].error, None);
     }
 
     #[test]
@@ -560,12 +754,5 @@ mod tests {
         });
         assert_eq!(log.borrow().len(), 1);
         assert_eq!(log.borrow()[0].error, None);
-    }
-
-    #[test]
-    fn error_payload_detection() {
-        assert!(is_error_payload(b" { \"error\": {}}"));
-        assert!(!is_error_payload(b"{\"id\":\"x\",\"error\":null}"));
-        assert!(!is_error_payload(b"[DONE]"));
     }
 }

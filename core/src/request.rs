@@ -124,6 +124,9 @@ pub struct ModelRequest {
     pub router_fields: Map<String, Value>,
     /// The multipart body of an audio upload (`body` is then empty).
     pub upload: Option<Upload>,
+    /// The model groups the caller's virtual key may use (`None`: any). Set by the HTTP layer
+    /// after admission; every group the request can reach is checked against it.
+    pub allowed_models: Option<Vec<String>>,
 }
 
 impl ModelRequest {
@@ -215,6 +218,7 @@ impl ModelRequest {
             body,
             router_fields,
             upload: None,
+            allowed_models: None,
         })
     }
 
@@ -248,6 +252,7 @@ impl ModelRequest {
                 form,
                 body: std::rc::Rc::new(body),
             }),
+            allowed_models: None,
         })
     }
 

@@ -7,6 +7,7 @@ mod attempt;
 mod exec;
 mod options;
 
+pub use attempt::StreamUsage;
 pub use options::RequestOptions;
 
 use crate::cache::{self, CachePlan, CacheStore, MemoryCache, Stored};
@@ -85,7 +86,7 @@ pub struct Routed {
     /// USD, when the usage and the price are known before the body is sent (non-streaming).
     pub response_cost: Option<f64>,
     /// For a stream: (tokens, cost), set when it ends.
-    pub stream_usage: Option<attempt::StreamUsage>,
+    pub stream_usage: Option<StreamUsage>,
 }
 
 pub enum RoutedBody {

@@ -517,7 +517,14 @@ fn a_streamed_answer_is_charged_to_the_key_when_it_ends() {
     let HttpBody::Stream(s) = r.body else {
         panic!("expected a stream")
     };
+    // The charge waits in the background for the end of the stream.
+    let mut charge = futures::future::join_all(r.background);
+    assert!(
+        block_on(async { futures::poll!(&mut charge) }).is_pending(),
+        "not before the end"
+    );
     block_on(s.collect::<Vec<_>>());
+    block_on(charge);
     let info = block_on(a.handle(req("GET", &format!("/key/info?key={key}"), &[AUTH], "")));
     assert_eq!(body_json(&info)["info"]["spend"], 1.0, "100 tokens at 0.01");
     let again = block_on(a.handle(req(

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 
 pub use secrets::SECRET_PREFIX;
 pub use settings::{
-    Fallbacks, RetryPolicy, RouterSettings, RoutingStrategy, StrategyArgs, DEFAULT_ALLOWED_FAILS,
-    DEFAULT_COOLDOWN_SECS, DEFAULT_MAX_FALLBACKS, DEFAULT_NUM_RETRIES,
+    ClientCaps, Fallbacks, RetryPolicy, RouterSettings, RoutingStrategy, StrategyArgs,
+    DEFAULT_ALLOWED_FAILS, DEFAULT_COOLDOWN_SECS, DEFAULT_MAX_FALLBACKS, DEFAULT_NUM_RETRIES,
 };
 
 /// Seconds an upstream call may take when neither the deployment nor the router sets `timeout`.
@@ -129,6 +129,11 @@ pub struct CacheSettings {
     pub namespace: String,
     /// Groups that share answers.
     pub caching_groups: Vec<Vec<String>>,
+    /// `cache_kwargs.scope`: `key` (default) keeps each virtual key's answers to itself;
+    /// `shared` lets every caller read every answer (LiteLLM's behaviour).
+    pub shared: bool,
+    /// The longest `ttl` a client may ask for (`router_settings.max_cache_ttl`).
+    pub max_ttl_secs: u64,
 }
 
 /// Seconds a client may take to send its request body unless
@@ -408,7 +413,7 @@ fn build(
 ) -> Result<Config, Error> {
     let router = settings::build(&raw.router_settings, &raw.litellm_settings)?;
     let mut warnings = warnings;
-    let cache = cache_settings(&raw, &mut warnings)?;
+    let cache = cache_settings(&raw, &mut warnings, router.client_caps.cache_ttl_secs)?;
 
     let gs = raw.general_settings;
     let positive = |key: &str, value: Option<f64>, default: f64| match value.unwrap_or(default) {
@@ -447,6 +452,19 @@ fn build(
         let defaults = std::mem::take(&mut body_defaults[i]);
         let explicit = d.model_info.id.is_some();
         let mut dep = deployment(i, d, id, defaults, &router)?;
+        // Names end up in response headers and metrics labels: a line break would inject a
+        // header, a `\r` make every answer of the group unsendable.
+        for (key, value) in [("model_name", &dep.group), ("model_info.id", &dep.id)]
+            .into_iter()
+            .chain(dep.tags.iter().map(|t| ("litellm_params.tags", t)))
+            .chain([("litellm_params.model", &dep.model)])
+        {
+            if crate::redact::has_control(value) {
+                return Err(config_error(format!(
+                    "model_list[{i}].{key}: must not contain control characters (line breaks, tabs)"
+                )));
+            }
+        }
         if !explicit
             && deployments
                 .iter()
@@ -604,6 +622,7 @@ fn deployment(
 fn cache_settings(
     raw: &RawConfig,
     warnings: &mut Vec<String>,
+    max_ttl_secs: u64,
 ) -> Result<Option<CacheSettings>, Error> {
     let rs = &raw.router_settings;
     let ls = &raw.litellm_settings;
@@ -654,10 +673,22 @@ fn cache_settings(
             ))
         }
     };
+    let shared = match param("scope") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "key" => false,
+        Some(Value::String(s)) if s == "shared" => true,
+        Some(_) => {
+            return Err(config_error(
+                "router_settings.cache_kwargs.scope: must be `key` or `shared`",
+            ))
+        }
+    };
     Ok(Some(CacheSettings {
         ttl_secs,
         namespace,
         caching_groups: rs.caching_groups.clone().unwrap_or_default(),
+        shared,
+        max_ttl_secs,
     }))
 }
 

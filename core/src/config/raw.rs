@@ -195,6 +195,15 @@ with_shared_router_keys! {
         pub cost_substitutes: Option<Map<String, Value>>,
         #[serde(default)]
         pub enable_tag_filtering: Option<bool>,
+        /// Caps on what a client may ask for in its request body (Switchyard's).
+        #[serde(default)]
+        pub max_request_timeout: Option<f64>,
+        #[serde(default)]
+        pub max_request_num_retries: Option<u32>,
+        #[serde(default)]
+        pub max_request_fallbacks: Option<u32>,
+        #[serde(default)]
+        pub max_cache_ttl: Option<f64>,
         /// The seed's `cache_responses`.
         #[serde(default)]
         pub cache_responses: Option<bool>,

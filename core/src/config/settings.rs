@@ -148,6 +148,35 @@ pub struct RouterSettings {
     pub default_max_parallel_requests: Option<u32>,
     pub cost_substitutes: HashMap<String, Vec<String>>,
     pub tag_filtering: bool,
+    /// What a client may ask for in its body, at most (a tenant must not starve others).
+    pub client_caps: ClientCaps,
+}
+
+/// Caps on the router controls a client sends (`timeout`, `num_retries`, `fallbacks`, cache
+/// `ttl`): `router_settings.max_request_timeout` (s), `max_request_num_retries`,
+/// `max_request_fallbacks`, `max_cache_ttl` (s).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientCaps {
+    pub timeout_ms: u64,
+    pub num_retries: u32,
+    pub fallbacks: u32,
+    pub cache_ttl_secs: u64,
+}
+
+pub const DEFAULT_MAX_REQUEST_NUM_RETRIES: u32 = 3;
+pub const DEFAULT_MAX_REQUEST_FALLBACKS: u32 = 5;
+/// A week.
+pub const DEFAULT_MAX_CACHE_TTL_SECS: u64 = 7 * 24 * 3600;
+
+impl Default for ClientCaps {
+    fn default() -> Self {
+        ClientCaps {
+            timeout_ms: (super::DEFAULT_TIMEOUT_SECS * 1000.0) as u64,
+            num_retries: DEFAULT_MAX_REQUEST_NUM_RETRIES,
+            fallbacks: DEFAULT_MAX_REQUEST_FALLBACKS,
+            cache_ttl_secs: DEFAULT_MAX_CACHE_TTL_SECS,
+        }
+    }
 }
 
 impl RouterSettings {
@@ -291,6 +320,21 @@ pub(super) fn build(
         default_max_parallel_requests: rs.default_max_parallel_requests,
         cost_substitutes,
         tag_filtering: rs.enable_tag_filtering.unwrap_or(true),
+        client_caps: ClientCaps {
+            timeout_ms: secs_to_ms(
+                "router_settings.max_request_timeout",
+                rs.max_request_timeout,
+            )?
+            .unwrap_or(timeout_ms),
+            num_retries: rs
+                .max_request_num_retries
+                .unwrap_or(DEFAULT_MAX_REQUEST_NUM_RETRIES),
+            fallbacks: rs
+                .max_request_fallbacks
+                .unwrap_or(DEFAULT_MAX_REQUEST_FALLBACKS),
+            cache_ttl_secs: secs_to_ms("router_settings.max_cache_ttl", rs.max_cache_ttl)?
+                .map_or(DEFAULT_MAX_CACHE_TTL_SECS, |ms| ms / 1000),
+        },
     })
 }
 

@@ -330,7 +330,7 @@ impl Router {
         let mut healthy = Vec::new();
         let mut unhealthy = Vec::new();
         for (d, r) in results {
-            let mut entry = json!({"model": d.model, "model_name": d.group, "model_id": d.id, "api_base": d.api_base});
+            let mut entry = json!({"model": d.model, "model_name": d.group, "model_id": d.id, "api_base": crate::redact::public_base(&d.api_base)});
             match r {
                 Ok(()) => healthy.push(entry),
                 Err(e) => {
@@ -361,7 +361,7 @@ impl Router {
         Err(Error::Upstream {
             status: resp.status,
             body: match resp.body {
-                UpstreamBody::Full(b) => b,
+                UpstreamBody::Full(b) => crate::redact::scrub(&b, &crate::redact::secrets_of(d)),
                 UpstreamBody::Stream(_) => Vec::new(),
             },
             retry_after: None,
@@ -375,7 +375,11 @@ pub fn mask_secrets(v: &mut Value) {
     match v {
         Value::Object(m) => {
             for (k, val) in m.iter_mut() {
-                if SECRET_KEYS.contains(&k.as_str()) {
+                if k == "api_base" {
+                    if let Value::String(s) = val {
+                        *s = crate::redact::public_base(s);
+                    }
+                } else if SECRET_KEYS.contains(&k.as_str()) {
                     if let Value::String(s) = val {
                         if !s.starts_with(crate::config::SECRET_PREFIX) {
                             let tail = crate::keys::tail(s, 4);

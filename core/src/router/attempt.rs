@@ -23,8 +23,49 @@ pub(super) struct Answer {
     pub stream_usage: Option<StreamUsage>,
 }
 
-/// Where a stream leaves its tokens and cost when it ends.
-pub type StreamUsage = Rc<std::cell::Cell<Option<(u64, f64)>>>;
+/// Where a stream leaves its tokens and cost when it ends (completed, cut, or dropped by a
+/// client that hung up), and whoever waits for them (the key's charge, in the background).
+#[derive(Clone, Default)]
+pub struct StreamUsage(Rc<StreamUsageSlot>);
+
+#[derive(Default)]
+struct StreamUsageSlot {
+    value: std::cell::Cell<Option<(u64, f64)>>,
+    waiting: std::cell::RefCell<Vec<futures::channel::oneshot::Sender<(u64, f64)>>>,
+}
+
+impl StreamUsage {
+    /// (tokens, cost), once the stream has ended.
+    pub fn get(&self) -> Option<(u64, f64)> {
+        self.0.value.get()
+    }
+
+    fn set(&self, v: (u64, f64)) {
+        self.0.value.set(Some(v));
+        for tx in self.0.waiting.borrow_mut().drain(..) {
+            let _ = tx.send(v);
+        }
+    }
+
+    /// Resolves when the stream ends; `None` if it is dropped without ending (never, as the
+    /// relay reports when dropped).
+    pub fn ended(&self) -> impl std::future::Future<Output = Option<(u64, f64)>> {
+        let now = self.get();
+        let rx = if now.is_none() {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            self.0.waiting.borrow_mut().push(tx);
+            Some(rx)
+        } else {
+            None
+        };
+        async move {
+            match rx {
+                Some(rx) => rx.await.ok(),
+                None => now,
+            }
+        }
+    }
+}
 
 impl Router {
     pub(super) async fn attempt(
@@ -37,6 +78,13 @@ impl Router {
     ) -> Result<Answer, Error> {
         let timeout_ms = timeout_override_ms.unwrap_or(d.timeout_ms);
         let stream_timeout_ms = d.stream_timeout_ms.min(timeout_ms);
+        // A deadline the client chose, shorter than the deployment's own: running out of it
+        // says nothing about the deployment (a tenant must not cool it down for everyone).
+        let client_bound = if req.stream {
+            stream_timeout_ms < d.stream_timeout_ms
+        } else {
+            timeout_ms < d.timeout_ms
+        };
         let started = self.clock.now_ms();
         if !already_counted {
             self.state.call_started(&d.id, started);
@@ -61,21 +109,21 @@ impl Router {
             Ok(r) => {
                 let left = (timeout_ms as f64 - (self.clock.now_ms() - started)).max(1.0) as u64;
                 let e = self.error_from(d, r, left).await;
-                return Err(self.failed(config, d, e));
+                return Err(self.failed(config, d, e, client_bound));
             }
-            Err(e) => return Err(self.failed(config, d, e)),
+            Err(e) => return Err(self.failed(config, d, e, client_bound)),
         };
         match resp.body {
             UpstreamBody::Full(raw) => {
                 let bytes = match adapter::response(d, req, raw) {
                     Ok(b) => b,
-                    Err(e) => return Err(self.failed(config, d, e)),
+                    Err(e) => return Err(self.failed(config, d, e, client_bound)),
                 };
                 if answers_in_json(req.endpoint) {
                     // Not a JSON object: it must not reach the client as a success.
                     if let Err(e) = json_object(&bytes) {
                         let e = adapter::common::unreadable("The upstream", e);
-                        return Err(self.failed(config, d, e));
+                        return Err(self.failed(config, d, e, client_bound));
                     }
                 }
                 let usage = usage_of(&bytes).unwrap_or_default();
@@ -91,6 +139,7 @@ impl Router {
                     // LiteLLM's latency for completions: time per output token.
                     latency_ms: Some(elapsed / usage.completion_tokens.max(1) as f64),
                     duration_ms: elapsed,
+                    cancelled: false,
                 };
                 self.state.call_ended(&d.id, &outcome, self.clock.now_ms());
                 Ok(Answer {
@@ -125,7 +174,13 @@ impl Router {
             UpstreamBody::Stream(stream) => {
                 let mut relay = Relay::new(stream, self.clock.clone(), stream_timeout_ms)
                     .translate(adapter::stream(d, req))
-                    .keep_usage_chunk(req.include_usage);
+                    .keep_usage_chunk(req.include_usage)
+                    .scrub(
+                        crate::redact::secrets_of(d)
+                            .into_iter()
+                            .map(str::to_string)
+                            .collect(),
+                    );
                 if adapter::event_stream_framing(d) {
                     relay = relay.event_stream();
                 }
@@ -135,11 +190,20 @@ impl Router {
                     .await
                 {
                     Ok(f) => f,
-                    Err(e) => return Err(self.failed(config, d, e)),
+                    Err(e) => return Err(self.failed(config, d, e, client_bound)),
                 };
                 let ttft = self.clock.now_ms() - started;
-                let usage_cell: StreamUsage = Rc::new(std::cell::Cell::new(None));
-                let on_end = stream_accounting(self, config, d, ttft, started, usage_cell.clone());
+                let usage_cell = StreamUsage::default();
+                let prompt_estimate = crate::tokens::estimate_request_tokens(&req.body);
+                let on_end = stream_accounting(
+                    self,
+                    config,
+                    d,
+                    (ttft, started),
+                    prompt_estimate,
+                    client_bound,
+                    usage_cell.clone(),
+                );
                 Ok(Answer {
                     body: RoutedBody::Stream(relay.on_end(on_end).into_client_stream(first)),
                     cost: None,
@@ -150,9 +214,17 @@ impl Router {
     }
 
     /// Records a failed attempt (and maybe a cooldown); hands the error back.
-    fn failed(&self, config: &Config, d: &Deployment, e: Error) -> Error {
+    fn failed(&self, config: &Config, d: &Deployment, e: Error, client_bound: bool) -> Error {
         let class = e.class().unwrap_or(ErrorClass::InternalServer);
         let now = self.clock.now_ms();
+        if client_bound && class == ErrorClass::Timeout {
+            let outcome = Outcome {
+                cancelled: true,
+                ..no_tokens(d)
+            };
+            self.state.call_ended(&d.id, &outcome, now);
+            return e;
+        }
         let outcome = Outcome {
             group: d.group.clone(),
             error: Some(class),
@@ -161,6 +233,7 @@ impl Router {
             cost: 0.0,
             latency_ms: None,
             duration_ms: 0.0,
+            cancelled: false,
         };
         self.state.call_ended(&d.id, &outcome, now);
         cool_down_if_needed(&*self.state, config, &d.id, &d.group, class, now);
@@ -205,6 +278,8 @@ impl Router {
                 }
             }
         };
+        // An upstream may echo the credentials it was sent: they never reach the client.
+        let body = crate::redact::scrub(&body, &crate::redact::secrets_of(d));
         Error::Upstream {
             status: resp.status,
             body: adapter::error_body(d, resp.status, body),
@@ -223,6 +298,7 @@ fn no_tokens(d: &Deployment) -> Outcome {
         cost: 0.0,
         latency_ms: None,
         duration_ms: 0.0,
+        cancelled: false,
     }
 }
 
@@ -248,8 +324,9 @@ fn stream_accounting(
     router: &Router,
     config: &Rc<Config>,
     d: &Deployment,
-    ttft_ms: f64,
-    started: f64,
+    (ttft_ms, started): (f64, f64),
+    prompt_estimate: u64,
+    client_bound: bool,
     usage_cell: StreamUsage,
 ) -> Box<dyn FnOnce(StreamEnd)> {
     let state = router.state.clone();
@@ -259,23 +336,31 @@ fn stream_accounting(
     let group = d.group.clone();
     let prices = cost::prices(d);
     Box::new(move |end: StreamEnd| {
-        let usage = end.usage.unwrap_or_default();
+        // No usage chunk (not asked for, or the stream was cut or abandoned): what was relayed
+        // is still charged, estimated from the prompt and the content sent.
+        let usage = end.usage.unwrap_or(cost::Usage {
+            prompt_tokens: prompt_estimate,
+            completion_tokens: end.content_chars.div_ceil(4),
+        });
         let now = clock.now_ms();
+        // The client hung up, or its own shorter deadline ran out: not the deployment's doing.
+        let cancelled = end.abandoned || (client_bound && end.error == Some(ErrorClass::Timeout));
         let outcome = Outcome {
             group: group.clone(),
-            error: end.error,
+            error: end.error.filter(|_| !cancelled),
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cost: usage.priced(prices),
-            latency_ms: Some(ttft_ms),
+            latency_ms: Some(ttft_ms).filter(|_| !cancelled),
             duration_ms: now - started,
+            cancelled,
         };
         state.call_ended(&id, &outcome, now);
-        usage_cell.set(Some((
+        usage_cell.set((
             outcome.prompt_tokens + outcome.completion_tokens,
             outcome.cost,
-        )));
-        if let Some(class) = end.error {
+        ));
+        if let Some(class) = outcome.error {
             cool_down_if_needed(&*state, &config, &id, &group, class, now);
         }
     })

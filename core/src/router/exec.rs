@@ -33,8 +33,9 @@ struct Tally {
 
 pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Routed, Error> {
     let mut config = router.config();
-    let opts = RequestOptions::parse(&req.router_fields, &req.model)?;
-    // Provider models called by name (not groups) get a deployment for this request.
+    let opts = RequestOptions::parse(&req.router_fields, &req.model, &config.router.client_caps)?;
+    // Provider models called by name (not groups) get a deployment for this request, where a
+    // wildcard deployment allows them and the caller may use them.
     let mut names: Vec<&str> = vec![req.model.as_str()];
     let s = &config.router;
     for list in [
@@ -46,7 +47,11 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
             .unwrap_or(s.context_window_fallbacks.for_group(&req.model)),
         s.content_policy_fallbacks.for_group(&req.model),
     ] {
-        names.extend(list.iter().map(String::as_str));
+        names.extend(
+            list.iter()
+                .map(String::as_str)
+                .filter(|n| may_use(req, &config, n)),
+        );
     }
     let secrets = router.secrets.clone();
     if let Some(c) = config.with_implicit(&names, &move |n| secrets(n))? {
@@ -56,6 +61,9 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
         return Err(Error::ModelNotFound {
             model: req.model.clone(),
         });
+    }
+    if !may_use(req, &config, &req.model) {
+        return Err(not_allowed(&req.model));
     }
     let prompt_tokens = estimate_request_tokens(&req.body);
     let mut tally = Tally::default();
@@ -79,11 +87,19 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
         return Err(primary);
     }
     let mut tried = vec![req.model.clone()];
+    let mut refused: Vec<String> = Vec::new();
     for fallback in fallback_list(&config, &req.model, primary.class(), &opts) {
         if tally.fallbacks >= config.router.max_fallbacks {
             break;
         }
         if tried.contains(&fallback) || !config.knows(&fallback) {
+            continue;
+        }
+        if !may_use(req, &config, &fallback) {
+            // A key's allowlist holds for every group a request can reach, fallbacks too.
+            if !refused.contains(&fallback) {
+                refused.push(fallback);
+            }
             continue;
         }
         tried.push(fallback.clone());
@@ -94,7 +110,37 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
         }
     }
     router.record_tally(&req.model, tally.retries, tally.fallbacks);
-    Err(primary)
+    if refused.is_empty() {
+        Err(primary)
+    } else {
+        Err(primary.with_note(&format!(
+            "Fallbacks not tried because this API key may not use them: {}.",
+            refused.join(", ")
+        )))
+    }
+}
+
+/// Whether the caller may use `name`: every model without a key allowlist; with one, the
+/// groups it lists (`*` for all), and deployment ids of those groups.
+pub(super) fn may_use(req: &ModelRequest, config: &Config, name: &str) -> bool {
+    let Some(list) = &req.allowed_models else {
+        return true;
+    };
+    let listed = |n: &str| list.iter().any(|m| m == n || m == "*");
+    if listed(name) {
+        return true;
+    }
+    match config.deployments_for(name) {
+        // A deployment id, or a model a wildcard deployment serves: allowed with its group.
+        Some((ds, _)) => !ds.is_empty() && ds.iter().all(|d| listed(&d.group)),
+        None => false,
+    }
+}
+
+fn not_allowed(model: &str) -> Error {
+    Error::Forbidden {
+        message: format!("This API key may not use the model `{model}`."),
+    }
 }
 
 /// The fallback groups for an error of `class` from `group`, in order.
@@ -145,7 +191,7 @@ impl Served {
         Routed {
             deployment_id: self.deployment.id,
             group: self.deployment.group,
-            api_base: self.deployment.api_base,
+            api_base: crate::redact::public_base(&self.deployment.api_base),
             body: self.answer.body,
             attempted_retries: tally.retries,
             attempted_fallbacks: tally.fallbacks,
@@ -167,6 +213,9 @@ impl GroupRun<'_> {
         let s = &self.config.router;
         if s.routing_strategy == RoutingStrategy::CostBased {
             for sub in s.cost_substitutes.get(name).into_iter().flatten() {
+                if !may_use(self.req, self.config, sub) {
+                    continue;
+                }
                 if let Some((more, _)) = self.config.deployments_for(sub) {
                     pool.extend(more.into_iter().filter(|d| d.provider.serves(endpoint)));
                 }
@@ -216,20 +265,10 @@ impl GroupRun<'_> {
                 full: &full,
             };
             let now = r.clock.now_ms();
-            let candidates = if by_id {
-                // A request (or fallback) that names a deployment id gets that deployment,
-                // cooling down or not: it was chosen on purpose.
-                pool.iter()
-                    .map(|d| routing::Candidate {
-                        d,
-                        snap: r.state.snapshot(&d.id, now),
-                    })
-                    .collect()
-            } else {
-                match routing::candidates(name, &pool, &*r.state, now, s, &facts) {
-                    Ok(c) => c,
-                    Err(e) => return Err(last.unwrap_or(e)),
-                }
+            // A deployment named by its id obeys the same cooldowns and limits as its group.
+            let candidates = match routing::candidates(name, &pool, &*r.state, now, s, &facts) {
+                Ok(c) => c,
+                Err(e) => return Err(last.unwrap_or(e)),
             };
             let i = routing::pick(
                 s.routing_strategy,
@@ -243,7 +282,7 @@ impl GroupRun<'_> {
                 rpm: d.rpm.filter(|_| s.routing_strategy.enforces_limits()),
                 max_parallel: d.max_parallel_requests,
             };
-            let counted = if limits.any() && !by_id {
+            let counted = if limits.any() {
                 match r.state.reserve(&d.id, &d.group, limits, now).await {
                     Ok(true) => true,
                     Ok(false) => {

@@ -1,6 +1,7 @@
 //! Per-request router controls a client may send in the body (LiteLLM's names). None of them
 //! can choose where a request goes: fallbacks name model groups of this router only.
 
+use crate::config::ClientCaps;
 use crate::error::Error;
 use serde_json::{Map, Value};
 
@@ -19,7 +20,27 @@ pub struct RequestOptions {
 }
 
 impl RequestOptions {
-    pub fn parse(fields: &Map<String, Value>, model: &str) -> Result<Self, Error> {
+    /// Reads the fields, then holds them to the config's `caps`: a tenant may shorten its own
+    /// deadline or ask for fewer retries, never hold the router longer than the config allows.
+    pub fn parse(
+        fields: &Map<String, Value>,
+        model: &str,
+        caps: &ClientCaps,
+    ) -> Result<Self, Error> {
+        let mut o = RequestOptions::read(fields, model)?;
+        o.num_retries = o.num_retries.map(|n| n.min(caps.num_retries));
+        o.timeout_ms = o.timeout_ms.map(|t| t.min(caps.timeout_ms));
+        let most = caps.fallbacks as usize;
+        for list in [&mut o.fallbacks, &mut o.context_window_fallbacks]
+            .into_iter()
+            .flatten()
+        {
+            list.truncate(most);
+        }
+        Ok(o)
+    }
+
+    fn read(fields: &Map<String, Value>, model: &str) -> Result<Self, Error> {
         let mut o = RequestOptions::default();
         if let Some(v) = non_null(fields.get("fallbacks")) {
             o.fallbacks = Some(groups("fallbacks", v, model)?);
@@ -120,7 +141,28 @@ mod tests {
     use serde_json::json;
 
     fn parse(v: Value) -> Result<RequestOptions, Error> {
-        RequestOptions::parse(v.as_object().unwrap(), "gpt-4")
+        RequestOptions::parse(v.as_object().unwrap(), "gpt-4", &ClientCaps::default())
+    }
+
+    #[test]
+    fn client_controls_are_capped_by_the_config() {
+        let caps = ClientCaps {
+            timeout_ms: 5_000,
+            num_retries: 1,
+            fallbacks: 2,
+            cache_ttl_secs: 60,
+        };
+        let v = json!({"timeout": 999, "num_retries": 9, "fallbacks": ["a", "b", "c", "d"],
+            "context_window_fallbacks": ["x", "y", "z"]});
+        let o = RequestOptions::parse(v.as_object().unwrap(), "gpt-4", &caps).unwrap();
+        assert_eq!(o.timeout_ms, Some(5_000));
+        assert_eq!(o.num_retries, Some(1));
+        assert_eq!(o.fallbacks, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(o.context_window_fallbacks.map(|l| l.len()), Some(2));
+        // A shorter deadline than the cap is the client's to choose.
+        let v = json!({"timeout": 0.5});
+        let o = RequestOptions::parse(v.as_object().unwrap(), "gpt-4", &caps).unwrap();
+        assert_eq!(o.timeout_ms, Some(500));
     }
 
     #[test]

@@ -392,16 +392,18 @@ fn fallbacks_never_loop_or_repeat_a_group() {
 }
 
 #[test]
-fn a_fallback_may_name_a_deployment_id_even_while_it_cools() {
+fn a_fallback_may_name_a_deployment_id_which_obeys_its_cooldown() {
     let s = setup(
         &[dep("g", "a", ""), dep("g2", "b", ""), dep("g2", "b2", "")],
         r#""num_retries":0,"fallbacks":[{"g":["b"]}]"#,
     );
-    s.router.state.cool_down("b", s.clock.now_ms() + 60_000.0);
     s.reply("a", err(500));
     s.reply("b", Reply::json(200, OK));
-    let r = s.chat("g").unwrap();
-    assert_eq!(r.deployment_id, "b");
+    assert_eq!(s.chat("g").unwrap().deployment_id, "b");
+    // Named by its id, a deployment still obeys its cooldown (no way around it by id).
+    s.router.state.cool_down("b", s.clock.now_ms() + 60_000.0);
+    assert!(s.chat("g").is_err());
+    assert_eq!(s.calls("b"), 1);
 }
 
 #[test]
@@ -953,4 +955,113 @@ fn the_seeds_fallbacks_may_name_provider_models() {
         .borrow()
         .iter()
         .any(|c| c.headers.contains(&("x-api-key", "sk-ant-env".to_string()))));
+}
+
+// ---- tenants: what a client's body may not do ----
+
+impl Setup {
+    fn ask_as(&self, body: Value, allowed: &[&str]) -> Result<Routed, Error> {
+        let mut req = ModelRequest::parse(body.to_string().as_bytes()).unwrap();
+        req.allowed_models = Some(allowed.iter().map(|s| s.to_string()).collect());
+        block_on(self.router.completion(&req))
+    }
+}
+
+#[test]
+fn a_key_allowlist_holds_for_body_and_config_fallbacks() {
+    let s = setup(
+        &[dep("cheap", "a", ""), dep("private", "p", "")],
+        r#""num_retries":0,"fallbacks":[{"cheap":["private"]}]"#,
+    );
+    for _ in 0..3 {
+        s.reply("a", err(500));
+    }
+    s.reply("p", Reply::json(200, OK));
+    let hello = json!([{"role": "user", "content": "hello"}]);
+    // The config's fallback and the body's own are both skipped for a key limited to cheap.
+    let e = s
+        .ask_as(json!({"model": "cheap", "messages": hello}), &["cheap"])
+        .err()
+        .unwrap();
+    assert!(e.message().contains("status 500"), "{}", e.message());
+    let e = s
+        .ask_as(
+            json!({"model": "cheap", "messages": hello, "fallbacks": ["private", "p"]}),
+            &["cheap"],
+        )
+        .err()
+        .unwrap();
+    assert_eq!(s.calls("p"), 0, "private was never called");
+    // Called by deployment id, the group it belongs to is what counts.
+    let e2 = s
+        .ask_as(json!({"model": "p", "messages": hello}), &["cheap"])
+        .err()
+        .unwrap();
+    assert_eq!(e2.status(), 403);
+    assert_eq!(s.calls("p"), 0);
+    // A key that may use private gets the fallback.
+    assert_eq!(
+        s.ask_as(
+            json!({"model": "cheap", "messages": hello}),
+            &["cheap", "private"]
+        )
+        .unwrap()
+        .deployment_id,
+        "p"
+    );
+    let _ = e;
+}
+
+#[test]
+fn a_client_deadline_shorter_than_the_deployments_never_cools_it_down() {
+    let s = setup(
+        &[
+            dep("g", "a", r#","timeout":30"#),
+            dep("g", "b", r#","timeout":30"#),
+        ],
+        r#""allowed_fails":1,"num_retries":0,"cooldown_time":30"#,
+    );
+    for _ in 0..10 {
+        s.reply("a", Reply::Hang);
+        s.reply("b", Reply::Hang);
+        let e = s
+            .ask(json!({"model":"g","messages":[{"role":"user","content":"x"}],"timeout":0.001}))
+            .err()
+            .unwrap();
+        assert_eq!(e.class(), Some(crate::error::ErrorClass::Timeout));
+    }
+    let now = s.clock.now_ms();
+    for id in ["a", "b"] {
+        assert!(!s.cooling(id), "{id} cooled by a client's own deadline");
+        let snap = s.router.state.snapshot(id, now);
+        assert_eq!(snap.fails_this_minute, 0, "{id}: no failure counted");
+        assert_eq!(snap.in_flight, 0, "{id}: the slot was freed");
+    }
+    // The deployment's own deadline still counts.
+    let s = setup(
+        &[dep("g", "a", r#","timeout":1"#), dep("g", "b", "")],
+        r#""allowed_fails":1,"num_retries":0,"cooldown_time":30"#,
+    );
+    for _ in 0..2 {
+        s.reply("a", Reply::Hang);
+        let _ = s.ask(json!({"model":"a","messages":[{"role":"user","content":"x"}],"timeout":5}));
+    }
+    assert!(s.cooling("a"));
+}
+
+#[test]
+fn a_deployment_called_by_id_obeys_max_parallel_requests() {
+    let s = setup(
+        &[
+            dep("g", "a", r#","max_parallel_requests":1"#),
+            dep("g", "b", ""),
+        ],
+        r#""num_retries":0"#,
+    );
+    // One call holds a's only slot.
+    s.router.state.call_started("a", s.clock.now_ms());
+    s.reply("a", Reply::json(200, OK));
+    let e = s.chat("a").err().unwrap();
+    assert_eq!(e.status(), 429, "{e:?}");
+    assert_eq!(s.calls("a"), 0);
 }

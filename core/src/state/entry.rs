@@ -47,7 +47,6 @@ impl Entry {
     pub fn ended(&mut self, o: &Outcome, now_ms: f64, window: usize) {
         self.roll(now_ms);
         self.in_flight -= 1;
-        self.calls += 1;
         self.tokens += o.prompt_tokens + o.completion_tokens;
         let t = &mut self.totals;
         if t.group.is_empty() {
@@ -56,6 +55,10 @@ impl Entry {
         t.prompt_tokens += o.prompt_tokens;
         t.completion_tokens += o.completion_tokens;
         t.cost += o.cost;
+        if o.cancelled {
+            return;
+        }
+        self.calls += 1;
         if o.duration_ms > 0.0 {
             t.observe_duration(o.duration_ms);
         }

@@ -8,17 +8,23 @@ use std::collections::HashMap;
 
 pub struct MemoryState {
     pub(super) entries: RefCell<HashMap<String, Entry>>,
-    pub(super) latency_ttl_ms: f64,
-    pub(super) latency_window: usize,
+    pub(super) latency_ttl_ms: std::cell::Cell<f64>,
+    pub(super) latency_window: std::cell::Cell<usize>,
 }
 
 impl MemoryState {
     pub fn new(latency_ttl_ms: f64, latency_window: usize) -> Self {
         MemoryState {
             entries: RefCell::new(HashMap::new()),
-            latency_ttl_ms,
-            latency_window: latency_window.max(1),
+            latency_ttl_ms: std::cell::Cell::new(latency_ttl_ms),
+            latency_window: std::cell::Cell::new(latency_window.max(1)),
         }
+    }
+
+    /// The latency window and TTL the config asks for (a shard learns them from its callers).
+    pub fn set_latency_args(&self, ttl_ms: f64, window: usize) {
+        self.latency_ttl_ms.set(ttl_ms);
+        self.latency_window.set(window.max(1));
     }
 
     pub(super) fn with<R>(&self, id: &str, f: impl FnOnce(&mut Entry) -> R) -> R {
@@ -47,7 +53,12 @@ impl MemoryState {
 impl RouterState for MemoryState {
     fn snapshot(&self, id: &str, now_ms: f64) -> Snapshot {
         match self.entries.borrow().get(id) {
-            Some(e) => Entry::combined(&[e], now_ms, self.latency_ttl_ms, self.latency_window),
+            Some(e) => Entry::combined(
+                &[e],
+                now_ms,
+                self.latency_ttl_ms.get(),
+                self.latency_window.get(),
+            ),
             None => Snapshot::default(),
         }
     }
@@ -57,7 +68,7 @@ impl RouterState for MemoryState {
     }
 
     fn call_ended(&self, id: &str, o: &Outcome, now_ms: f64) {
-        let window = self.latency_window;
+        let window = self.latency_window.get();
         self.with(id, |e| e.ended(o, now_ms, window));
     }
 
@@ -109,6 +120,7 @@ mod tests {
             cost: 0.5,
             latency_ms: latency,
             duration_ms: 0.0,
+            cancelled: false,
         }
     }
 

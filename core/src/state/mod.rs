@@ -68,6 +68,11 @@ pub struct Outcome {
     /// How long the call took, start to last byte (0 when it never went out).
     #[serde(default)]
     pub duration_ms: f64,
+    /// Ended by the client, not by the deployment: its own deadline (shorter than the
+    /// deployment's) ran out, or it hung up. Frees the slot and charges the tokens, but says
+    /// nothing of the deployment's health (no failure, no success, no latency sample).
+    #[serde(default)]
+    pub cancelled: bool,
 }
 
 /// Running totals per deployment, for `get_usage_stats` and metrics.

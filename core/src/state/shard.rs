@@ -52,6 +52,10 @@ pub struct ShardRequest {
     pub events: Vec<Event>,
     #[serde(default)]
     pub reserve: Option<Reservation>,
+    /// The config's `routing_strategy_args` for latencies: (TTL ms, window size). The shard
+    /// has no config of its own, so every caller says what it routes by.
+    #[serde(default)]
+    pub latency: Option<(f64, usize)>,
 }
 
 /// What a shard answers: its records after the request, and a reservation's verdict.
@@ -89,6 +93,9 @@ impl ShardStore {
 
     /// Applies the events in order, then the reservation (at `now_ms`, the shard's clock).
     pub fn handle(&self, req: ShardRequest, now_ms: f64) -> ShardReply {
+        if let Some((ttl_ms, window)) = req.latency {
+            self.state.set_latency_args(ttl_ms, window);
+        }
         for ev in req.events {
             match ev {
                 Event::Started { id, at } => self.state.call_started(&id, at),
@@ -129,6 +136,7 @@ mod tests {
                 cost: 0.25,
                 latency_ms: Some(12.0),
                 duration_ms: 0.0,
+                cancelled: false,
             },
         }
     }
@@ -139,6 +147,7 @@ mod tests {
         let now = 3.0 * 60_000.0 + 5.0;
         let reply = s.handle(
             ShardRequest {
+                latency: None,
                 events: vec![
                     Event::Started {
                         id: "a".into(),
@@ -181,6 +190,7 @@ mod tests {
             .filter(|_| {
                 s.handle(
                     ShardRequest {
+                        latency: None,
                         events: vec![],
                         reserve: Some(Reservation {
                             id: "a".into(),
@@ -201,6 +211,7 @@ mod tests {
         let s = ShardStore::new(1e9, 10);
         let r = s.handle(
             ShardRequest {
+                latency: None,
                 events: vec![
                     Event::Started {
                         id: "a".into(),
@@ -220,6 +231,7 @@ mod tests {
     #[test]
     fn wire_format_round_trips() {
         let req = ShardRequest {
+            latency: None,
             events: vec![ended("a", 1.0, Some(ErrorClass::Timeout)), Event::ResetCost],
             reserve: Some(Reservation {
                 id: "a".into(),

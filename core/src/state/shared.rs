@@ -200,6 +200,7 @@ impl SharedView {
             let req = ShardRequest {
                 events: queue.events.clone(),
                 reserve: None,
+                latency: self.latency(),
             };
             self.0.sending.borrow_mut().insert(shard.clone(), queue);
             let fut = self.0.backend.exchange(shard, req);
@@ -214,19 +215,25 @@ impl SharedView {
                 .unwrap_or_default();
             match result {
                 Ok(reply) => self.take_reply(&shard, reply),
-                Err(_) => {
-                    // Not delivered: queue it again ahead of anything newer.
-                    let window = self.0.window;
-                    let mut pending = self.0.pending.borrow_mut();
-                    let newer = pending.remove(&shard).unwrap_or_default();
-                    let mut q = Queue::default();
-                    for ev in sent.events.into_iter().chain(newer.events) {
-                        q.push(ev, window);
-                    }
-                    pending.insert(shard, q);
-                }
+                Err(_) => self.requeue(&shard, sent),
             }
         }
+    }
+
+    fn latency(&self) -> Option<(f64, usize)> {
+        Some((self.0.ttl_ms, self.0.window))
+    }
+
+    /// Not delivered: queue it again ahead of anything newer.
+    fn requeue(&self, shard: &str, sent: Queue) {
+        let window = self.0.window;
+        let mut pending = self.0.pending.borrow_mut();
+        let newer = pending.remove(shard).unwrap_or_default();
+        let mut q = Queue::default();
+        for ev in sent.events.into_iter().chain(newer.events) {
+            q.push(ev, window);
+        }
+        pending.insert(shard.to_string(), q);
     }
 
     fn take_reply(&self, shard: &str, reply: ShardReply) {
@@ -253,13 +260,18 @@ impl RouterState for SharedView {
         let remote = self.0.remote.borrow();
         let pending = self.0.pending.borrow();
         let sending = self.0.sending.borrow();
+        // In flight to the shard: its batch, and any reservation carrying outcomes.
+        let in_flight = sending
+            .iter()
+            .filter(|(k, _)| k.split('\u{0}').next() == Some(shard.as_str()))
+            .filter_map(|(_, q)| q.delta.get(id));
         let parts: Vec<&Entry> = [
             remote.get(id),
-            sending.get(&shard).and_then(|q| q.delta.get(id)),
             pending.get(&shard).and_then(|q| q.delta.get(id)),
         ]
         .into_iter()
         .flatten()
+        .chain(in_flight)
         .collect();
         Entry::combined(&parts, now_ms, self.0.ttl_ms, self.0.window)
     }
@@ -351,7 +363,13 @@ impl RouterState for SharedView {
             if let Ok(reply) = view
                 .0
                 .backend
-                .exchange(&shard, ShardRequest::default())
+                .exchange(
+                    &shard,
+                    ShardRequest {
+                        latency: view.latency(),
+                        ..ShardRequest::default()
+                    },
+                )
                 .await
             {
                 view.take_reply(&shard, reply);
@@ -374,14 +392,30 @@ impl RouterState for SharedView {
         let id = id.to_string();
         let shard = group.to_string();
         Box::pin(async move {
+            // The outcomes not yet reported go with the reservation: a call that just ended
+            // here frees its slot at the shard before the shard checks the limit.
+            let queue = view
+                .0
+                .pending
+                .borrow_mut()
+                .remove(&shard)
+                .unwrap_or_default();
             let req = ShardRequest {
-                events: Vec::new(),
+                events: queue.events.clone(),
                 reserve: Some(Reservation {
                     id: id.clone(),
                     limits,
                 }),
+                latency: view.latency(),
             };
-            match view.0.backend.exchange(&shard, req).await {
+            let key = format!("{shard}\u{0}reserve:{id}:{now_ms}");
+            view.0.sending.borrow_mut().insert(key.clone(), queue);
+            let result = view.0.backend.exchange(&shard, req).await;
+            let sent = view.0.sending.borrow_mut().remove(&key).unwrap_or_default();
+            if result.is_err() {
+                view.requeue(&shard, sent);
+            }
+            match result {
                 Ok(reply) => {
                     let granted = reply.granted.unwrap_or(false);
                     view.take_reply(&shard, reply);

@@ -56,6 +56,7 @@ fn ok(group: &str) -> Outcome {
         cost: 1.0,
         latency_ms: Some(5.0),
         duration_ms: 0.0,
+        cancelled: false,
     }
 }
 
