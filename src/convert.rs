@@ -24,55 +24,59 @@ pub fn path_of(url: &str) -> String {
     path.split('#').next().unwrap_or("/").to_string()
 }
 
-/// Reads the request, refusing bodies over `limit` bytes before reading them whole when the
-/// client declares the length, and while reading them when it does not; a body still arriving
-/// after `within_ms` is a 408 (a slow-body client must not hold the request open).
-pub async fn read_request(
-    req: Request,
+/// The request's method, path and headers; its body is read later by [`read_body`], once the
+/// core has said the request may go on.
+pub fn read_head(req: &Request) -> HttpRequest {
+    HttpRequest {
+        method: req.method(),
+        path: path_of(&req.url()),
+        headers: header_pairs(&headers_text(&req.headers())),
+        body: Vec::new(),
+    }
+}
+
+/// Reads the body into `head`, refusing bodies over `limit` bytes before reading them whole
+/// when the client declares the length, and while reading them when it does not; a body
+/// still arriving after `within_ms` is a 408 (a slow-body client must not hold the request
+/// open).
+pub async fn read_body(
+    req: &Request,
+    head: &mut HttpRequest,
     limit: usize,
     within_ms: u64,
-) -> Result<HttpRequest, Error> {
-    let headers = header_pairs(&headers_text(&req.headers()));
-    let declared = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+) -> Result<(), Error> {
+    let declared = head
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(Error::PayloadTooLarge { limit_bytes: limit });
     }
-    let method = req.method();
-    let path = path_of(&req.url());
-    let body = if matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
-        Vec::new()
-    } else {
-        let read = Box::pin(async {
-            if declared.is_some() {
-                JsFuture::from(request_bytes(&req))
-                    .await
-                    .map(bytes_of)
-                    .map_err(body_error)
-            } else {
-                read_capped(&req, limit).await
-            }
-        });
-        match select(read, JsClock.sleep(within_ms)).await {
-            Either::Left((body, _)) => body?,
-            Either::Right(_) => {
-                return Err(Error::BodyTimeout {
-                    after_ms: within_ms,
-                })
-            }
+    if matches!(head.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+        return Ok(());
+    }
+    let read = Box::pin(async {
+        if declared.is_some() {
+            JsFuture::from(request_bytes(req))
+                .await
+                .map(bytes_of)
+                .map_err(body_error)
+        } else {
+            read_capped(req, limit).await
+        }
+    });
+    let body = match select(read, JsClock.sleep(within_ms)).await {
+        Either::Left((body, _)) => body?,
+        Either::Right(_) => {
+            return Err(Error::BodyTimeout {
+                after_ms: within_ms,
+            })
         }
     };
     if body.len() > limit {
         return Err(Error::PayloadTooLarge { limit_bytes: limit });
     }
-    Ok(HttpRequest {
-        method,
-        path,
-        headers,
-        body,
-    })
+    head.body = body;
+    Ok(())
 }
 
 async fn read_capped(req: &Request, limit: usize) -> Result<Vec<u8>, Error> {

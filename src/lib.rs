@@ -84,16 +84,25 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     {
         ctx.wait_until(job);
     }
-    let core_req = match convert::read_request(req, app.max_body_bytes(), app.body_timeout_ms())
+    // Route and key first: a request refused on its headers is answered before its body is read.
+    let mut core_req = convert::read_head(&req);
+    let begun = app.begin(&core_req).await;
+    if !App::refused(&begun) {
+        if let Err(e) = convert::read_body(
+            &req,
+            &mut core_req,
+            app.max_body_bytes(),
+            app.body_timeout_ms(),
+        )
         .await
-    {
-        Ok(r) => r,
-        Err(e) => return convert::write_response(switchyard_core::HttpResponse::from_error(&e)),
-    };
+        {
+            return convert::write_response(switchyard_core::HttpResponse::from_error(&e));
+        }
+    }
     let method = core_req.method.clone();
     let path = core_req.path.clone();
     let started = js_sys::Date::now();
-    let mut resp = app.handle(core_req).await;
+    let mut resp = app.finish(core_req, begun).await;
     for job in std::mem::take(&mut resp.background) {
         ctx.wait_until(job);
     }

@@ -10,6 +10,9 @@
 //                                  | {reset: true} | {streamCutAfter: n} | {stallAfter: n}
 //                                  | {delayMs: n} | {chunkGapMs: n} | {usage: {...}}
 //                                  | {malformedAt: n} (a chunk that is not JSON) | {endWithoutDone: n}
+//                                  | {noDone: true}: every chunk, then a clean close without [DONE]
+//                                  | {json: "spaced"}: JSON as Python's json.dumps writes it
+//                                  | {echoKey: true}: a 401 whose message repeats the key sent
 //                                  | {chaos: {rate, seed}}: that share of calls fails, with a
 //                                    seeded mix of 429 (retry-after), 500, 503, silence (hang),
 //                                    reset before headers and (streams) a cut mid-answer
@@ -18,11 +21,25 @@
 //   mock.served                    per name: answers completed and the tokens they reported
 //   mock.answeredFor(prompt)       completed answers to that prompt (to find lost or doubled ones)
 //   mock.faults                    per name: how many of each chaos fault were played
+//   mock.abandoned                 per name: streams whose connection closed before their end
+//
+// JSON is written compactly, or with spaces after `:` and `,` (Python's json.dumps, LiteLLM's
+// fake endpoint, many OpenAI-compatible servers) for every call when MOCK_JSON=spaced is set
+// or `spaced: true` is passed to startMock: the test command runs the stream tests both ways.
 //
 // CLI: node tests/mock-upstream.mjs [--port 9911]
 import http from "node:http";
 import crypto from "node:crypto";
 import zlib from "node:zlib";
+
+/** JSON with a space after every `:` and `,`, as Python's json.dumps writes it. */
+export function spacedJson(v) {
+  if (Array.isArray(v)) return "[" + v.map(spacedJson).join(", ") + "]";
+  if (v && typeof v === "object") {
+    return "{" + Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => `${JSON.stringify(k)}: ${spacedJson(x)}`).join(", ") + "}";
+  }
+  return JSON.stringify(v) ?? "null";
+}
 
 export function completion(model, content, usage = { prompt_tokens: 9, completion_tokens: 3 }) {
   return {
@@ -66,11 +83,12 @@ function seeded(seed) {
 
 const CHAOS_FAULTS = ["429", "500", "503", "hang", "reset", "cut"];
 
-export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
+export async function startMock({ port = 0, host = "127.0.0.1", spaced = process.env.MOCK_JSON === "spaced" } = {}) {
   const behaviours = new Map();
   const calls = [];
   const served = {};
   const faults = {};
+  const abandoned = {};
   const rngs = new Map();
   const answered = new Map(); // the last user message of each completed answer -> how often
   const tally = (name, usage, body) => {
@@ -150,6 +168,11 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
 
   function respond(req, res, name, path, body, b, raw) {
     if (b.hang) return; // never answer
+    if (b.echoKey) {
+      res.writeHead(401, { "content-type": "application/json" });
+      const sent = (req.headers.authorization || "").replace(/^Bearer /, "");
+      return res.end(JSON.stringify({ error: { message: `Incorrect API key provided: ${sent}.`, type: "invalid_request_error", param: null, code: "invalid_api_key" } }));
+    }
     if (b.reset) return req.socket.destroy();
     if (b.status) {
       res.writeHead(b.status, { "content-type": "application/json", ...(b.headers || {}) });
@@ -235,10 +258,11 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
   function chat(req, res, body, b, name) {
     const model = body.model || "mock-model";
     const text = answerFor(body);
+    const wire = (b.json ?? (spaced ? "spaced" : "compact")) === "spaced" ? spacedJson : JSON.stringify;
     if (!body.stream) {
       const answer = completion(model, text, b.usage);
       res.writeHead(200, { "content-type": "application/json", "x-request-id": `req-${calls.length}` });
-      res.end(JSON.stringify(answer));
+      res.end(wire(answer));
       return tally(name, answer.usage, body);
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
@@ -251,7 +275,13 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
     }
     let i = 0;
     const gap = b.chunkGapMs ?? 2;
+    let closed = false;
+    res.on("close", () => {
+      closed = true;
+      if (!res.writableEnded) abandoned[name] = (abandoned[name] || 0) + 1;
+    });
     const next = () => {
+      if (closed) return;
       if (b.streamCutAfter !== undefined && i === b.streamCutAfter) return req.socket.destroy();
       if (b.stallAfter !== undefined && i === b.stallAfter) return; // stop sending, keep open
       if (b.endWithoutDone !== undefined && i === b.endWithoutDone) return res.end(); // clean end, incomplete
@@ -262,12 +292,12 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       }
       if (i < events.length) {
         const ev = events[i++];
-        res.write(`data: ${JSON.stringify(ev)}\n\n`);
+        res.write(`data: ${wire(ev)}\n\n`);
         if (ev.usage) tally(name, ev.usage, body);
         setTimeout(next, gap);
       } else {
         if (!body.stream_options?.include_usage) tally(name, { prompt_tokens: 0, completion_tokens: 0 }, body);
-        res.end("data: [DONE]\n\n");
+        res.end(b.noDone ? undefined : "data: [DONE]\n\n");
       }
     };
     next();
@@ -407,6 +437,7 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
   const actual = server.address().port;
   return {
     port: actual,
+    spaced,
     url: `http://${host}:${actual}`,
     base: (name) => `http://${host}:${actual}/${name}/v1`,
     calls,
@@ -416,6 +447,7 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
     },
     served,
     faults,
+    abandoned,
     /** How many completed answers the mock gave for this prompt ("echo: <prompt>"). */
     answeredFor: (prompt) => answered.get(`echo: ${prompt}`) || 0,
     reset() {
@@ -423,7 +455,7 @@ export async function startMock({ port = 0, host = "127.0.0.1" } = {}) {
       calls.length = 0;
       rngs.clear();
       answered.clear();
-      for (const o of [served, faults]) for (const k of Object.keys(o)) delete o[k];
+      for (const o of [served, faults, abandoned]) for (const k of Object.keys(o)) delete o[k];
     },
     callsTo(name) {
       return calls.filter((c) => c.name === name);

@@ -90,6 +90,17 @@ pub struct App {
     router: Result<Router, Error>,
 }
 
+/// What [`App::begin`] learned of a request before its body: where it goes and who sent it,
+/// or the error that answers it.
+pub struct Begun(Result<Stage, Error>);
+
+enum Stage {
+    Preflight,
+    /// Needs no key (liveliness, readiness).
+    Open(Route),
+    Authorized(Route, Caller),
+}
+
 enum Route {
     Model(Endpoint),
     Models,
@@ -132,14 +143,51 @@ impl App {
     }
 
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        let begun = self.begin(&req).await;
+        self.finish(req, begun).await
+    }
+
+    /// The first half of a request, from its method, path and headers alone (`head.body` is
+    /// not read): the route and the caller. A request refused here (unknown route, wrong
+    /// method, no or a wrong key) is answered before its body is read, so a keyless upload
+    /// gets its 401 at once instead of holding the request open while it trickles in.
+    pub async fn begin(&self, head: &HttpRequest) -> Begun {
+        if head.method == "OPTIONS" {
+            return Begun(Ok(Stage::Preflight));
+        }
+        let route = match match_route(&head.method, &head.path) {
+            Ok(r) => r,
+            Err(e) => return Begun(Err(e)),
+        };
+        if matches!(route, Route::Liveliness | Route::Readiness) {
+            return Begun(Ok(Stage::Open(route)));
+        }
+        let router = match &self.router {
+            Ok(r) => r,
+            Err(e) => return Begun(Err(e.clone())),
+        };
+        Begun(
+            authorize(router, head)
+                .await
+                .map(|caller| Stage::Authorized(route, caller)),
+        )
+    }
+
+    /// Whether [`App::begin`] already decided the answer (the body need not be read).
+    pub fn refused(begun: &Begun) -> bool {
+        begun.0.is_err()
+    }
+
+    /// The second half: the whole request (body read), after [`App::begin`].
+    pub async fn finish(&self, req: HttpRequest, begun: Begun) -> HttpResponse {
         let origin = req.header("origin").map(str::to_string);
-        let mut resp = if req.method == "OPTIONS" {
-            self.preflight(&req)
-        } else {
-            match self.dispatch(req).await {
+        let mut resp = match begun.0 {
+            Ok(Stage::Preflight) => self.preflight(&req),
+            Ok(stage) => match self.dispatch(req, stage).await {
                 Ok(r) => r,
                 Err(e) => HttpResponse::from_error(&e),
-            }
+            },
+            Err(e) => HttpResponse::from_error(&e),
         };
         if let Some(origin) = origin {
             self.add_cors(&origin, &mut resp);
@@ -147,38 +195,16 @@ impl App {
         resp
     }
 
-    async fn dispatch(&self, req: HttpRequest) -> Result<HttpResponse, Error> {
-        let route = match_route(&req.method, &req.path)?;
-        if let Route::Liveliness = route {
-            return Ok(HttpResponse::json(200, br#""I'm alive!""#.to_vec()));
-        }
-        if let Route::Readiness = route {
-            return Ok(match &self.router {
-                Ok(r) => {
-                    let (state, reachable) = r.state().reachable().await;
-                    HttpResponse::json(
-                        if reachable { 200 } else { 503 },
-                        json!({
-                            "status": if reachable { "healthy" } else { "unhealthy" },
-                            "config": "valid",
-                            "deployments": r.config().deployments.len(),
-                            "state": state,
-                            "state_reachable": reachable,
-                        })
-                        .to_string()
-                        .into_bytes(),
-                    )
-                }
-                Err(e) => HttpResponse::json(
-                    503,
-                    json!({"status": "unhealthy", "config": e.message()})
-                        .to_string()
-                        .into_bytes(),
-                ),
-            });
-        }
+    async fn dispatch(&self, req: HttpRequest, stage: Stage) -> Result<HttpResponse, Error> {
+        let (route, caller) = match stage {
+            Stage::Open(Route::Liveliness) => {
+                return Ok(HttpResponse::json(200, br#""I'm alive!""#.to_vec()))
+            }
+            Stage::Open(_) => return Ok(self.readiness().await),
+            Stage::Authorized(route, caller) => (route, caller),
+            Stage::Preflight => return Ok(self.preflight(&req)),
+        };
         let router = self.router.as_ref().map_err(Clone::clone)?;
-        let caller = authorize(router, &req).await?;
         if let Route::Keys(op) = route {
             require_master(router, &caller)?;
             let query = req.path.split_once('?').map_or("", |(_, q)| q).to_string();
@@ -206,6 +232,32 @@ impl App {
                     message: "unreachable route".into(),
                 })
             }
+        }
+    }
+
+    async fn readiness(&self) -> HttpResponse {
+        match &self.router {
+            Ok(r) => {
+                let (state, reachable) = r.state().reachable().await;
+                HttpResponse::json(
+                    if reachable { 200 } else { 503 },
+                    json!({
+                        "status": if reachable { "healthy" } else { "unhealthy" },
+                        "config": "valid",
+                        "deployments": r.config().deployments.len(),
+                        "state": state,
+                        "state_reachable": reachable,
+                    })
+                    .to_string()
+                    .into_bytes(),
+                )
+            }
+            Err(e) => HttpResponse::json(
+                503,
+                json!({"status": "unhealthy", "config": e.message()})
+                    .to_string()
+                    .into_bytes(),
+            ),
         }
     }
 
@@ -441,15 +493,21 @@ async fn model_call(
     if let (Some(p), RoutedBody::Json(bytes)) = (plan.as_ref().filter(|p| p.write), &routed.body) {
         background.extend(router.store_job(p, &routed, bytes));
     }
+    let mut routed = routed;
     if let Some((hash, hold)) = key {
-        // Settled in the background: a stream when it ends, however it ends.
-        background.push(match &routed.stream_usage {
-            Some(usage) => key_routes::settle_at_end(router, hash, hold, usage.clone()),
-            None => {
-                let (tokens, cost) = key_routes::spent(&routed);
-                key_routes::settle(router, hash, hold, tokens, cost)
+        match (routed.body, routed.stream_usage.take()) {
+            (RoutedBody::Stream(st), Some(usage)) => {
+                let (st, job) = key_routes::settle_at_end(router, hash, hold, st, usage);
+                routed.body = RoutedBody::Stream(st);
+                background.push(job);
             }
-        });
+            (body, _) => {
+                // Settled before the answer goes out, so the key's next call sees it.
+                routed.body = body;
+                let (tokens, cost) = key_routes::spent(&routed);
+                key_routes::settle(router, hash, hold, tokens, cost).await;
+            }
+        }
     }
     let mut headers = match &routed.body {
         RoutedBody::Json(_) => vec![("content-type", "application/json".to_string())],

@@ -97,6 +97,29 @@ impl Error {
                 reason: format!("{reason}; {note}"),
                 retry_after_ms,
             },
+            Error::Upstream {
+                status,
+                body,
+                retry_after,
+            } => {
+                // An OpenAI-shaped body keeps its shape: the note joins its message.
+                let body = match serde_json::from_slice::<Value>(&body) {
+                    Ok(mut v) => match v.pointer_mut("/error/message") {
+                        Some(Value::String(m)) => {
+                            m.push(' ');
+                            m.push_str(note);
+                            v.to_string().into_bytes()
+                        }
+                        _ => body,
+                    },
+                    Err(_) => body,
+                };
+                Error::Upstream {
+                    status,
+                    body,
+                    retry_after,
+                }
+            }
             other => other,
         }
     }

@@ -5,9 +5,12 @@ use crate::api::HttpResponse;
 use crate::error::Error;
 use crate::keys::{self, apply_fields, Hold, KeyOp, KeyRecord, KeyReply};
 use crate::ports::LocalFuture;
+use crate::relay::ClientStream;
 use crate::request::ModelRequest;
 use crate::router::{Routed, RoutedBody, Router, StreamUsage};
 use serde_json::{json, Value};
+use std::cell::Cell;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyRoute {
@@ -274,27 +277,58 @@ pub fn settle(
     })
 }
 
-/// Settles a stream once it has ended, however it ended (the client may hang up): its
-/// tokens and cost are known only then. Runs in the background.
+/// Settles a stream with what it relayed, however it ends. A client that reads it to the end
+/// gets it settled before the stream closes (its next call sees the spend); one that hangs up
+/// drops the stream, and the returned background work settles it then.
 pub fn settle_at_end(
     router: &Router,
     hash: &str,
     hold: Option<u64>,
+    stream: ClientStream,
     usage: StreamUsage,
-) -> LocalFuture<()> {
-    let store = router.keys().clone();
-    let hash = hash.to_string();
-    Box::pin(async move {
-        let (tokens, cost) = usage.ended().await.unwrap_or((0, 0.0));
-        let _ = store
-            .apply(KeyOp::Charge {
+) -> (ClientStream, LocalFuture<()>) {
+    let settled = Rc::new(Cell::new(false));
+    let (dropped, on_drop) = futures::channel::oneshot::channel::<()>();
+    let charge = {
+        let store = router.keys().clone();
+        let hash = hash.to_string();
+        let usage = usage.clone();
+        move || {
+            let (tokens, cost) = usage.get().unwrap_or((0, 0.0));
+            let op = KeyOp::Charge {
                 hash,
                 tokens,
                 cost,
                 hold,
-            })
-            .await;
-    })
+            };
+            async move {
+                let _ = store.apply(op).await;
+            }
+        }
+    };
+    let tail = {
+        let settled = settled.clone();
+        let charge = charge.clone();
+        futures::stream::once(async move {
+            // Moved in, so it drops (and wakes the background work) with the stream.
+            let _guard = dropped;
+            if !settled.replace(true) {
+                charge().await;
+            }
+            Vec::new()
+        })
+    };
+    let background = Box::pin(async move {
+        // Resolves when the stream is dropped: read to its end, or abandoned mid-way.
+        let _ = on_drop.await;
+        if !settled.replace(true) {
+            charge().await;
+        }
+    });
+    (
+        Box::pin(futures::StreamExt::chain(stream, tail)),
+        background,
+    )
 }
 
 /// The tokens and cost of an answered (non-streaming) call.

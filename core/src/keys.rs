@@ -298,7 +298,7 @@ impl KeyBook {
                 None,
             );
         }
-        if !rec.models.is_empty() && !rec.models.iter().any(|m| m == model || m == "*") {
+        if !rec.models.is_empty() && !rec.models.iter().any(|m| key_allows(m, model)) {
             return refuse(
                 403,
                 "model_not_allowed",
@@ -363,6 +363,12 @@ impl KeyBook {
             hold: id,
         }
     }
+}
+
+/// Whether a key's `models` entry covers `model`: the same name, `*`, or a pattern such as
+/// `openai/*` (the name of a wildcard group).
+pub fn key_allows(entry: &str, model: &str) -> bool {
+    entry == model || (entry.contains('*') && crate::config::glob(entry, model).is_some())
 }
 
 fn roll(rec: &mut KeyRecord, now_ms: f64) {

@@ -124,17 +124,24 @@ test(`soak: ${TOTAL} requests at ${CONCURRENCY} concurrent against two half-brok
     assert.equal(r.mock.answeredFor(o.prompt), o.ok ? 1 : 0, `${o.prompt} answered upstream ${r.mock.answeredFor(o.prompt)} times`);
   }
 
-  // Usage and cost: the router's totals are the upstream's own count.
+  // Usage and cost: the router's totals are the upstream's own count, plus, for each stream the
+  // upstream cut (it sent no usage), an estimate of what was relayed before the cut: its prompt
+  // ("soak-NNNN": at most 9 tokens estimated) and the content sent (2 events: at most 4).
   await sleep(400); // the last stream endings are recorded
   const byId = Object.fromEntries((await usage()).map((d) => [d.id, d]));
   let tokensIn = 0;
   let tokensOut = 0;
   for (const id of DEPLOYMENTS) {
     const served = r.mock.served[id] ?? { prompt_tokens: 0, completion_tokens: 0 };
-    assert.equal(byId[id].prompt_tokens, served.prompt_tokens, `${id} prompt tokens`);
-    assert.equal(byId[id].completion_tokens, served.completion_tokens, `${id} completion tokens`);
-    tokensIn += served.prompt_tokens;
-    tokensOut += served.completion_tokens;
+    const cutHere = r.mock.faults[id]?.cut ?? 0;
+    const extraIn = byId[id].prompt_tokens - served.prompt_tokens;
+    const extraOut = byId[id].completion_tokens - served.completion_tokens;
+    assert.ok(extraIn >= 0 && extraIn <= 9 * cutHere, `${id} prompt tokens ${byId[id].prompt_tokens} vs ${served.prompt_tokens} counted upstream, ${cutHere} cuts`);
+    assert.ok(extraOut >= 0 && extraOut <= 4 * cutHere, `${id} completion tokens ${byId[id].completion_tokens} vs ${served.completion_tokens}, ${cutHere} cuts`);
+    if (cutHere === 0) assert.equal(extraIn + extraOut, 0, `${id}: nothing cut, the upstream's count exactly`);
+    else assert.ok(extraIn > 0, `${id}: its ${cutHere} cut streams are charged`);
+    tokensIn += byId[id].prompt_tokens;
+    tokensOut += byId[id].completion_tokens;
   }
   const cost = Object.values(byId).reduce((n, d) => n + d.cost, 0);
   const expected = tokensIn * PRICE_IN + tokensOut * PRICE_OUT;

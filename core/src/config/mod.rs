@@ -218,18 +218,55 @@ impl Config {
             .map(|d| (vec![d], true))
     }
 
-    /// This config plus a deployment for each of `names` that is not a group or deployment id
-    /// but a provider's model called by name, keyed by the provider's secret from `env`
-    /// (`None` when nothing needed adding). When `names[0]` (the requested model) needs a secret
-    /// that is not set, that is an error saying which one; other names are then skipped.
+    /// The wildcard group (`*`, `openai/*`, `claude-*`) that serves `name`, the most specific
+    /// one (most literal characters) when several match, and the part its `*` matched.
+    pub fn wildcard_for(&self, name: &str) -> Option<(&str, String)> {
+        self.group_order
+            .iter()
+            .filter(|g| g.contains('*'))
+            .filter_map(|g| glob(g, name).map(|part| (g.as_str(), part)))
+            .max_by_key(|(g, _)| g.chars().filter(|c| *c != '*').count())
+    }
+
+    /// This config plus deployments for names that are neither a group nor a deployment id:
+    /// 1. a name a wildcard group serves: that group's deployments with the model substituted,
+    ///    keeping their ids and group, so every name shares one state object per wildcard
+    ///    deployment (a client cannot mint state by inventing names);
+    /// 2. a provider's model that the config's own fallbacks name (`config_names`, the seed's
+    ///    `fallbacks=["gpt-3.5-turbo", ...]`): a deployment keyed by the provider's secret from
+    ///    `env`, skipped when that is not set.
+    ///
+    /// Names a client chose (`client_names`: its model, its body's fallbacks) get only 1.
+    /// `None` when nothing needed adding.
     pub fn with_implicit(
         &self,
-        names: &[&str],
+        client_names: &[&str],
+        config_names: &[&str],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Config>, Error> {
-        let mut extra = Vec::new();
-        for name in names {
-            if self.knows(name) || extra.iter().any(|d: &Deployment| d.group == *name) {
+        let mut extra: Vec<(String, Vec<Deployment>)> = Vec::new();
+        let all = client_names
+            .iter()
+            .map(|n| (*n, false))
+            .chain(config_names.iter().map(|n| (*n, true)));
+        for (name, from_config) in all {
+            if self.knows(name) || extra.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            if let Some((group, part)) = self.wildcard_for(name) {
+                let served: Vec<Deployment> = self
+                    .group(group)
+                    .into_iter()
+                    .flatten()
+                    .map(|d| Deployment {
+                        model: d.model.replace('*', &part),
+                        ..d.clone()
+                    })
+                    .collect();
+                extra.push((name.to_string(), served));
+                continue;
+            }
+            if !from_config {
                 continue;
             }
             let Some((provider, model)) = provider::implicit(name) else {
@@ -237,53 +274,47 @@ impl Config {
             };
             let var = provider::key_variable(provider.name).unwrap_or("API_KEY");
             let Some(key) = env(var) else {
-                if Some(name) != names.first() {
-                    continue;
-                }
-                return Err(Error::InvalidRequest {
-                    message: format!(
-                        "`{name}` is not a model group of this router. To call {} directly, set the secret {var} (wrangler secret put {var}).",
-                        provider.name
-                    ),
-                    param: Some("model".into()),
-                    code: Some("model_not_found"),
-                });
+                continue;
             };
-            extra.push(Deployment {
-                id: (*name).to_string(),
-                group: (*name).to_string(),
-                provider,
-                model,
-                api_base: provider.default_api_base.unwrap_or_default().to_string(),
-                api_key: Some(key),
-                api_version: None,
-                azure_ad_token: None,
-                aws: None,
-                organization: None,
-                timeout_ms: self.router.timeout_ms,
-                stream_timeout_ms: self
-                    .router
-                    .stream_timeout_ms
-                    .unwrap_or(self.router.timeout_ms),
-                max_retries: None,
-                weight: None,
-                rpm: None,
-                tpm: None,
-                order: None,
-                tags: Vec::new(),
-                max_parallel_requests: self.router.default_max_parallel_requests,
-                body_defaults: Map::new(),
-                info: ModelInfo::default(),
-            });
+            extra.push((
+                name.to_string(),
+                vec![Deployment {
+                    id: name.to_string(),
+                    group: name.to_string(),
+                    provider,
+                    model,
+                    api_base: provider.default_api_base.unwrap_or_default().to_string(),
+                    api_key: Some(key),
+                    api_version: None,
+                    azure_ad_token: None,
+                    aws: None,
+                    organization: None,
+                    timeout_ms: self.router.timeout_ms,
+                    stream_timeout_ms: self
+                        .router
+                        .stream_timeout_ms
+                        .unwrap_or(self.router.timeout_ms),
+                    max_retries: None,
+                    weight: None,
+                    rpm: None,
+                    tpm: None,
+                    order: None,
+                    tags: Vec::new(),
+                    max_parallel_requests: self.router.default_max_parallel_requests,
+                    body_defaults: Map::new(),
+                    info: ModelInfo::default(),
+                }],
+            ));
         }
         if extra.is_empty() {
             return Ok(None);
         }
         let mut next = self.clone();
-        for d in extra {
+        for (name, served) in extra {
+            let start = next.deployments.len();
             next.groups
-                .insert(d.group.clone(), vec![next.deployments.len()]);
-            next.deployments.push(d);
+                .insert(name, (start..start + served.len()).collect());
+            next.deployments.extend(served);
         }
         Ok(Some(next))
     }
@@ -299,6 +330,26 @@ impl Config {
             .get(name)
             .map(|ix| ix.iter().map(move |&i| &self.deployments[i]))
     }
+}
+
+/// `pattern` with `*` matching any run of characters: what the `*`s matched, joined, or
+/// `None` when `name` does not match.
+pub(crate) fn glob(pattern: &str, name: &str) -> Option<String> {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, rest) = parts.split_first()?;
+    let mut at = name.strip_prefix(first)?;
+    let mut matched = String::new();
+    for (i, part) in rest.iter().enumerate() {
+        let last = i == rest.len() - 1;
+        let found = if last {
+            at.ends_with(part).then(|| at.len() - part.len())
+        } else {
+            at.find(part)
+        }?;
+        matched.push_str(&at[..found]);
+        at = &at[found + part.len()..];
+    }
+    (!matched.is_empty()).then_some(matched)
 }
 
 /// `router_settings.default_litellm_params` go under every deployment's `litellm_params`

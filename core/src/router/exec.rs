@@ -34,27 +34,33 @@ struct Tally {
 pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Routed, Error> {
     let mut config = router.config();
     let opts = RequestOptions::parse(&req.router_fields, &req.model, &config.router.client_caps)?;
-    // Provider models called by name (not groups) get a deployment for this request, where a
-    // wildcard deployment allows them and the caller may use them.
-    let mut names: Vec<&str> = vec![req.model.as_str()];
+    // Names that are not groups get deployments for this request: a wildcard deployment's
+    // for any name it serves; a provider's own for models the config's fallbacks name. What
+    // the client chose (its model, its body's fallbacks) gets only the first, and only where
+    // its key may go.
     let s = &config.router;
-    for list in [
-        opts.fallbacks
-            .as_deref()
-            .unwrap_or(s.fallbacks.for_group(&req.model)),
-        opts.context_window_fallbacks
-            .as_deref()
-            .unwrap_or(s.context_window_fallbacks.for_group(&req.model)),
-        s.content_policy_fallbacks.for_group(&req.model),
+    let mut client: Vec<&str> = vec![req.model.as_str()];
+    let mut from_config: Vec<&str> = Vec::new();
+    for (asked, configured) in [
+        (opts.fallbacks.as_deref(), s.fallbacks.for_group(&req.model)),
+        (
+            opts.context_window_fallbacks.as_deref(),
+            s.context_window_fallbacks.for_group(&req.model),
+        ),
+        (None, s.content_policy_fallbacks.for_group(&req.model)),
     ] {
-        names.extend(
+        let (list, into) = match asked {
+            Some(list) => (list, &mut client),
+            None => (configured, &mut from_config),
+        };
+        into.extend(
             list.iter()
                 .map(String::as_str)
                 .filter(|n| may_use(req, &config, n)),
         );
     }
     let secrets = router.secrets.clone();
-    if let Some(c) = config.with_implicit(&names, &move |n| secrets(n))? {
+    if let Some(c) = config.with_implicit(&client, &from_config, &move |n| secrets(n))? {
         config = Rc::new(c);
     }
     if !config.knows(&req.model) {
@@ -65,6 +71,14 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
     if !may_use(req, &config, &req.model) {
         return Err(not_allowed(&req.model));
     }
+    // Metrics count a name a wildcard serves under the wildcard: series stay bounded by the
+    // config, whatever names clients invent.
+    let label = match router.config().knows(&req.model) {
+        true => req.model.clone(),
+        false => config
+            .wildcard_for(&req.model)
+            .map_or_else(|| req.model.clone(), |(g, _)| g.to_string()),
+    };
     let prompt_tokens = estimate_request_tokens(&req.body);
     let mut tally = Tally::default();
     let run = GroupRun {
@@ -77,13 +91,13 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
 
     let primary = match run.group(&req.model, &mut tally).await {
         Ok(ok) => {
-            router.record_tally(&req.model, tally.retries, tally.fallbacks);
+            router.record_tally(&label, tally.retries, tally.fallbacks);
             return Ok(ok.finish(tally));
         }
         Err(e) => e,
     };
     if opts.disable_fallbacks {
-        router.record_tally(&req.model, tally.retries, tally.fallbacks);
+        router.record_tally(&label, tally.retries, tally.fallbacks);
         return Err(primary);
     }
     let mut tried = vec![req.model.clone()];
@@ -105,11 +119,11 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
         tried.push(fallback.clone());
         tally.fallbacks += 1;
         if let Ok(ok) = run.group(&fallback, &mut tally).await {
-            router.record_tally(&req.model, tally.retries, tally.fallbacks);
+            router.record_tally(&label, tally.retries, tally.fallbacks);
             return Ok(ok.finish(tally));
         }
     }
-    router.record_tally(&req.model, tally.retries, tally.fallbacks);
+    router.record_tally(&label, tally.retries, tally.fallbacks);
     if refused.is_empty() {
         Err(primary)
     } else {
@@ -126,7 +140,7 @@ pub(super) fn may_use(req: &ModelRequest, config: &Config, name: &str) -> bool {
     let Some(list) = &req.allowed_models else {
         return true;
     };
-    let listed = |n: &str| list.iter().any(|m| m == n || m == "*");
+    let listed = |n: &str| list.iter().any(|m| crate::keys::key_allows(m, n));
     if listed(name) {
         return true;
     }

@@ -906,30 +906,66 @@ fn setup_with_secrets(
 }
 
 #[test]
-fn a_known_provider_model_is_called_with_the_environment_key() {
+fn a_provider_model_a_client_names_is_served_only_by_a_wildcard_deployment() {
+    // With the provider's key in the environment but no wildcard: not served, no state made.
     let s = setup_with_secrets(
         &[dep("g", "a", "")],
         "",
         &[("OPENAI_API_KEY", "sk-env-openai")],
     );
-    s.up.push(
-        "https://api.openai.com/v1/chat/completions",
-        Reply::json(200, OK),
+    for name in ["gpt-3.5-turbo", "openai/made-up-1", "openai/made-up-2"] {
+        assert!(matches!(
+            s.chat(name).err().unwrap(),
+            Error::ModelNotFound { .. }
+        ));
+    }
+    assert!(s.up.calls.borrow().is_empty());
+    assert!(s.router.state.totals().iter().all(|(id, _)| id == "a"));
+    // A wildcard deployment serves them with its own api_base and key, the model substituted,
+    // all in its one state object.
+    let s = setup(
+        &[
+            dep("g", "a", ""),
+            r#"{"model_name":"openai/*","litellm_params":{"model":"openai/*","api_base":"http://wild.test/v1","api_key":"sk-wild"},"model_info":{"id":"wild"}}"#.to_string(),
+            r#"{"model_name":"*","litellm_params":{"model":"openai/*","api_base":"http://any.test/v1"},"model_info":{"id":"any"}}"#.to_string(),
+        ],
+        "",
     );
-    let r = s.chat("gpt-3.5-turbo").unwrap();
-    assert_eq!(r.group, "gpt-3.5-turbo");
+    for _ in 0..3 {
+        s.reply("wild", Reply::json(200, OK));
+    }
+    s.reply("any", Reply::json(200, OK));
+    for name in ["openai/x-1", "openai/x-2", "openai/x-3"] {
+        assert_eq!(
+            s.chat(name).unwrap().deployment_id,
+            "wild",
+            "the most specific wildcard"
+        );
+    }
+    assert_eq!(s.chat("local-model").unwrap().deployment_id, "any");
     let calls = s.up.calls.borrow();
+    let sent: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            serde_json::from_slice::<Value>(&c.body).unwrap()["model"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(sent, vec!["x-1", "x-2", "x-3", "local-model"]);
     assert!(calls[0]
         .headers
-        .contains(&("authorization", "Bearer sk-env-openai".to_string())));
+        .contains(&("authorization", "Bearer sk-wild".to_string())));
     drop(calls);
-    let e = s.chat("claude-3-haiku-20240307").err().unwrap();
-    assert_eq!(e.status(), 400);
-    assert!(e.message().contains("ANTHROPIC_API_KEY"), "{}", e.message());
-    assert!(matches!(
-        s.chat("my-private-model").err().unwrap(),
-        Error::ModelNotFound { .. }
-    ));
+    let ids: Vec<String> = s
+        .router
+        .state
+        .totals()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, vec!["any".to_string(), "wild".to_string()]);
 }
 
 #[test]

@@ -254,3 +254,52 @@ fn readiness_asks_the_shards() {
     backend.down.set(true);
     assert_eq!(block_on(vs[0].reachable()), ("durable objects", false));
 }
+
+#[test]
+fn sequential_calls_at_max_parallel_one_each_get_the_slot() {
+    // The end of one call is not yet reported when the next reserves: the reservation carries
+    // it, so the shard frees the slot first.
+    let (_, clock, vs) = views(1);
+    let limits = Limits {
+        rpm: None,
+        max_parallel: Some(1),
+    };
+    for i in 0..20 {
+        let now = clock.now_ms();
+        assert!(
+            block_on(vs[0].reserve("a", "g", limits, now)).unwrap(),
+            "call {i} refused"
+        );
+        vs[0].call_ended("a", &ok("g"), now);
+    }
+    // While one is running, a second is refused.
+    let now = clock.now_ms();
+    assert!(block_on(vs[0].reserve("a", "g", limits, now)).unwrap());
+    assert!(!block_on(vs[0].reserve("a", "g", limits, now)).unwrap());
+    assert_eq!(vs[0].unacknowledged(), 0);
+}
+
+#[test]
+fn the_shard_keeps_the_latency_window_the_config_asks_for() {
+    let backend = Rc::new(Loopback::default());
+    let clock = ManualClock::at(1_000.0);
+    let v = SharedView::new(Rc::new(backend.clone()), Rc::new(clock.clone()), 1e12, 50);
+    v.set_shards([("a".to_string(), "g".to_string())]);
+    let now = clock.now_ms();
+    // 40 slow calls, then 10 fast: a window of 50 averages all of them.
+    for i in 0..50 {
+        v.call_started("a", now);
+        let latency = if i < 40 { 100.0 } else { 10.0 };
+        v.call_ended(
+            "a",
+            &Outcome {
+                latency_ms: Some(latency),
+                ..ok("g")
+            },
+            now,
+        );
+    }
+    block_on(v.sync(&["g".to_string()]));
+    let mean = v.snapshot("a", now).latency_ms.unwrap();
+    assert!((mean - 82.0).abs() < 1e-9, "mean of 50 samples, got {mean}");
+}
