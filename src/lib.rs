@@ -106,18 +106,20 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     for job in std::mem::take(&mut resp.background) {
         ctx.wait_until(job);
     }
-    if let (Some(sync), Some(router)) = (&isolate.deployments, app.router()) {
-        if let Err(e) = sync.save_if_changed(router).await {
-            resp = switchyard_core::HttpResponse::from_error(&e);
-        } else if sync.check_due() {
-            let app = app.clone();
-            let isolate = isolate.clone();
-            ctx.wait_until(async move {
-                if let (Some(sync), Some(router)) = (&isolate.deployments, app.router()) {
-                    sync.refresh(router).await;
-                }
-            });
-        }
+    // Admin changes were saved inside their own operation; here only other isolates' changes
+    // are picked up, after the response and never in its place.
+    if isolate
+        .deployments
+        .as_ref()
+        .is_some_and(|s| s.check_due() && app.router().is_some())
+    {
+        let app = app.clone();
+        let isolate = isolate.clone();
+        ctx.wait_until(async move {
+            if let (Some(sync), Some(router)) = (&isolate.deployments, app.router()) {
+                sync.refresh(router).await;
+            }
+        });
     }
     if resp.status >= 500 || app.request_log() {
         let line =
@@ -170,7 +172,7 @@ fn isolate(env: &Env) -> Rc<Isolate> {
             deployments,
             reload: config_source::KvReload::new(env, text.as_ref().ok().cloned()),
         });
-        *isolate.app.borrow_mut() = Rc::new(build_app(env, text, isolate.view.clone()));
+        *isolate.app.borrow_mut() = Rc::new(build_app(env, text, &isolate));
         *cell.borrow_mut() = Some(isolate.clone());
         isolate
     })
@@ -207,8 +209,9 @@ fn shared_parts(
 fn build_app(
     env: &Env,
     text: std::result::Result<String, switchyard_core::Error>,
-    view: Option<SharedView>,
+    isolate: &Isolate,
 ) -> App {
+    let view = isolate.view.clone();
     let router = text
         .and_then(|t| Config::from_text(&t, &|n| config_source::string_binding(env, n)))
         .map(|config| {
@@ -232,6 +235,9 @@ fn build_app(
                 runtime.keys = Some(Rc::new(state_backend::DurableKeys { env: env.clone() }));
             }
             runtime.new_key = Some(Rc::new(new_key));
+            if let Some(sync) = &isolate.deployments {
+                runtime.deployments = Some(Rc::new(sync.store()));
+            }
             Router::new(config, runtime)
         });
     if let Err(e) = &router {
@@ -249,7 +255,7 @@ fn replace_app(isolate: &Isolate, env: &Env, text: &str) {
         );
         return;
     }
-    *isolate.app.borrow_mut() = Rc::new(build_app(env, Ok(text.to_string()), isolate.view.clone()));
+    *isolate.app.borrow_mut() = Rc::new(build_app(env, Ok(text.to_string()), isolate));
     if let Some(sync) = &isolate.deployments {
         sync.rebase();
     }

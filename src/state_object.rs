@@ -10,6 +10,8 @@ use serde_json::Value;
 use std::cell::RefCell;
 use switchyard_core::config::StrategyArgs;
 use switchyard_core::keys::{KeyBook, KeyOp};
+use switchyard_core::ports::SavedOverlay;
+use switchyard_core::router::Overlay;
 use switchyard_core::state::{ShardRequest, ShardStore};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
@@ -17,18 +19,23 @@ const STORAGE_KEY: &str = "shard";
 const DEPLOYMENTS_KEY: &str = "deployments";
 const KEYS_KEY: &str = "keys";
 
-/// The model list as changed at runtime, with its version (0: never changed).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SavedDeployments {
-    pub version: u64,
-    pub model_list: Vec<Value>,
-}
-
-/// A change: the new list and the version it was made from.
+/// A change: the new overlay and the version it was made from.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DeploymentsChange {
     pub base_version: u64,
-    pub model_list: Vec<Value>,
+    pub overlay: Overlay,
+}
+
+/// What earlier versions saved: a whole model list that replaced the config's. It is not
+/// taken up (it would freeze the config's list again); its version is kept so isolates move on.
+#[derive(Debug, Default, Deserialize)]
+struct Stored {
+    #[serde(default)]
+    version: u64,
+    #[serde(default)]
+    overlay: Option<Overlay>,
+    #[serde(default)]
+    model_list: Option<Vec<Value>>,
 }
 
 #[durable_object(fetch)]
@@ -77,7 +84,16 @@ impl RouterShard {
 
     async fn deployments(&self, mut req: Request) -> Result<Response> {
         let storage = self.state.storage();
-        let saved: SavedDeployments = storage.get(DEPLOYMENTS_KEY).await?.unwrap_or_default();
+        let stored: Stored = storage.get(DEPLOYMENTS_KEY).await?.unwrap_or_default();
+        if stored.overlay.is_none() && stored.model_list.is_some() {
+            worker::console_warn!(
+                "switchyard: a saved model list from an earlier version is ignored; runtime changes are now kept as an overlay over the config"
+            );
+        }
+        let saved = SavedOverlay {
+            version: stored.version,
+            overlay: stored.overlay.unwrap_or_default(),
+        };
         if req.method() != Method::Put {
             return Response::from_json(&saved);
         }
@@ -88,9 +104,9 @@ impl RouterShard {
         if change.base_version != saved.version {
             return Ok(Response::from_json(&saved)?.with_status(409));
         }
-        let next = SavedDeployments {
+        let next = SavedOverlay {
             version: saved.version + 1,
-            model_list: change.model_list,
+            overlay: change.overlay,
         };
         storage.put(DEPLOYMENTS_KEY, &next).await?;
         Response::from_json(&next)

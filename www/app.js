@@ -106,6 +106,7 @@ function deploymentCard(d, info) {
     { class: "dep", "data-deployment": d.id },
     el("div", {}, el("span", { class: "name", text: d.model }), badge(d)),
     el("div", { class: "muted", text: `id ${d.id}` }),
+    el("div", { class: "muted origin", "data-origin": info?.origin || "config", text: `from ${info?.origin || "config"}` }),
     stats,
     spark(series.requests),
     spark(series.failures, "err"),
@@ -207,6 +208,16 @@ $("health").addEventListener("click", async () => {
 $("reset").addEventListener("click", async () => {
   await api("/cost/reset", { method: "POST", body: "{}" });
   refresh();
+});
+
+$("drop-runtime").addEventListener("click", async () => {
+  if (!confirm("Drop every runtime change (deployments added, edited or deleted here)? The config's model list will be in force again.")) return;
+  try {
+    await api("/model/reset", { method: "POST", body: "{}" });
+    refresh();
+  } catch (e) {
+    $("status").textContent = `could not drop runtime changes: ${e.message}`;
+  }
 });
 
 $("f-cancel").addEventListener("click", endEdit);

@@ -12,6 +12,8 @@ pub enum AdminRoute {
     ModelUpdate,
     ModelDelete,
     ModelInfo,
+    /// `POST /model/reset`: drops every runtime change (the config's list is in force).
+    ModelReset,
     /// `GET /health[?model=]`: the Router's `health_check`.
     Health,
     /// `GET /usage`: `get_usage_stats`.
@@ -58,28 +60,13 @@ fn ok(v: Value) -> HttpResponse {
     HttpResponse::json(200, v.to_string().into_bytes())
 }
 
-/// The routes that are async (they call upstreams).
-pub async fn handle_async(
+pub async fn handle(
     router: &Router,
     route: AdminRoute,
+    body: &[u8],
     query: &str,
 ) -> Result<HttpResponse, Error> {
-    match route {
-        AdminRoute::Health => {
-            let model = query
-                .split('&')
-                .find_map(|p| p.strip_prefix("model="))
-                .map(|m| m.replace("%2F", "/").replace('+', " "));
-            Ok(ok(router.health_check(model.as_deref()).await?))
-        }
-        _ => Err(Error::Internal {
-            message: "not an async admin route".into(),
-        }),
-    }
-}
-
-pub fn handle(router: &Router, route: AdminRoute, body: &[u8]) -> Result<HttpResponse, Error> {
-    run(router, route, body).map_err(|e| match e {
+    run(router, route, body, query).await.map_err(|e| match e {
         // A deployment the caller sent is the caller's mistake, not the server's config.
         Error::Config { message } => Error::InvalidRequest {
             message,
@@ -90,11 +77,23 @@ pub fn handle(router: &Router, route: AdminRoute, body: &[u8]) -> Result<HttpRes
     })
 }
 
-fn run(router: &Router, route: AdminRoute, body: &[u8]) -> Result<HttpResponse, Error> {
+async fn run(
+    router: &Router,
+    route: AdminRoute,
+    body: &[u8],
+    query: &str,
+) -> Result<HttpResponse, Error> {
     match route {
+        AdminRoute::Health => {
+            let model = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("model="))
+                .map(|m| m.replace("%2F", "/").replace('+', " "));
+            Ok(ok(router.health_check(model.as_deref()).await?))
+        }
         AdminRoute::ModelInfo => Ok(ok(json!({"data": router.get_deployments()}))),
         AdminRoute::ModelNew => {
-            let id = router.add_deployment(body_json(body)?)?;
+            let id = router.add_deployment(body_json(body)?).await?;
             Ok(ok(json!({"message": "deployment added", "model_id": id})))
         }
         AdminRoute::ModelUpdate => {
@@ -104,13 +103,20 @@ fn run(router: &Router, route: AdminRoute, body: &[u8]) -> Result<HttpResponse, 
             if let Some(m) = changes.as_object_mut() {
                 m.remove("id");
             }
-            router.update_deployment(&id, changes)?;
+            router.update_deployment(&id, changes).await?;
             Ok(ok(json!({"message": "deployment updated", "model_id": id})))
         }
         AdminRoute::ModelDelete => {
             let id = id_of(&body_json(body)?)?;
-            router.delete_deployment(&id)?;
+            router.delete_deployment(&id).await?;
             Ok(ok(json!({"message": "deployment deleted", "model_id": id})))
+        }
+        AdminRoute::ModelReset => {
+            router.reset_deployments().await?;
+            Ok(ok(json!({
+                "message": "runtime changes dropped: the config's model list is in force",
+                "deployments": router.config().deployments.len(),
+            })))
         }
         AdminRoute::Usage => Ok(ok(router.get_usage_stats())),
         AdminRoute::CostMap => Ok(ok(router.get_model_cost_map())),
@@ -130,9 +136,6 @@ fn run(router: &Router, route: AdminRoute, body: &[u8]) -> Result<HttpResponse, 
             )],
             body: crate::api::HttpBody::Bytes(prometheus(&router.get_usage_stats()).into_bytes()),
             background: Vec::new(),
-        }),
-        AdminRoute::Health => Err(Error::Internal {
-            message: "health is async".into(),
         }),
     }
 }

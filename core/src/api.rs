@@ -213,11 +213,8 @@ impl App {
         if let Route::Admin(admin) = route {
             require_master(router, &caller)?;
             router.load_all_state().await;
-            if admin == AdminRoute::Health {
-                let query = req.path.split_once('?').map_or("", |(_, q)| q);
-                return admin_api::handle_async(router, admin, query).await;
-            }
-            return admin_api::handle(router, admin, &req.body);
+            let query = req.path.split_once('?').map_or("", |(_, q)| q);
+            return admin_api::handle(router, admin, &req.body, query).await;
         }
         if req.body.len() > router.config().general.max_request_size_bytes {
             return Err(Error::PayloadTooLarge {
@@ -336,6 +333,7 @@ fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/model/new" => (Route::Admin(AdminRoute::ModelNew), "POST"),
         "/model/update" => (Route::Admin(AdminRoute::ModelUpdate), "POST"),
         "/model/delete" => (Route::Admin(AdminRoute::ModelDelete), "POST"),
+        "/model/reset" => (Route::Admin(AdminRoute::ModelReset), "POST"),
         "/model/info" | "/v1/model/info" => (Route::Admin(AdminRoute::ModelInfo), "GET"),
         "/health" => (Route::Admin(AdminRoute::Health), "GET"),
         "/key/generate" => (Route::Keys(key_routes::KeyRoute::Generate), "POST"),

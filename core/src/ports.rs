@@ -69,3 +69,31 @@ pub trait Clock {
     /// Resolves after `ms` milliseconds.
     fn sleep(&self, ms: u64) -> LocalFuture<()>;
 }
+
+/// Runtime changes to the model list as saved: a version and the overlay over the config's
+/// own list.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedOverlay {
+    pub version: u64,
+    #[serde(default)]
+    pub overlay: crate::router::Overlay,
+}
+
+/// What saving an overlay did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaveOutcome {
+    Saved(SavedOverlay),
+    /// Another change was saved since `base_version`: this one was not; here is the newer.
+    Conflict(SavedOverlay),
+}
+
+/// Where runtime deployment changes are kept, so every isolate and every restart sees them
+/// (the `deployments` Durable Object). An admin change is saved here before it takes effect.
+pub trait DeploymentStore {
+    fn load(&self) -> LocalFuture<Result<SavedOverlay, crate::error::Error>>;
+    fn save(
+        &self,
+        base_version: u64,
+        overlay: &crate::router::Overlay,
+    ) -> LocalFuture<Result<SaveOutcome, crate::error::Error>>;
+}

@@ -6,9 +6,11 @@ mod admin;
 mod attempt;
 mod exec;
 mod options;
+mod overlay;
 
 pub use attempt::StreamUsage;
 pub use options::RequestOptions;
+pub use overlay::{Origin, Overlay};
 
 use crate::cache::{self, CachePlan, CacheStore, MemoryCache, Stored};
 use crate::config::Config;
@@ -41,6 +43,8 @@ pub struct Runtime {
     /// Makes a new virtual key. The Worker draws it from `crypto.getRandomValues`; without one
     /// the router's own (non-cryptographic) generator is used, which suits tests only.
     pub new_key: Option<Rc<dyn Fn() -> String>>,
+    /// Where runtime deployment changes are saved; `None` keeps them in this isolate.
+    pub deployments: Option<Rc<dyn crate::ports::DeploymentStore>>,
 }
 
 impl Runtime {
@@ -54,6 +58,7 @@ impl Runtime {
             cache: None,
             keys: None,
             new_key: None,
+            deployments: None,
         }
     }
 }
@@ -68,8 +73,13 @@ pub struct Router {
     keys: Rc<dyn KeyStore>,
     new_key: Option<Rc<dyn Fn() -> String>>,
     rng: RefCell<Rng>,
-    /// Bumped by every change to the model list, so the host knows when to save it.
-    generation: std::cell::Cell<u64>,
+    /// The config's own `model_list` entries (each with its `model_info.id`) and the config as
+    /// written: runtime changes are an overlay over these, never a copy that replaces them.
+    base: Vec<(String, serde_json::Value)>,
+    base_source: serde_json::Value,
+    /// The runtime changes in force and the version they were saved as.
+    saved: RefCell<crate::ports::SavedOverlay>,
+    deployment_store: Option<Rc<dyn crate::ports::DeploymentStore>>,
     /// Retries and fallbacks per requested model group, in this isolate (for metrics).
     tallies: RefCell<std::collections::HashMap<String, (u64, u64)>>,
 }
@@ -117,7 +127,13 @@ impl Router {
                 clock: runtime.clock.clone(),
             })
         });
+        let base = overlay_base(&config);
+        let base_source = config.source.clone();
         Router {
+            base,
+            base_source,
+            saved: RefCell::new(crate::ports::SavedOverlay::default()),
+            deployment_store: runtime.deployments,
             config: RefCell::new(Rc::new(config)),
             upstream: runtime.upstream,
             clock: runtime.clock,
@@ -127,7 +143,6 @@ impl Router {
             keys,
             new_key: runtime.new_key,
             rng: RefCell::new(Rng::seeded(runtime.seed)),
-            generation: std::cell::Cell::new(0),
             tallies: RefCell::new(std::collections::HashMap::new()),
         }
     }
@@ -138,19 +153,9 @@ impl Router {
         self.config.borrow().clone()
     }
 
-    /// Changes so far to the model list (runtime deployment management).
-    pub fn generation(&self) -> u64 {
-        self.generation.get()
-    }
-
-    /// The model list as written (secrets unresolved): what the host saves.
-    pub fn model_list_source(&self) -> Vec<serde_json::Value> {
-        self.config()
-            .source
-            .get("model_list")
-            .and_then(serde_json::Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+    /// The runtime changes in force (and their saved version).
+    pub fn overlay(&self) -> crate::ports::SavedOverlay {
+        self.saved.borrow().clone()
     }
 
     pub fn state(&self) -> &Rc<dyn RouterState> {
@@ -273,6 +278,25 @@ impl Router {
         let req = ModelRequest::parse_for(endpoint, body.to_string().as_bytes())?;
         self.completion(&req).await
     }
+}
+
+/// The config's `model_list` entries as written, each with its id made explicit (so the list
+/// in force names every deployment the same way whatever the overlay adds or removes).
+fn overlay_base(config: &Config) -> Vec<(String, serde_json::Value)> {
+    let written = config
+        .source
+        .get("model_list")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    written
+        .into_iter()
+        .zip(&config.deployments)
+        .map(|(mut entry, d)| {
+            admin::set_id(&mut entry, &d.id);
+            (d.id.clone(), entry)
+        })
+        .collect()
 }
 
 fn deployment_groups(config: &Config) -> Vec<(String, String)> {

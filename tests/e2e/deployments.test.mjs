@@ -129,3 +129,66 @@ test("runtime deployments survive a restart of the runtime", async () => {
   assert.equal(res.status, 200, res.text);
   assert.equal(res.id, added.json.model_id);
 });
+
+test("a redeploy whose config adds a group keeps runtime changes on top, and they can be dropped", async () => {
+  const os = await import("node:os");
+  const fs = await import("node:fs");
+  const path = await import("node:path");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-overlay-"));
+  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const mock = await startMock();
+  cleanup.push(() => mock.close());
+  const grown = (m) => `${config(m)}
+  - model_name: fresh
+    litellm_params: { model: openai/m, api_base: "${m.base("fresh")}" }
+    model_info: { id: fresh-1 }
+`.replace("general_settings: { master_key: \"" + MASTER + "\" }\n", "") + `general_settings: { master_key: "${MASTER}" }\n`;
+  const start = (text) => new Miniflare({ ...workerOptions(text), durableObjectsPersist: dir });
+  let mf = start(config(mock));
+  let a = client(await mf.getWorker());
+  const added = await a.call("POST", "/model/new", { model_name: "kept", litellm_params: { model: "openai/m", api_base: mock.base("kept") } });
+  assert.equal(added.status, 200, added.text);
+  await mf.dispose();
+  // The new config adds group `fresh`: it answers, next to the runtime deployment.
+  mf = start(grown(mock));
+  cleanup.push(() => mf.dispose());
+  a = client(await mf.getWorker());
+  const fresh = await a.chat("fresh");
+  assert.equal(fresh.status, 200, fresh.text);
+  assert.equal(fresh.id, "fresh-1");
+  assert.equal((await a.chat("kept")).status, 200);
+  const info = await a.call("GET", "/model/info");
+  const origins = Object.fromEntries(info.json.data.map((d) => [d.model_info.id, d.origin]));
+  assert.deepEqual(origins, { "base-1": "config", "fresh-1": "config", [added.json.model_id]: "runtime" });
+  const ready = await a.call("GET", "/health/readiness");
+  assert.equal(ready.json.deployments, 3);
+  // Dropping the overlay: the config's list alone, saved for every isolate.
+  const reset = await a.call("POST", "/model/reset", {});
+  assert.equal(reset.status, 200, reset.text);
+  assert.equal((await a.chat("kept")).status, 400);
+  assert.equal((await a.chat("fresh")).status, 200);
+});
+
+test("a save that fails answers the admin call with an error, rolls back, and touches no other answer", async () => {
+  const r = await startRouter(config, { entry: "tests/e2e/failing-store.mjs" });
+  cleanup.push(() => r.close());
+  const w = await r.mf.getWorker();
+  const a = client(w);
+  assert.equal((await a.chat("base")).status, 200);
+  await w.fetch("http://router/__test/deployments-store?fail=1", { method: "POST" });
+  const failed = await a.call("POST", "/model/new", { model_name: "later", litellm_params: { model: "openai/m", api_base: r.mock.base("later") } });
+  assert.equal(failed.status, 500, failed.text);
+  assert.match(failed.json.error.message, /deployments object answered 500/);
+  // Other requests keep their own answers; the change did not take effect here either.
+  for (let i = 0; i < 3; i++) {
+    const res = await a.chat("base");
+    assert.equal(res.status, 200, res.text);
+  }
+  assert.equal((await a.chat("later")).status, 400, "rolled back");
+  assert.equal((await a.call("GET", "/model/info")).json.data.length, 1);
+  // The store is back: the same change goes through and is served.
+  await w.fetch("http://router/__test/deployments-store?fail=0", { method: "POST" });
+  const ok = await a.call("POST", "/model/new", { model_name: "later", litellm_params: { model: "openai/m", api_base: r.mock.base("later") } });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal((await a.chat("later")).status, 200);
+});

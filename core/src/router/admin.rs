@@ -1,11 +1,12 @@
 //! The seed's management and reporting API: add/update/delete deployments, the model list,
 //! health checks, prices, usage statistics and metrics.
 
-use super::Router;
+use super::{Origin, Overlay, Router};
 use crate::config::{Config, Deployment};
 use crate::cost;
 use crate::error::Error;
 use crate::ports::UpstreamBody;
+use crate::ports::{SaveOutcome, SavedOverlay};
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 use std::rc::Rc;
@@ -49,62 +50,119 @@ impl Router {
         }
     }
 
-    /// Replaces the config with `edit` applied to its source, after the same checks as a file.
-    fn edit_model_list(
-        &self,
-        edit: impl FnOnce(&mut Vec<Value>) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let current = self.config();
-        let mut source = current.source.clone();
+    /// The config for the model list `list` (the config's other settings as written), after
+    /// the same checks as a file.
+    fn config_for(&self, list: Vec<Value>) -> Result<Config, Error> {
+        let mut source = self.base_source.clone();
         if !source.is_object() {
             source = json!({});
         }
-        let list = source
-            .as_object_mut()
-            .map(|m| m.entry("model_list").or_insert_with(|| json!([])))
-            .and_then(Value::as_array_mut)
-            .ok_or_else(|| Error::Internal {
-                message: "model_list is not a list".into(),
-            })?;
-        edit(list)?;
+        if let Some(m) = source.as_object_mut() {
+            m.insert("model_list".into(), Value::Array(list));
+        }
         let secrets = self.secrets.clone();
-        let next = Config::from_value(source, &move |n| secrets(n))?;
+        Config::from_value(source, &move |n| secrets(n))
+    }
+
+    fn install(&self, next: Config) {
         self.state.set_deployments(super::deployment_groups(&next));
         *self.config.borrow_mut() = Rc::new(next);
-        self.generation.set(self.generation.get() + 1);
+    }
+
+    /// The model list in force, as written, each entry with its id.
+    fn list_in_force(&self) -> Vec<Value> {
+        self.saved.borrow().overlay.apply(&self.base)
+    }
+
+    /// Applies `edit` to the overlay: checked like the config file, then saved (when a store
+    /// is bound), and only then put in force. A change that fails its checks or its save
+    /// changes nothing, here or elsewhere.
+    async fn change_overlay(
+        &self,
+        edit: impl FnOnce(&mut Overlay) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let current = self.saved.borrow().clone();
+        let mut next = current.overlay.clone();
+        edit(&mut next)?;
+        let config = self.config_for(next.apply(&self.base))?;
+        let version = match &self.deployment_store {
+            None => current.version + 1,
+            Some(store) => match store.save(current.version, &next).await? {
+                SaveOutcome::Saved(s) => s.version,
+                SaveOutcome::Conflict(newer) => {
+                    let _ = self.take_saved(newer);
+                    return Err(Error::Conflict {
+                        message: "The deployments were changed elsewhere at the same time; this change was not saved. Retry it.".into(),
+                    });
+                }
+            },
+        };
+        self.install(config);
+        *self.saved.borrow_mut() = SavedOverlay {
+            version,
+            overlay: next,
+        };
         Ok(())
     }
 
-    /// `add_deployment`: one more deployment, checked like the config file. Returns its id.
-    pub fn add_deployment(&self, deployment: Value) -> Result<String, Error> {
+    /// Takes runtime changes saved elsewhere (another isolate, an earlier run), if newer than
+    /// those in force. Saved changes that no longer pass the config's checks (the config
+    /// changed under them) are refused whole, and the config's own list stays in force.
+    pub fn take_saved(&self, saved: SavedOverlay) -> Result<bool, Error> {
+        if saved.version <= self.saved.borrow().version {
+            return Ok(false);
+        }
+        let result = self
+            .config_for(saved.overlay.apply(&self.base))
+            .map(|c| self.install(c));
+        // The version is taken either way, so a bad overlay is not retried on every check.
+        let version = saved.version;
+        match result {
+            Ok(()) => *self.saved.borrow_mut() = saved,
+            Err(_) => self.saved.borrow_mut().version = version,
+        }
+        result.map(|_| true)
+    }
+
+    /// `add_deployment`: one more deployment, checked like the config file, saved, then in
+    /// force. Returns its id.
+    pub async fn add_deployment(&self, deployment: Value) -> Result<String, Error> {
         if !deployment.is_object() {
             return Err(Error::invalid(
                 "A deployment must be an object with model_name and litellm_params.",
                 None,
             ));
         }
-        let mut index = 0;
-        self.edit_model_list(|list| {
-            list.push(deployment);
-            index = list.len() - 1;
+        // Its id is what the config would give it in that place.
+        let mut list = self.list_in_force();
+        list.push(deployment.clone());
+        let index = list.len() - 1;
+        let id = self.config_for(list)?.deployments[index].id.clone();
+        let mut entry = deployment;
+        set_id(&mut entry, &id);
+        self.change_overlay(|o| {
+            o.upsert(&id, entry);
             Ok(())
-        })?;
-        Ok(self.config().deployments[index].id.clone())
+        })
+        .await?;
+        Ok(id)
     }
 
     /// `update_deployment`: merges `changes` into the deployment with this id. Keys
     /// `model_name`, `litellm_params` and `model_info` merge at their level; any other key is a
     /// `litellm_params` key (the seed's `update_deployment(id, api_key=...)`). The id stays.
-    pub fn update_deployment(&self, id: &str, changes: Value) -> Result<(), Error> {
+    pub async fn update_deployment(&self, id: &str, changes: Value) -> Result<(), Error> {
         let Value::Object(changes) = changes else {
             return Err(Error::invalid("The changes must be an object.", None));
         };
         let index = self.index_of(id)?;
-        self.edit_model_list(|list| {
-            let entry = list
-                .get_mut(index)
-                .and_then(Value::as_object_mut)
-                .ok_or_else(|| not_found(id))?;
+        let mut entry = self
+            .list_in_force()
+            .get(index)
+            .cloned()
+            .filter(Value::is_object)
+            .ok_or_else(|| not_found(id))?;
+        if let Value::Object(entry) = &mut entry {
             for (k, v) in changes {
                 match (k.as_str(), v) {
                     ("model_name", v) => {
@@ -124,29 +182,59 @@ impl Router {
                     }
                 }
             }
-            let info = entry.entry("model_info").or_insert_with(|| json!({}));
-            if let Value::Object(info) = info {
-                info.insert("id".into(), Value::String(id.to_string()));
-            }
+        }
+        set_id(&mut entry, id);
+        self.change_overlay(|o| {
+            o.upsert(id, entry);
             Ok(())
         })
+        .await
     }
 
     /// `delete_deployment`.
-    pub fn delete_deployment(&self, id: &str) -> Result<(), Error> {
-        let index = self.index_of(id)?;
-        self.edit_model_list(|list| {
-            list.remove(index);
+    pub async fn delete_deployment(&self, id: &str) -> Result<(), Error> {
+        self.index_of(id)?;
+        let in_base = self.base.iter().any(|(b, _)| b == id);
+        self.change_overlay(|o| {
+            o.delete(id, in_base);
             Ok(())
         })
+        .await
     }
 
-    /// `set_model_list`: replaces every deployment.
-    pub fn set_model_list(&self, model_list: Vec<Value>) -> Result<(), Error> {
-        self.edit_model_list(|list| {
-            *list = model_list;
+    /// `set_model_list`: replaces every deployment (as an overlay over the config's list).
+    pub async fn set_model_list(&self, model_list: Vec<Value>) -> Result<(), Error> {
+        let parsed = self.config_for(model_list.clone())?;
+        let list: Vec<(String, Value)> = model_list
+            .into_iter()
+            .zip(&parsed.deployments)
+            .map(|(mut e, d)| {
+                set_id(&mut e, &d.id);
+                (d.id.clone(), e)
+            })
+            .collect();
+        let next = Overlay::between(&self.base, &list);
+        self.change_overlay(|o| {
+            *o = next;
             Ok(())
         })
+        .await
+    }
+
+    /// Drops every runtime change: the config's own list is in force again, everywhere.
+    pub async fn reset_deployments(&self) -> Result<(), Error> {
+        self.change_overlay(|o| {
+            *o = Overlay::default();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Where the deployment `id` comes from: the config, the config changed at runtime, or a
+    /// runtime addition.
+    pub fn origin(&self, id: &str) -> Origin {
+        let in_base = self.base.iter().any(|(b, _)| b == id);
+        self.saved.borrow().overlay.origin(id, in_base)
     }
 
     fn index_of(&self, id: &str) -> Result<usize, Error> {
@@ -171,11 +259,9 @@ impl Router {
                     .cloned()
                     .unwrap_or_else(|| json!({"model_name": d.group}));
                 mask_secrets(&mut entry);
+                set_id(&mut entry, &d.id);
                 if let Value::Object(m) = &mut entry {
-                    let info = m.entry("model_info").or_insert_with(|| json!({}));
-                    if let Value::Object(info) = info {
-                        info.insert("id".into(), Value::String(d.id.clone()));
-                    }
+                    m.insert("origin".into(), json!(self.origin(&d.id).label()));
                 }
                 entry
             })
@@ -366,6 +452,16 @@ impl Router {
             },
             retry_after: None,
         })
+    }
+}
+
+/// Makes `model_info.id` of a `model_list` entry say `id`.
+pub(super) fn set_id(entry: &mut Value, id: &str) {
+    if let Value::Object(m) = entry {
+        let info = m.entry("model_info").or_insert_with(|| json!({}));
+        if let Value::Object(info) = info {
+            info.insert("id".into(), Value::String(id.to_string()));
+        }
     }
 }
 

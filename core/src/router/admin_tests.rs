@@ -8,7 +8,22 @@ use serde_json::{json, Value};
 
 const OK: &str = r#"{"id":"ok","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
 
+/// Runs an admin operation to its end (they are async: they save through a port).
+trait Now: std::future::Future + Sized {
+    fn now(self) -> Self::Output {
+        block_on(self)
+    }
+}
+impl<F: std::future::Future> Now for F {}
+
 fn router(up: &Rc<ScriptedUpstream>) -> Router {
+    router_with(up, None)
+}
+
+fn router_with(
+    up: &Rc<ScriptedUpstream>,
+    store: Option<Rc<dyn crate::ports::DeploymentStore>>,
+) -> Router {
     let config = Config::from_text(
         r#"{"model_list":[
             {"model_name":"g","litellm_params":{"model":"openai/gpt-4o","api_base":"http://a.test/v1","api_key":"sk-secret-aaaa1234"},"model_info":{"id":"a"}},
@@ -20,6 +35,7 @@ fn router(up: &Rc<ScriptedUpstream>) -> Router {
     rt.secrets = Some(Rc::new(|n: &str| {
         (n == "B_KEY").then(|| "sk-from-env-bbbb5678".to_string())
     }));
+    rt.deployments = store;
     Router::new(config, rt)
 }
 
@@ -57,10 +73,11 @@ fn add_update_delete_take_effect_for_later_requests() {
     up.push("http://c2.test/v1/chat/completions", Reply::json(200, OK));
     let r = router(&up);
     let id = r
-        .add_deployment(json!({"model_name":"new","litellm_params":{"model":"openai/x","api_base":"http://c.test/v1"}}))
+        .add_deployment(json!({"model_name":"new","litellm_params":{"model":"openai/x","api_base":"http://c.test/v1"}})).now()
         .unwrap();
     assert_eq!(chat(&r, "new").unwrap().deployment_id, id);
     r.update_deployment(&id, json!({"api_base":"http://c2.test/v1"}))
+        .now()
         .unwrap();
     assert_eq!(
         chat(&r, "new").unwrap().deployment_id,
@@ -68,18 +85,20 @@ fn add_update_delete_take_effect_for_later_requests() {
         "the id survives an update"
     );
     assert_eq!(up.calls_to("http://c2.test/v1/chat/completions"), 1);
-    assert_eq!(r.generation(), 2);
+    assert_eq!(r.overlay().version, 2);
     assert!(r
-        .model_list_source()
+        .get_deployments()
         .iter()
-        .any(|d| d["litellm_params"]["api_base"] == "http://c2.test/v1"));
-    r.delete_deployment(&id).unwrap();
+        .any(
+            |d| d["litellm_params"]["api_base"] == "http://c2.test/v1" && d["origin"] == "runtime"
+        ));
+    r.delete_deployment(&id).now().unwrap();
     assert!(matches!(
         chat(&r, "new").err().unwrap(),
         Error::ModelNotFound { .. }
     ));
-    assert!(r.delete_deployment(&id).is_err());
-    assert!(r.update_deployment("nope", json!({})).is_err());
+    assert!(r.delete_deployment(&id).now().is_err());
+    assert!(r.update_deployment("nope", json!({})).now().is_err());
 }
 
 #[test]
@@ -88,13 +107,14 @@ fn runtime_changes_get_the_config_checks() {
     let r = router(&up);
     let e = r
         .add_deployment(json!({"model_name":"bad","litellm_params":{"model":"nope/x"}}))
+        .now()
         .unwrap_err();
     assert!(
         e.message().contains("model_list[2].litellm_params.model"),
         "{}",
         e.message()
     );
-    let e = r.add_deployment(json!({"model_name":"x","litellm_params":{"model":"openai/x","api_key":"os.environ/MISSING"}})).unwrap_err();
+    let e = r.add_deployment(json!({"model_name":"x","litellm_params":{"model":"openai/x","api_key":"os.environ/MISSING"}})).now().unwrap_err();
     assert!(e.message().contains("MISSING"));
     assert_eq!(
         r.get_deployments().len(),
@@ -103,6 +123,7 @@ fn runtime_changes_get_the_config_checks() {
     );
     let e = r
         .update_deployment("a", json!({"timeout": -3}))
+        .now()
         .unwrap_err();
     assert!(e.message().contains("timeout"));
 }
@@ -111,7 +132,7 @@ fn runtime_changes_get_the_config_checks() {
 fn set_model_list_replaces_everything() {
     let up = Rc::new(ScriptedUpstream::default());
     let r = router(&up);
-    r.set_model_list(vec![json!({"model_name":"only","litellm_params":{"model":"openai/x","api_base":"http://o.test/v1"}})])
+    r.set_model_list(vec![json!({"model_name":"only","litellm_params":{"model":"openai/x","api_base":"http://o.test/v1"}})]).now()
         .unwrap();
     let groups: Vec<String> = r.config().group_order.clone();
     assert_eq!(groups, vec!["only".to_string()]);
@@ -195,4 +216,119 @@ fn the_seeds_other_methods_route_their_endpoints() {
         .err()
         .unwrap();
     assert_eq!(e.param(), Some("prompt"));
+}
+
+/// A deployments store that can be told to fail, as an unreachable Durable Object would.
+#[derive(Default)]
+struct Store {
+    saved: std::cell::RefCell<crate::ports::SavedOverlay>,
+    fail: std::cell::Cell<bool>,
+}
+
+impl crate::ports::DeploymentStore for Rc<Store> {
+    fn load(&self) -> crate::ports::LocalFuture<Result<crate::ports::SavedOverlay, Error>> {
+        let s = self.saved.borrow().clone();
+        Box::pin(async move { Ok(s) })
+    }
+    fn save(
+        &self,
+        base_version: u64,
+        overlay: &Overlay,
+    ) -> crate::ports::LocalFuture<Result<crate::ports::SaveOutcome, Error>> {
+        use crate::ports::{SaveOutcome, SavedOverlay};
+        let result = if self.fail.get() {
+            Err(Error::Internal {
+                message: "deployments store unreachable".into(),
+            })
+        } else if base_version != self.saved.borrow().version {
+            Ok(SaveOutcome::Conflict(self.saved.borrow().clone()))
+        } else {
+            let next = SavedOverlay {
+                version: base_version + 1,
+                overlay: overlay.clone(),
+            };
+            *self.saved.borrow_mut() = next.clone();
+            Ok(SaveOutcome::Saved(next))
+        };
+        Box::pin(async move { result })
+    }
+}
+
+#[test]
+fn a_change_that_cannot_be_saved_changes_nothing() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let store = Rc::new(Store::default());
+    let r = router_with(&up, Some(Rc::new(store.clone())));
+    store.fail.set(true);
+    let e = r
+        .add_deployment(json!({"model_name":"new","litellm_params":{"model":"openai/x","api_base":"http://c.test/v1"}}))
+        .now()
+        .unwrap_err();
+    assert!(e.message().contains("unreachable"), "{}", e.message());
+    assert!(matches!(
+        chat(&r, "new").err().unwrap(),
+        Error::ModelNotFound { .. }
+    ));
+    assert_eq!(r.get_deployments().len(), 2, "rolled back");
+    assert_eq!(r.overlay().version, 0);
+    // Once the store answers again, the same change goes through, saved.
+    store.fail.set(false);
+    r.add_deployment(json!({"model_name":"new","litellm_params":{"model":"openai/x","api_base":"http://c.test/v1"}}))
+        .now()
+        .unwrap();
+    assert_eq!(store.saved.borrow().version, 1);
+    assert_eq!(store.saved.borrow().overlay.upserts.len(), 1);
+}
+
+#[test]
+fn runtime_changes_are_an_overlay_a_new_config_keeps_its_own_groups() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let store = Rc::new(Store::default());
+    let r = router_with(&up, Some(Rc::new(store.clone())));
+    let id = r
+        .add_deployment(json!({"model_name":"added","litellm_params":{"model":"openai/x","api_base":"http://c.test/v1"}}))
+        .now()
+        .unwrap();
+    r.delete_deployment("b").now().unwrap();
+    let saved = store.saved.borrow().clone();
+    // A redeploy: the config now has a new group `h`. The saved changes apply over it.
+    let config = Config::from_text(
+        r#"{"model_list":[
+            {"model_name":"g","litellm_params":{"model":"openai/gpt-4o","api_base":"http://a.test/v1"},"model_info":{"id":"a"}},
+            {"model_name":"g","litellm_params":{"model":"openai/gpt-4o-mini","api_base":"http://b.test/v1"},"model_info":{"id":"b"}},
+            {"model_name":"h","litellm_params":{"model":"openai/y","api_base":"http://h.test/v1"},"model_info":{"id":"h1"}}]}"#,
+        &|_| None,
+    )
+    .unwrap();
+    let next = Router::new(
+        config,
+        Runtime::new(up.clone(), Rc::new(ManualClock::default()), 1),
+    );
+    assert!(next.take_saved(saved).unwrap());
+    let groups = next.config().group_order.clone();
+    assert_eq!(
+        groups,
+        vec!["g".to_string(), "h".to_string(), "added".to_string()]
+    );
+    let origins: Vec<(String, String)> = next
+        .get_deployments()
+        .iter()
+        .map(|d| {
+            (
+                d["model_info"]["id"].as_str().unwrap().to_string(),
+                d["origin"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        origins,
+        vec![
+            ("a".to_string(), "config".to_string()),
+            ("h1".to_string(), "config".to_string()),
+            (id, "runtime".to_string())
+        ]
+    );
+    // Dropping the overlay brings the config's own list back.
+    next.reset_deployments().now().unwrap();
+    assert_eq!(next.config().deployments.len(), 3);
 }
