@@ -4,7 +4,8 @@
 #   2. native: cargo test (the pure core)
 #   3. browser: the core compiled to wasm32 in headless Chromium (wasm-pack test)
 #   4. worker: build the Worker, then end-to-end tests in workerd (Miniflare) with a mock
-#      upstream on 127.0.0.1 and the official OpenAI SDK as the client
+#      upstream on 127.0.0.1 and the official OpenAI SDK as the client (the stream tests twice:
+#      compact and spaced upstream JSON)
 #   5. deploy artefact: wrangler deploy --dry-run
 #   6. the whole output of 1-5 is grepped for the tests' secrets (none may appear)
 set -euo pipefail
@@ -37,6 +38,13 @@ echo "wasm gzip: $(gzip -c build/index_bg.wasm | wc -c) bytes"
 
 section "end-to-end tests in workerd (node --test)"
 node --test --test-concurrency=1 tests/e2e/
+
+# Upstreams differ in how they write JSON: the files with stream tests run again against a mock
+# that writes it as Python's json.dumps does (spaces after ':' and ',').
+section "end-to-end stream tests again, upstream JSON with spaces (MOCK_JSON=spaced)"
+MOCK_JSON=spaced node --test --test-concurrency=1 \
+  tests/e2e/chat.test.mjs tests/e2e/faults.test.mjs tests/e2e/router.test.mjs \
+  tests/e2e/cache.test.mjs tests/e2e/providers.test.mjs tests/e2e/soak.test.mjs
 
 section "deploy artefact (wrangler deploy --dry-run)"
 rm -rf dist

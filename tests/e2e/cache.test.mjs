@@ -89,3 +89,67 @@ test("caching groups share answers", async () => {
   assert.equal(viaAzure.response.headers.get("x-switchyard-cache"), "hit");
   assert.equal(r.mock.callsTo("azure").length, 0);
 });
+
+test("a client ttl above router_settings.max_cache_ttl is a 400, not a storage error", async () => {
+  for (const ttl of [1e300, 8 * 24 * 3600]) {
+    await assert.rejects(ask("other", `ttl ${ttl}`, { cache: { ttl } }), (e) => {
+      assert.equal(e.status, 400);
+      assert.match(e.message, /ttl must be at most 604800 seconds/);
+      return true;
+    });
+  }
+  assert.equal(r.mock.calls.length, 0);
+});
+
+const KEYED_MASTER = "sk-cache-master-7c2a";
+const keyedConfig = (scope) => (mock) => `
+model_list:
+  - { model_name: m, litellm_params: { model: openai/m, api_base: "${mock.base("m")}" } }
+router_settings:
+  cache_responses: true
+  cache_kwargs: { namespace: keyed${scope ? `, scope: ${scope}` : ""} }
+general_settings: { master_key: "${KEYED_MASTER}" }
+`;
+
+async function twoKeys(router) {
+  const gen = async () => {
+    const res = await fetch(`${router.url}/key/generate`, { method: "POST", headers: { authorization: `Bearer ${KEYED_MASTER}` }, body: "{}" });
+    return (await res.json()).key;
+  };
+  return [await gen(), await gen()];
+}
+
+test("answers are cached per virtual key: another key neither reads them nor learns the prompt", async () => {
+  const keyed = await startRouter(keyedConfig());
+  try {
+    const [a, b] = await twoKeys(keyed);
+    const asA = keyed.client(a);
+    const asB = keyed.client(b);
+    const body = { model: "m", messages: [{ role: "user", content: "my private question" }] };
+    await asA.chat.completions.create(body);
+    await sleep(150);
+    const again = await asA.chat.completions.create(body).withResponse();
+    assert.equal(again.response.headers.get("x-switchyard-cache"), "hit", "the same key hits");
+    const other = await asB.chat.completions.create(body).withResponse();
+    assert.equal(other.response.headers.get("x-switchyard-cache"), "miss", "another key misses");
+    assert.notEqual(other.response.headers.get("x-litellm-cache-key"), again.response.headers.get("x-litellm-cache-key"));
+    assert.equal(keyed.mock.callsTo("m").length, 2, "B's call went upstream (and is charged)");
+  } finally {
+    await keyed.close();
+  }
+});
+
+test("cache_kwargs.scope: shared opts into one cache for every caller", async () => {
+  const shared = await startRouter(keyedConfig("shared"));
+  try {
+    const [a, b] = await twoKeys(shared);
+    const body = { model: "m", messages: [{ role: "user", content: "a common question" }] };
+    await shared.client(a).chat.completions.create(body);
+    await sleep(150);
+    const other = await shared.client(b).chat.completions.create(body).withResponse();
+    assert.equal(other.response.headers.get("x-switchyard-cache"), "hit");
+    assert.equal(shared.mock.callsTo("m").length, 1);
+  } finally {
+    await shared.close();
+  }
+});

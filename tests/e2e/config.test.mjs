@@ -66,3 +66,25 @@ test("a missing os.environ secret is reported by name", async () => {
     await r.close();
   }
 });
+
+test("a name with a control character is refused at load, naming the key", async () => {
+  // JSON text: "\r" in a model_name would make every answer of the group unsendable, "\n" in
+  // an id would inject a response header.
+  for (const [entry, key] of [
+    [{ model_name: "m\r", litellm_params: { model: "openai/x" } }, "model_list[0].model_name"],
+    [{ model_name: "m", litellm_params: { model: "openai/x" }, model_info: { id: "a\nSet-Cookie: x=1" } }, "model_list[0].model_info.id"],
+  ]) {
+    const r = await startRouter(JSON.stringify({ model_list: [entry] }));
+    try {
+      const ready = await fetch(`${r.url}/health/readiness`);
+      assert.equal(ready.status, 503);
+      const body = await ready.json();
+      assert.ok(body.config.includes(`${key}: must not contain control characters`), body.config);
+      const { status, json } = await ask(r);
+      assert.equal(status, 500);
+      assert.match(json.error.message, /control characters/);
+    } finally {
+      await r.close();
+    }
+  }
+});

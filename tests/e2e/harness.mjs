@@ -13,7 +13,9 @@ export const COMPATIBILITY_DATE = "2026-04-20";
  *  an object (what a `[vars]` table in wrangler.toml becomes). */
 /** The Worker as Miniflare runs it. `shared: false` leaves out the Durable Object binding
  *  (each isolate keeps its own state). */
-export function workerOptions(text, { bindings = {}, shared = true, name, entry = "build/index.js" } = {}) {
+// SWITCHYARD_ENTRY runs the suite against another build of the Worker (an earlier commit's, to
+// see a test fail before its fix).
+export function workerOptions(text, { bindings = {}, shared = true, name, entry = process.env.SWITCHYARD_ENTRY ?? "build/index.js" } = {}) {
   return {
     ...(name ? { name } : {}),
     scriptPath: path.join(root, entry),

@@ -159,3 +159,26 @@ general_settings: { master_key: ${KEY} }
   for (let i = 0; i < 20; i++) assert.equal((await post(w, "pair", KEY)).id, "good");
   assert.equal(mock.callsTo("bad").length, before, "the cooldown outlived the restart");
 });
+
+test("the Durable Object keeps the latency window the config asks for (max_latency_list_size 30)", async () => {
+  const r = await startRouter((mock) => `
+model_list:
+  - { model_name: lat, litellm_params: { model: openai/m, api_base: "${mock.base("lat")}" }, model_info: { id: lat-1 } }
+router_settings: { routing_strategy: latency-based-routing, routing_strategy_args: { max_latency_list_size: 30, ttl: 3600 }, num_retries: 0 }
+general_settings: { master_key: "${KEY}" }
+`);
+  after(() => r.close());
+  const w = await r.mf.getWorker();
+  // 20 slow calls (60 ms for 3 tokens: 20 ms a token), then 10 fast ones.
+  r.mock.behave("lat", { delayMs: 60 });
+  for (let i = 0; i < 20; i++) assert.equal((await post(w, "lat", KEY)).status, 200);
+  r.mock.behave("lat", {});
+  for (let i = 0; i < 10; i++) assert.equal((await post(w, "lat", KEY)).status, 200);
+  // Once every outcome is at the shard, its window decides: 30 samples average to ~13 ms a
+  // token; a window of 10 (the old default) would keep only the fast ones (< 2 ms).
+  // (Read after the batches have gone: before, the isolate's own unsent outcomes would show.)
+  await sleep(1_500);
+  const res = await w.fetch("http://router/usage", { headers: { authorization: `Bearer ${KEY}` } });
+  const latency = (await res.json()).deployments[0].latency_ms;
+  assert.ok(latency > 8 && latency < 25, `mean latency ${latency} ms a token`);
+});
