@@ -87,7 +87,8 @@ impl Router {
         };
         let started = self.clock.now_ms();
         if !already_counted {
-            self.state.call_started(&d.id, started);
+            let until = slot_deadline(d, req, timeout_override_ms, started);
+            self.state.call_started_until(&d.id, started, until);
         }
         let upstream_req = match adapter::build(d, req, started) {
             Ok(r) => r,
@@ -286,6 +287,24 @@ impl Router {
             retry_after,
         }
     }
+}
+
+/// When a call's in-flight slot lapses if its end is never reported: its own deadline and a
+/// grace minute. A stream may run past its `timeout` (only the gaps between its chunks are
+/// bounded), so its slot lasts at least the default 600 s.
+pub(super) fn slot_deadline(
+    d: &Deployment,
+    req: &ModelRequest,
+    timeout_override_ms: Option<u64>,
+    started: f64,
+) -> f64 {
+    let timeout = timeout_override_ms.unwrap_or(d.timeout_ms) as f64;
+    let own = if req.stream {
+        timeout.max(crate::config::DEFAULT_TIMEOUT_SECS * 1000.0)
+    } else {
+        timeout
+    };
+    started + own + crate::state::SLOT_GRACE_MS
 }
 
 /// An outcome with nothing to count: a call that never went out, or audio.

@@ -297,7 +297,8 @@ impl GroupRun<'_> {
                 max_parallel: d.max_parallel_requests,
             };
             let counted = if limits.any() {
-                match r.state.reserve(&d.id, &d.group, limits, now).await {
+                let until = super::attempt::slot_deadline(d, self.req, self.opts.timeout_ms, now);
+                match r.state.reserve(&d.id, &d.group, limits, now, until).await {
                     Ok(true) => true,
                     Ok(false) => {
                         full.push(d.id.clone());

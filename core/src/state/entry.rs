@@ -1,6 +1,10 @@
 //! One deployment's counters. The same record serves as a whole state (in an isolate or in a
-//! shard's Durable Object) and as a delta of outcomes not yet reported, which is why `in_flight`
-//! is signed: a delta may end more calls than it started.
+//! shard's Durable Object) and as a delta of outcomes not yet reported, which is why a delta
+//! counts `released` slots: it may end more calls than it started.
+//!
+//! Calls in flight are slots, each with its deadline, in the order they started. An end frees
+//! the newest slot, so a slot whose end never comes (an isolate evicted mid-call, a lost report)
+//! stays the oldest and lapses at its deadline: in-flight counts heal themselves.
 
 use super::{minute_of, Outcome, Snapshot, Totals};
 use crate::error::ErrorClass;
@@ -9,7 +13,12 @@ use std::collections::{HashMap, VecDeque};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    pub in_flight: i64,
+    /// Deadlines (epoch ms) of the calls in flight, oldest first.
+    #[serde(default)]
+    pub slots: Vec<f64>,
+    /// In a delta: ends of calls whose slots are in another record (the shard's).
+    #[serde(default)]
+    pub released: u32,
     pub cooldown_until_ms: f64,
     /// The minute the per-minute counts below belong to.
     pub minute: u64,
@@ -37,16 +46,35 @@ impl Entry {
         }
     }
 
-    pub fn started(&mut self, now_ms: f64) {
+    /// A call starts; its slot lapses at `until_ms` if its end is never reported.
+    pub fn started(&mut self, now_ms: f64, until_ms: f64) {
         self.roll(now_ms);
-        self.in_flight += 1;
+        self.slots.push(until_ms);
         self.requests += 1;
         self.totals.requests += 1;
     }
 
+    /// A call ends (in a whole record: a slot that already lapsed has nothing left to free).
     pub fn ended(&mut self, o: &Outcome, now_ms: f64, window: usize) {
+        self.slots.pop();
+        self.count_end(o, now_ms, window);
+    }
+
+    /// A call ends, recorded in a delta: its slot may be in the shard's record.
+    pub fn ended_in_delta(&mut self, o: &Outcome, now_ms: f64, window: usize) {
+        if self.slots.pop().is_none() {
+            self.released += 1;
+        }
+        self.count_end(o, now_ms, window);
+    }
+
+    /// Drops slots past their deadline.
+    pub fn lapse(&mut self, now_ms: f64) {
+        self.slots.retain(|until| *until > now_ms);
+    }
+
+    fn count_end(&mut self, o: &Outcome, now_ms: f64, window: usize) {
         self.roll(now_ms);
-        self.in_flight -= 1;
         self.tokens += o.prompt_tokens + o.completion_tokens;
         let t = &mut self.totals;
         if t.group.is_empty() {
@@ -91,10 +119,13 @@ impl Entry {
     pub fn combined(parts: &[&Entry], now_ms: f64, ttl_ms: f64, window: usize) -> Snapshot {
         let minute = minute_of(now_ms);
         let mut s = Snapshot::default();
-        let mut in_flight = 0i64;
+        let mut slots: Vec<f64> = Vec::new();
         let mut samples: Vec<(f64, f64)> = Vec::new();
         for e in parts {
-            in_flight += e.in_flight;
+            // Each record's releases free the newest slots of the records before it.
+            let freed = (e.released as usize).min(slots.len());
+            slots.truncate(slots.len() - freed);
+            slots.extend(&e.slots);
             s.cooldown_until_ms = s.cooldown_until_ms.max(e.cooldown_until_ms);
             if e.minute == minute {
                 s.requests_this_minute += e.requests;
@@ -107,7 +138,7 @@ impl Entry {
             }
             samples.extend(e.latencies.iter().filter(|(at, _)| now_ms - at <= ttl_ms));
         }
-        s.in_flight = in_flight.clamp(0, i64::from(u32::MAX)) as u32;
+        s.in_flight = slots.iter().filter(|until| **until > now_ms).count() as u32;
         if !samples.is_empty() {
             samples.sort_by(|a, b| a.0.total_cmp(&b.0));
             let recent = &samples[samples.len().saturating_sub(window)..];

@@ -37,16 +37,23 @@ impl MemoryState {
 
     /// Checks `limits` and counts the call as started if there is room (one step, so two
     /// callers can never both take the last slot).
-    pub fn try_reserve(&self, id: &str, limits: Limits, now_ms: f64) -> bool {
+    pub fn try_reserve(&self, id: &str, limits: Limits, now_ms: f64, until_ms: f64) -> bool {
         let snap = self.snapshot(id, now_ms);
         let full = limits
             .rpm
             .is_some_and(|rpm| snap.requests_this_minute >= rpm)
             || limits.max_parallel.is_some_and(|m| snap.in_flight >= m);
         if !full {
-            self.call_started(id, now_ms);
+            self.call_started_until(id, now_ms, until_ms);
         }
         !full
+    }
+
+    /// Drops every slot past its deadline (a shard does it before answering).
+    pub fn lapse_slots(&self, now_ms: f64) {
+        for e in self.entries.borrow_mut().values_mut() {
+            e.lapse(now_ms);
+        }
     }
 }
 
@@ -63,8 +70,8 @@ impl RouterState for MemoryState {
         }
     }
 
-    fn call_started(&self, id: &str, now_ms: f64) {
-        self.with(id, |e| e.started(now_ms));
+    fn call_started_until(&self, id: &str, now_ms: f64, until_ms: f64) {
+        self.with(id, |e| e.started(now_ms, until_ms));
     }
 
     fn call_ended(&self, id: &str, o: &Outcome, now_ms: f64) {
@@ -99,8 +106,9 @@ impl RouterState for MemoryState {
         _group: &str,
         limits: Limits,
         now_ms: f64,
+        until_ms: f64,
     ) -> LocalFuture<Result<bool, Error>> {
-        let granted = self.try_reserve(id, limits, now_ms);
+        let granted = self.try_reserve(id, limits, now_ms, until_ms);
         Box::pin(async move { Ok(granted) })
     }
 }
@@ -196,17 +204,22 @@ mod tests {
             rpm: Some(3),
             max_parallel: None,
         };
-        let granted = (0..10).filter(|_| s.try_reserve("d", rpm, 1_000.0)).count();
+        let granted = (0..10)
+            .filter(|_| s.try_reserve("d", rpm, 1_000.0, 1e12))
+            .count();
         assert_eq!(granted, 3);
-        assert!(s.try_reserve("d", rpm, MINUTE_MS + 1.0), "next minute");
+        assert!(
+            s.try_reserve("d", rpm, MINUTE_MS + 1.0, 1e12),
+            "next minute"
+        );
         let par = Limits {
             rpm: None,
             max_parallel: Some(2),
         };
-        assert!(s.try_reserve("p", par, 0.0));
-        assert!(s.try_reserve("p", par, 0.0));
-        assert!(!s.try_reserve("p", par, 0.0));
+        assert!(s.try_reserve("p", par, 0.0, 1e12));
+        assert!(s.try_reserve("p", par, 0.0, 1e12));
+        assert!(!s.try_reserve("p", par, 0.0, 1e12));
         s.call_ended("p", &outcome(None, 0, None), 1.0);
-        assert!(s.try_reserve("p", par, 1.0));
+        assert!(s.try_reserve("p", par, 1.0, 1e12));
     }
 }

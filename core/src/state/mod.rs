@@ -24,6 +24,13 @@ use std::collections::HashMap;
 
 pub const MINUTE_MS: f64 = 60_000.0;
 
+/// The slot of a call started without a deadline of its own lapses after this long: the
+/// longest default timeout (600 s) and a minute.
+pub const MAX_SLOT_MS: f64 = 660_000.0;
+
+/// How long after its own deadline a call's slot lapses when its end is never reported.
+pub const SLOT_GRACE_MS: f64 = 60_000.0;
+
 /// The calendar minute a time falls in: the window for rpm, tpm and allowed failures.
 pub fn minute_of(now_ms: f64) -> u64 {
     (now_ms / MINUTE_MS).floor().max(0.0) as u64
@@ -139,21 +146,28 @@ impl Totals {
 
 pub trait RouterState {
     fn snapshot(&self, id: &str, now_ms: f64) -> Snapshot;
-    /// A call starts: one more in flight, one more request this minute.
-    fn call_started(&self, id: &str, now_ms: f64);
+    /// A call starts: one more in flight (a slot that lapses at `until_ms` if the call's end is
+    /// never reported), one more request this minute.
+    fn call_started_until(&self, id: &str, now_ms: f64, until_ms: f64);
+    /// [`RouterState::call_started_until`] with the longest deadline a call can have.
+    fn call_started(&self, id: &str, now_ms: f64) {
+        self.call_started_until(id, now_ms, now_ms + MAX_SLOT_MS);
+    }
     /// The call that `call_started` (or a granted `reserve`) counted has ended.
     fn call_ended(&self, id: &str, outcome: &Outcome, now_ms: f64);
     fn cool_down(&self, id: &str, until_ms: f64);
     fn totals(&self) -> Vec<(String, Totals)>;
     fn reset_cost(&self);
     /// For limits that must hold exactly (`rpm`, `max_parallel_requests`): checks them and, if
-    /// there is room, counts the call as started, in one step. `Ok(false)`: no room.
+    /// there is room, counts the call as started (its slot lapsing at `until_ms`), in one step.
+    /// `Ok(false)`: no room.
     fn reserve(
         &self,
         id: &str,
         group: &str,
         limits: Limits,
         now_ms: f64,
+        until_ms: f64,
     ) -> LocalFuture<Result<bool, Error>>;
     /// The deployments (id, model group) in force; shared state shards by group.
     fn set_deployments(&self, _pairs: Vec<(String, String)>) {}

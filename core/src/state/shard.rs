@@ -13,6 +13,9 @@ pub enum Event {
     Started {
         id: String,
         at: f64,
+        /// When the call's slot lapses if its end never arrives (older isolates: none).
+        #[serde(default)]
+        until: Option<f64>,
     },
     Ended {
         id: String,
@@ -43,6 +46,9 @@ impl Limits {
 pub struct Reservation {
     pub id: String,
     pub limits: Limits,
+    /// When the call's slot lapses if its end never arrives.
+    #[serde(default)]
+    pub until: Option<f64>,
 }
 
 /// What an isolate sends a shard.
@@ -98,15 +104,20 @@ impl ShardStore {
         }
         for ev in req.events {
             match ev {
-                Event::Started { id, at } => self.state.call_started(&id, at),
+                Event::Started { id, at, until } => {
+                    self.state
+                        .call_started_until(&id, at, until.unwrap_or(at + super::MAX_SLOT_MS))
+                }
                 Event::Ended { id, at, outcome } => self.state.call_ended(&id, &outcome, at),
                 Event::CoolDown { id, until } => self.state.cool_down(&id, until),
                 Event::ResetCost => self.state.reset_cost(),
             }
         }
-        let granted = req
-            .reserve
-            .map(|r| self.state.try_reserve(&r.id, r.limits, now_ms));
+        self.state.lapse_slots(now_ms);
+        let granted = req.reserve.map(|r| {
+            let until = r.until.unwrap_or(now_ms + super::MAX_SLOT_MS);
+            self.state.try_reserve(&r.id, r.limits, now_ms, until)
+        });
         // Bring every record to the shard's current minute before answering.
         let mut entries = self.state.entries.borrow_mut();
         for e in entries.values_mut() {
@@ -152,6 +163,7 @@ mod tests {
                     Event::Started {
                         id: "a".into(),
                         at: now,
+                        until: None,
                     },
                     ended("a", now, Some(ErrorClass::RateLimit)),
                     Event::CoolDown {
@@ -164,7 +176,7 @@ mod tests {
             now,
         );
         let a = &reply.entries["a"];
-        assert_eq!(a.in_flight, 0);
+        assert!(a.slots.is_empty());
         assert_eq!(a.fails, 1);
         assert_eq!(a.tokens, 7);
         assert_eq!(a.cooldown_until_ms, now + 1_000.0);
@@ -194,6 +206,7 @@ mod tests {
                         events: vec![],
                         reserve: Some(Reservation {
                             id: "a".into(),
+                            until: None,
                             limits,
                         }),
                     },
@@ -216,6 +229,7 @@ mod tests {
                     Event::Started {
                         id: "a".into(),
                         at: 0.0,
+                        until: None,
                     },
                     ended("a", 1.0, None),
                     Event::ResetCost,
@@ -235,6 +249,7 @@ mod tests {
             events: vec![ended("a", 1.0, Some(ErrorClass::Timeout)), Event::ResetCost],
             reserve: Some(Reservation {
                 id: "a".into(),
+                until: None,
                 limits: Limits {
                     rpm: Some(1),
                     max_parallel: None,

@@ -29,12 +29,16 @@ struct Queue {
 impl Queue {
     fn push(&mut self, ev: Event, window: usize) {
         match &ev {
-            Event::Started { id, at } => self.delta.entry(id.clone()).or_default().started(*at),
+            Event::Started { id, at, until } => self
+                .delta
+                .entry(id.clone())
+                .or_default()
+                .started(*at, until.unwrap_or(*at + super::MAX_SLOT_MS)),
             Event::Ended { id, at, outcome } => self
                 .delta
                 .entry(id.clone())
                 .or_default()
-                .ended(outcome, *at, window),
+                .ended_in_delta(outcome, *at, window),
             Event::CoolDown { id, until } => {
                 self.delta.entry(id.clone()).or_default().cool_down(*until)
             }
@@ -276,12 +280,13 @@ impl RouterState for SharedView {
         Entry::combined(&parts, now_ms, self.0.ttl_ms, self.0.window)
     }
 
-    fn call_started(&self, id: &str, now_ms: f64) {
+    fn call_started_until(&self, id: &str, now_ms: f64, until_ms: f64) {
         self.record(
             self.shard(id),
             Event::Started {
                 id: id.into(),
                 at: now_ms,
+                until: Some(until_ms),
             },
         );
     }
@@ -387,6 +392,7 @@ impl RouterState for SharedView {
         group: &str,
         limits: Limits,
         now_ms: f64,
+        until_ms: f64,
     ) -> LocalFuture<Result<bool, Error>> {
         let view = self.clone();
         let id = id.to_string();
@@ -405,6 +411,7 @@ impl RouterState for SharedView {
                 reserve: Some(Reservation {
                     id: id.clone(),
                     limits,
+                    until: Some(until_ms),
                 }),
                 latency: view.latency(),
             };
@@ -428,7 +435,7 @@ impl RouterState for SharedView {
                     let full = limits.rpm.is_some_and(|r| snap.requests_this_minute >= r)
                         || limits.max_parallel.is_some_and(|m| snap.in_flight >= m);
                     if !full {
-                        view.call_started(&id, now_ms);
+                        view.call_started_until(&id, now_ms, until_ms);
                     }
                     Ok(!full)
                 }

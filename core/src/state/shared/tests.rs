@@ -11,6 +11,8 @@ struct Loopback {
     shards: RefCell<HashMap<String, ShardStore>>,
     down: Cell<bool>,
     exchanges: Cell<usize>,
+    /// The shards' clock (1 s after the epoch unless a test moves it).
+    now: Cell<Option<f64>>,
 }
 
 impl StateBackend for Rc<Loopback> {
@@ -25,7 +27,7 @@ impl StateBackend for Rc<Loopback> {
             let store = shards
                 .entry(shard.to_string())
                 .or_insert_with(|| ShardStore::new(1e12, 10));
-            Ok(store.handle(req, 1_000.0))
+            Ok(store.handle(req, self.now.get().unwrap_or(1_000.0)))
         };
         Box::pin(async move { result })
     }
@@ -191,7 +193,7 @@ fn reservations_are_exact_across_isolates_and_degrade_when_the_shard_is_down() {
     };
     let mut granted = 0;
     for i in 0..20 {
-        if block_on(vs[i % 2].reserve("a", "g", limits, now)).unwrap() {
+        if block_on(vs[i % 2].reserve("a", "g", limits, now, now + 60_000.0)).unwrap() {
             granted += 1;
         }
     }
@@ -203,14 +205,14 @@ fn reservations_are_exact_across_isolates_and_degrade_when_the_shard_is_down() {
     );
     backend.down.set(true);
     assert!(
-        !block_on(vs[0].reserve("a", "g", limits, now)).unwrap(),
+        !block_on(vs[0].reserve("a", "g", limits, now, now + 60_000.0)).unwrap(),
         "local view holds the limit"
     );
     let open = Limits {
         rpm: Some(100),
         max_parallel: None,
     };
-    assert!(block_on(vs[0].reserve("b", "g", open, now)).unwrap());
+    assert!(block_on(vs[0].reserve("b", "g", open, now, now + 60_000.0)).unwrap());
     assert_eq!(vs[0].snapshot("b", now).in_flight, 1);
 }
 
@@ -267,15 +269,15 @@ fn sequential_calls_at_max_parallel_one_each_get_the_slot() {
     for i in 0..20 {
         let now = clock.now_ms();
         assert!(
-            block_on(vs[0].reserve("a", "g", limits, now)).unwrap(),
+            block_on(vs[0].reserve("a", "g", limits, now, now + 60_000.0)).unwrap(),
             "call {i} refused"
         );
         vs[0].call_ended("a", &ok("g"), now);
     }
     // While one is running, a second is refused.
     let now = clock.now_ms();
-    assert!(block_on(vs[0].reserve("a", "g", limits, now)).unwrap());
-    assert!(!block_on(vs[0].reserve("a", "g", limits, now)).unwrap());
+    assert!(block_on(vs[0].reserve("a", "g", limits, now, now + 60_000.0)).unwrap());
+    assert!(!block_on(vs[0].reserve("a", "g", limits, now, now + 60_000.0)).unwrap());
     assert_eq!(vs[0].unacknowledged(), 0);
 }
 
@@ -302,4 +304,54 @@ fn the_shard_keeps_the_latency_window_the_config_asks_for() {
     block_on(v.sync(&["g".to_string()]));
     let mean = v.snapshot("a", now).latency_ms.unwrap();
     assert!((mean - 82.0).abs() < 1e-9, "mean of 50 samples, got {mean}");
+}
+
+#[test]
+fn a_slot_whose_end_never_comes_lapses_at_its_deadline_even_under_traffic() {
+    // An isolate starts a call and dies: its end is never reported.
+    let (backend, clock, vs) = views(2);
+    let limits = Limits {
+        rpm: None,
+        max_parallel: Some(2),
+    };
+    let t0 = clock.now_ms();
+    let at = |now: f64| {
+        clock.advance(now - clock.now_ms());
+        backend.now.set(Some(now));
+    };
+    assert!(block_on(vs[0].reserve("a", "g", limits, t0, t0 + 30_000.0)).unwrap());
+    // Another isolate keeps one call going at a time, well past the lost call's deadline: each
+    // end frees its own (the newest) slot, never the lost one's deadline.
+    for i in 0..40 {
+        let now = t0 + f64::from(i) * 1_000.0;
+        at(now);
+        assert!(
+            block_on(vs[1].reserve("a", "g", limits, now, now + 30_000.0)).unwrap(),
+            "call {i}: the second slot is free"
+        );
+        let held = vs[1].snapshot("a", now).in_flight;
+        assert_eq!(held, if now < t0 + 30_000.0 { 2 } else { 1 }, "at {i} s");
+        vs[1].call_ended("a", &ok("g"), now);
+    }
+    // Past the deadline, both slots are free again.
+    let now = t0 + 41_000.0;
+    at(now);
+    assert!(block_on(vs[1].reserve("a", "g", limits, now, now + 30_000.0)).unwrap());
+    assert!(block_on(vs[1].reserve("a", "g", limits, now, now + 30_000.0)).unwrap());
+}
+
+#[test]
+fn ends_reported_before_their_starts_are_acknowledged_still_free_the_slot() {
+    let (_, clock, vs) = views(1);
+    let now = clock.now_ms();
+    vs[0].call_started("a", now);
+    sync_all(&vs); // the start is at the shard now
+    vs[0].call_ended("a", &ok("g"), now);
+    assert_eq!(
+        vs[0].snapshot("a", now).in_flight,
+        0,
+        "the delta releases the shard's slot"
+    );
+    sync_all(&vs);
+    assert_eq!(vs[0].snapshot("a", now).in_flight, 0);
 }
