@@ -207,11 +207,16 @@ pub fn apply_fields(rec: &mut KeyRecord, v: &Value, now_ms: f64) -> Result<(), E
         );
     }
     if let Some(x) = present("key_alias") {
-        rec.key_alias = Some(
-            x.as_str()
-                .ok_or_else(|| bad("key_alias", "must be a string"))?
-                .to_string(),
-        );
+        let alias = x
+            .as_str()
+            .ok_or_else(|| bad("key_alias", "must be a string"))?;
+        if crate::redact::has_control(alias) {
+            return Err(bad("key_alias", "must not contain control characters"));
+        }
+        rec.key_alias = Some(alias.to_string());
+    }
+    if rec.models.iter().any(|m| crate::redact::has_control(m)) {
+        return Err(bad("models", "must not contain control characters"));
     }
     if let Some(x) = present("duration") {
         let ms = x
@@ -234,17 +239,24 @@ impl KeyBook {
                 record: self.keys.get(&hash).cloned(),
             },
             KeyOp::Update { hash, changes } => match self.keys.get_mut(&hash) {
-                Some(rec) => match apply_fields(rec, &changes, now_ms) {
-                    Ok(()) => KeyReply::Record {
-                        record: Some(rec.clone()),
-                    },
-                    Err(e) => KeyReply::Refused {
-                        status: 400,
-                        code: "invalid_value".into(),
-                        message: e.message(),
-                        retry_after_ms: None,
-                    },
-                },
+                // All or nothing: a change with one bad field leaves the key as it was.
+                Some(rec) => {
+                    let mut next = rec.clone();
+                    match apply_fields(&mut next, &changes, now_ms) {
+                        Ok(()) => {
+                            *rec = next;
+                            KeyReply::Record {
+                                record: Some(rec.clone()),
+                            }
+                        }
+                        Err(e) => KeyReply::Refused {
+                            status: 400,
+                            code: "invalid_value".into(),
+                            message: e.message(),
+                            retry_after_ms: None,
+                        },
+                    }
+                }
                 None => KeyReply::Record { record: None },
             },
             KeyOp::Delete { hashes } => KeyReply::Deleted {
@@ -491,6 +503,19 @@ mod tests {
         assert_eq!(n, 1);
         // A hold that never settles lets go at its deadline.
         assert!(admitted(&admit_holding(&mut b, &h, 0.05, 1, 61_001.0)));
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused() {
+        let mut rec = KeyRecord::default();
+        for v in [json!({"key_alias": "ci\nx"}), json!({"models": ["a\rb"]})] {
+            let e = apply_fields(&mut rec, &v, 0.0).unwrap_err();
+            assert!(
+                e.message().contains("control characters"),
+                "{}",
+                e.message()
+            );
+        }
     }
 
     #[test]

@@ -68,6 +68,9 @@ test("the dashboard: sign in, deployments, add, cooldown, escaping, phone width"
   await page.fill("#f-base", r.mock.base("added"));
   await page.click("#f-submit");
   await page.waitForSelector(".group h3:text-is('added')");
+  // Each card says where its deployment comes from.
+  assert.equal(await page.locator("[data-deployment=alpha-good] .origin").textContent(), "from config");
+  assert.equal(await page.locator(".group:has(h3:text-is('added')) .origin").textContent(), "from runtime");
   assert.equal(await chat("added"), 200);
   assert.equal(r.mock.callsTo("added").length, 1);
   const added = page.locator(".group", { has: page.locator("h3:text-is('added')") });

@@ -3,6 +3,9 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { Miniflare } from "miniflare";
+import os from "node:os";
+import fs from "node:fs";
+import path from "node:path";
 import { startMock } from "../mock-upstream.mjs";
 import { workerOptions, startRouter } from "./harness.mjs";
 
@@ -108,14 +111,17 @@ test("add, update and delete take effect for later requests, in every isolate", 
   assert.equal((await a.call("POST", "/model/delete", { id })).status, 400, "already gone");
 });
 
-test("runtime deployments survive a restart of the runtime", async () => {
-  const os = await import("node:os");
-  const fs = await import("node:fs");
-  const path = await import("node:path");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-deployments-"));
+/** A directory for Durable Object storage that outlives one runtime, and a mock. */
+async function persisted(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const mock = await startMock();
   cleanup.push(() => mock.close());
+  return { dir, mock };
+}
+
+test("runtime deployments survive a restart of the runtime", async () => {
+  const { dir, mock } = await persisted("switchyard-deployments-");
   const start = () => new Miniflare({ ...workerOptions(config(mock)), durableObjectsPersist: dir });
   let mf = start();
   let a = client(await mf.getWorker());
@@ -131,13 +137,7 @@ test("runtime deployments survive a restart of the runtime", async () => {
 });
 
 test("a redeploy whose config adds a group keeps runtime changes on top, and they can be dropped", async () => {
-  const os = await import("node:os");
-  const fs = await import("node:fs");
-  const path = await import("node:path");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchyard-overlay-"));
-  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const mock = await startMock();
-  cleanup.push(() => mock.close());
+  const { dir, mock } = await persisted("switchyard-overlay-");
   const grown = (m) => `${config(m)}
   - model_name: fresh
     litellm_params: { model: openai/m, api_base: "${m.base("fresh")}" }

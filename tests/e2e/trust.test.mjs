@@ -266,6 +266,19 @@ test("a budget holds under 20 parallel calls: overshoot is at most one call", as
   const spend = (await api(`/key/info?key=${k2}`)).json.info.spend;
   assert.ok(spend <= 0.46 + 0.12 + 1e-9, `spend ${spend}`);
   for (const x of b.filter((x) => x.status === "rejected")) assert.match(x.reason.message, /budget/i);
+  // tpm: each call holds its expected tokens (prompt ~7 + max_tokens 3) while it runs, so 20
+  // parallel calls against a tpm_limit of 25 admit 3 (0, 10, 20 held), not 20.
+  const k3 = await newKey({ models: ["metered"], tpm_limit: 25 });
+  const c3 = await client(k3);
+  const t = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => c3.chat.completions.create(hi("metered", `t${i}`, { max_tokens: 3 }))));
+  const tpmAdmitted = t.filter((x) => x.status === "fulfilled").length;
+  assert.ok(tpmAdmitted >= 1 && tpmAdmitted <= 3, `${tpmAdmitted} admitted under tpm 25`);
+  for (const x of t.filter((x) => x.status === "rejected")) assert.equal(x.reason.status, 429);
+  // rpm: exact at the keys object.
+  const k4 = await newKey({ models: ["metered"], rpm_limit: 5 });
+  const c4 = await client(k4);
+  const q = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => c4.chat.completions.create(hi("metered", `q${i}`))));
+  assert.equal(q.filter((x) => x.status === "fulfilled").length, 5);
 });
 
 // ---- 10, 11: what is never shown, what cannot be injected ----
@@ -286,6 +299,16 @@ test("credentials in api_base are never shown; an upstream echoing the key is sc
   assert.ok(!echoed.text.includes(ECHO_KEY), echoed.text);
   assert.match(echoed.text, /\[redacted\]/);
   r.mock.reset();
+});
+
+test("a key alias or model list with a line break is refused, the key unchanged", async () => {
+  const key = await newKey({ key_alias: "fine" });
+  const bad = await api("/key/generate", { body: { key_alias: "a\r\nSet-Cookie: x=1" } });
+  assert.equal(bad.status, 400);
+  assert.match(bad.json.error.message, /key_alias.*control characters/);
+  const upd = await api("/key/update", { body: { key, key_alias: "ok", models: ["x\ny"] } });
+  assert.equal(upd.status, 400);
+  assert.equal((await api(`/key/info?key=${key}`)).json.info.key_alias, "fine", "all or nothing");
 });
 
 test("a name with a line break is refused at /model/new, naming the key", async () => {
