@@ -70,6 +70,8 @@ struct Inner {
     sending: RefCell<HashMap<String, Queue>>,
     sync_scheduled: Cell<bool>,
     last_sync: Cell<f64>,
+    /// Numbers the reservations in flight (each holds its outcomes under its own key).
+    reservations: Cell<u64>,
 }
 
 #[derive(Clone)]
@@ -104,6 +106,7 @@ impl SharedView {
             sending: RefCell::new(HashMap::new()),
             sync_scheduled: Cell::new(false),
             last_sync: Cell::new(f64::MIN),
+            reservations: Cell::new(0),
         }))
     }
 
@@ -415,7 +418,9 @@ impl RouterState for SharedView {
                 }),
                 latency: view.latency(),
             };
-            let key = format!("{shard}\u{0}reserve:{id}:{now_ms}");
+            let n = view.0.reservations.get() + 1;
+            view.0.reservations.set(n);
+            let key = format!("{shard}\u{0}reserve:{n}");
             view.0.sending.borrow_mut().insert(key.clone(), queue);
             let result = view.0.backend.exchange(&shard, req).await;
             let sent = view.0.sending.borrow_mut().remove(&key).unwrap_or_default();

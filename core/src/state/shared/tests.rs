@@ -355,3 +355,60 @@ fn ends_reported_before_their_starts_are_acknowledged_still_free_the_slot() {
     sync_all(&vs);
     assert_eq!(vs[0].snapshot("a", now).in_flight, 0);
 }
+
+/// Answers on the second poll, so two reservations can be in flight at once.
+struct Slow(Rc<Loopback>);
+
+impl StateBackend for Slow {
+    fn exchange(&self, shard: &str, req: ShardRequest) -> LocalFuture<Result<ShardReply, Error>> {
+        let answer = self.0.exchange(shard, req);
+        Box::pin(async move {
+            let mut yielded = false;
+            futures::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            answer.await
+        })
+    }
+}
+
+#[test]
+fn concurrent_reservations_that_fail_keep_every_outcome_they_carried() {
+    let backend = Rc::new(Loopback::default());
+    let clock = ManualClock::at(1_000.0);
+    let v = SharedView::new(
+        Rc::new(Slow(backend.clone())),
+        Rc::new(clock.clone()),
+        1e12,
+        10,
+    );
+    v.set_shards([("a".to_string(), "g".to_string())]);
+    let now = clock.now_ms();
+    let limits = Limits {
+        rpm: None,
+        max_parallel: Some(10),
+    };
+    v.call_started("a", now);
+    v.call_ended("a", &ok("g"), now);
+    backend.down.set(true);
+    // Both leave at the same moment; the first takes the two queued outcomes with it.
+    let (x, y) = block_on(futures::future::join(
+        v.reserve("a", "g", limits, now, now + 1_000.0),
+        v.reserve("a", "g", limits, now, now + 1_000.0),
+    ));
+    assert!(x.unwrap() && y.unwrap(), "held on the isolate's view");
+    // The two outcomes are queued again, plus the two starts counted locally.
+    assert_eq!(v.unacknowledged(), 4);
+    backend.down.set(false);
+    block_on(v.sync(&["g".to_string()]));
+    let snap = v.snapshot("a", now);
+    assert_eq!(snap.requests_this_minute, 3);
+    assert_eq!(snap.in_flight, 2);
+}
