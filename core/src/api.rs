@@ -475,12 +475,11 @@ async fn model_call(
     };
     if let Some(p) = plan.as_ref().filter(|p| p.read) {
         if let Some(hit) = router.cached(p).await {
-            let mut resp = cached_response(hit, &req, call_id, &p.key);
-            if let Some((hash, hold)) = key {
-                resp.background
-                    .push(key_routes::settle(router, hash, hold, 0, 0.0));
+            // Served without a call: nothing spent, the hold let go before the answer.
+            if let Some((hash, hold @ Some(_))) = key {
+                key_routes::settle(router, hash, hold, 0, 0.0).await;
             }
-            return Ok(resp);
+            return Ok(cached_response(hit, &req, call_id, &p.key));
         }
     }
     let routed = match router.completion(&req).await {

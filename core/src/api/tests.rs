@@ -535,3 +535,47 @@ fn a_streamed_answer_is_charged_to_the_key_when_it_ends() {
     )));
     assert_eq!(again.status, 400, "over budget after a stream");
 }
+
+#[test]
+fn a_stream_the_client_abandons_is_charged_what_was_relayed() {
+    use futures::StreamExt;
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        UP,
+        Reply::Stream(vec![
+            Ok(
+                b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"abcd\"}}]}\n\n"
+                    .to_vec(),
+            ),
+            Ok(
+                b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"efgh\"}}]}\n\n"
+                    .to_vec(),
+            ),
+        ]),
+    );
+    let a = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1","input_cost_per_token":0.01}}],
+            "general_settings":{"master_key":"sk-master"}}"#,
+        &up,
+    );
+    let gen = block_on(a.handle(req("POST", "/key/generate", &[AUTH], "{}")));
+    let key = body_json(&gen)["key"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {key}");
+    let r = block_on(a.handle(req(
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", auth.as_str())],
+        r#"{"model":"g","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+    )));
+    let HttpBody::Stream(mut s) = r.body else {
+        panic!("expected a stream")
+    };
+    let first = block_on(s.next()).unwrap();
+    assert!(String::from_utf8(first).unwrap().contains("abcd"));
+    drop(s); // the client hangs up
+    block_on(futures::future::join_all(r.background));
+    let info = block_on(a.handle(req("GET", &format!("/key/info?key={key}"), &[AUTH], "")));
+    let spend = body_json(&info)["info"]["spend"].as_f64().unwrap();
+    // "hi" is estimated at 7 prompt tokens, "abcd" at 1: 8 tokens at 0.01.
+    assert!((spend - 0.08).abs() < 1e-9, "spend {spend}");
+}
