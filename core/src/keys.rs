@@ -210,12 +210,12 @@ pub fn apply_fields(rec: &mut KeyRecord, v: &Value, now_ms: f64) -> Result<(), E
         let alias = x
             .as_str()
             .ok_or_else(|| bad("key_alias", "must be a string"))?;
-        if crate::redact::has_control(alias) {
+        if crate::names::has_control(alias) {
             return Err(bad("key_alias", "must not contain control characters"));
         }
         rec.key_alias = Some(alias.to_string());
     }
-    if rec.models.iter().any(|m| crate::redact::has_control(m)) {
+    if rec.models.iter().any(|m| crate::names::has_control(m)) {
         return Err(bad("models", "must not contain control characters"));
     }
     if let Some(x) = present("duration") {
@@ -380,7 +380,7 @@ impl KeyBook {
 /// Whether a key's `models` entry covers `model`: the same name, `*`, or a pattern such as
 /// `openai/*` (the name of a wildcard group).
 pub fn key_allows(entry: &str, model: &str) -> bool {
-    entry == model || (entry.contains('*') && crate::config::glob(entry, model).is_some())
+    entry == model || (entry.contains('*') && crate::names::glob(entry, model).is_some())
 }
 
 fn roll(rec: &mut KeyRecord, now_ms: f64) {

@@ -76,7 +76,7 @@ pub trait Clock {
 pub struct SavedOverlay {
     pub version: u64,
     #[serde(default)]
-    pub overlay: crate::router::Overlay,
+    pub overlay: crate::overlay::Overlay,
 }
 
 /// What saving an overlay did.
@@ -94,6 +94,6 @@ pub trait DeploymentStore {
     fn save(
         &self,
         base_version: u64,
-        overlay: &crate::router::Overlay,
+        overlay: &crate::overlay::Overlay,
     ) -> LocalFuture<Result<SaveOutcome, crate::error::Error>>;
 }

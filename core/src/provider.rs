@@ -34,15 +34,6 @@ impl Provider {
             wire: Wire::OpenAi,
         }
     }
-
-    /// Whether this provider serves an endpoint at all (routing skips deployments that do not).
-    pub fn serves(&self, endpoint: crate::request::Endpoint) -> bool {
-        use crate::request::Endpoint;
-        match self.wire {
-            Wire::OpenAi | Wire::Azure => true,
-            Wire::Anthropic | Wire::Gemini | Wire::Bedrock => endpoint == Endpoint::Chat,
-        }
-    }
 }
 
 /// Azure OpenAI's `api-version` when the deployment sets none (a GA version).

@@ -2,8 +2,6 @@
 //! echoed back by an upstream. Everything that reaches a client, a log line or the dashboard and
 //! could carry one goes through here.
 
-use crate::config::Deployment;
-
 /// An `api_base` fit to show: no `user:password@`, no query string (Azure-style `?key=` or
 /// signed URLs), no fragment.
 pub fn public_base(api_base: &str) -> String {
@@ -18,29 +16,6 @@ pub fn public_base(api_base: &str) -> String {
         Some(at) => format!("{}{}", &base[..scheme_end + 3], &rest[at + 1..]),
         None => base.to_string(),
     }
-}
-
-/// The secret values a deployment's calls carry: what an upstream could echo back.
-pub fn secrets_of(d: &Deployment) -> Vec<&str> {
-    let mut out: Vec<&str> = [d.api_key.as_deref(), d.azure_ad_token.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    if let Some(aws) = &d.aws {
-        out.push(&aws.secret_access_key);
-        out.extend(aws.session_token.as_deref());
-    }
-    if let Some(userinfo) = userinfo(&d.api_base) {
-        out.push(userinfo);
-        out.extend(userinfo.split_once(':').map(|(_, password)| password));
-    }
-    out
-}
-
-fn userinfo(api_base: &str) -> Option<&str> {
-    let rest = &api_base[api_base.find("://")? + 3..];
-    let host = &rest[..rest.find('/').unwrap_or(rest.len())];
-    host.rfind('@').map(|at| &host[..at])
 }
 
 /// `text` with every occurrence of each secret (of 6 characters or more: shorter values would
@@ -66,12 +41,6 @@ fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Whether a name, id or tag holds a control character (a line break in a header value
-/// splits the response; a `\r` makes it unsendable).
-pub fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
 }
 
 #[cfg(test)]
@@ -102,13 +71,5 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "bad key [redacted] ([redacted]) ok"
         );
-    }
-
-    #[test]
-    fn control_characters_are_found() {
-        assert!(has_control("a\nb"));
-        assert!(has_control("a\rb"));
-        assert!(has_control("a\u{7f}"));
-        assert!(!has_control("gpt-4o mini/é"));
     }
 }

@@ -61,7 +61,14 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(upstream: ByteStream, clock: Rc<dyn Clock>, idle_ms: u64) -> Self {
+    /// Relays `upstream`, whose events `translator` turns into OpenAI chunks (the deployment's
+    /// adapter's), allowing `idle_ms` of silence between chunks.
+    pub fn new(
+        upstream: ByteStream,
+        clock: Rc<dyn Clock>,
+        idle_ms: u64,
+        translator: Box<dyn StreamTranslator>,
+    ) -> Self {
         Relay {
             upstream,
             decoder: Framing::Sse(SseDecoder::new()),
@@ -76,7 +83,7 @@ impl Relay {
             content_chars: 0,
             end_error: None,
             on_end: None,
-            translator: Box::new(OpenAiStream),
+            translator,
             secrets: Vec::new(),
         }
     }
@@ -84,12 +91,6 @@ impl Relay {
     /// Reads AWS event-stream frames instead of SSE (Bedrock).
     pub fn event_stream(mut self) -> Self {
         self.decoder = Framing::EventStream(EventStreamDecoder::new());
-        self
-    }
-
-    /// Translates a provider's own stream format (default: OpenAI's, passed on).
-    pub fn translate(mut self, t: Box<dyn StreamTranslator>) -> Self {
-        self.translator = t;
         self
     }
 
@@ -433,21 +434,6 @@ pub trait StreamTranslator {
     fn end(&mut self, _out: &mut Vec<Piece>) {}
 }
 
-/// OpenAI's own stream: passed on as it is.
-pub struct OpenAiStream;
-
-impl StreamTranslator for OpenAiStream {
-    fn event(&mut self, ev: SseEvent, out: &mut Vec<Piece>) {
-        // The relay parses every chunk: one that is not JSON ends the stream with a clear
-        // error instead of reaching the client (before the first event it fails over).
-        if ev.data.trim_ascii() == b"[DONE]" {
-            out.push(Piece::Done);
-        } else {
-            out.push(Piece::Data(ev.data));
-        }
-    }
-}
-
 /// What one upstream chunk completed.
 #[derive(Default)]
 struct Frames {
@@ -470,8 +456,13 @@ impl Drop for Relay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapter::OpenAiStream;
     use crate::ports::TransportError;
     use crate::testing::ManualClock;
+
+    fn openai() -> Box<dyn StreamTranslator> {
+        Box::new(OpenAiStream)
+    }
     use futures::executor::block_on;
 
     fn upstream(chunks: Vec<Result<&'static [u8], &'static str>>) -> ByteStream {
@@ -500,7 +491,7 @@ mod tests {
             Ok(b":2}\n\n: ping\n\n"),
             Ok(b"data: [DONE]\n\n"),
         ]);
-        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        let out = collect(Relay::new(up, clock(), 1000, openai()), 1000).unwrap();
         assert_eq!(
             out,
             "data: {\"id\":1}\n\ndata: {\"id\":2}\n\ndata: [DONE]\n\n"
@@ -514,7 +505,7 @@ mod tests {
             Ok(b"data: {\"id\":2,\"choi\n\n"),
             Ok(b"data: {\"id\":3}\n\ndata: [DONE]\n\n"),
         ]);
-        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        let out = collect(Relay::new(up, clock(), 1000, openai()), 1000).unwrap();
         assert!(out.starts_with("data: {\"id\":1}\n\n"), "{out}");
         assert!(out.contains("malformed stream chunk"), "{out}");
         assert!(!out.contains("choi"), "{out}");
@@ -525,7 +516,7 @@ mod tests {
     #[test]
     fn a_malformed_first_chunk_is_a_failure_before_commit() {
         let up = upstream(vec![Ok(b"data: <html>oops</html>\n\n")]);
-        let mut relay = Relay::new(up, clock(), 1000);
+        let mut relay = Relay::new(up, clock(), 1000, openai());
         let err = block_on(relay.first_frame(1000)).unwrap_err();
         assert_eq!(err.status(), 502);
         assert!(err.message().contains("malformed"), "{}", err.message());
@@ -534,7 +525,7 @@ mod tests {
     #[test]
     fn stream_cut_after_first_event_ends_with_error_event() {
         let up = upstream(vec![Ok(b"data: {\"id\":1}\n\n"), Ok(b"data: {\"id\":2")]);
-        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        let out = collect(Relay::new(up, clock(), 1000, openai()), 1000).unwrap();
         assert!(out.starts_with("data: {\"id\":1}\n\n"), "{out}");
         assert!(out.contains("\"code\":\"stream_interrupted\""), "{out}");
         assert!(!out.contains("data: [DONE]"), "{out}");
@@ -543,7 +534,7 @@ mod tests {
     #[test]
     fn transport_error_mid_stream_becomes_error_event() {
         let up = upstream(vec![Ok(b"data: {\"id\":1}\n\n"), Err("connection reset")]);
-        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        let out = collect(Relay::new(up, clock(), 1000, openai()), 1000).unwrap();
         assert!(out.contains("connection reset"), "{out}");
         assert!(!out.contains("data: [DONE]"));
     }
@@ -554,7 +545,7 @@ mod tests {
             Ok(b"data: {\"id\":1}\n\ndata: {\"error\":{\"message\":\"overloaded\"}}\n\n"),
             Ok(b"data: {\"id\":3}\n\n"),
         ]);
-        let out = collect(Relay::new(up, clock(), 1000), 1000).unwrap();
+        let out = collect(Relay::new(up, clock(), 1000, openai()), 1000).unwrap();
         assert!(
             out.ends_with("data: {\"error\":{\"message\":\"overloaded\"}}\n\n"),
             "{out}"
@@ -564,16 +555,16 @@ mod tests {
 
     #[test]
     fn failure_before_first_event_is_an_error_not_a_stream() {
-        let e = collect(Relay::new(upstream(vec![]), clock(), 1000), 1000).unwrap_err();
+        let e = collect(Relay::new(upstream(vec![]), clock(), 1000, openai()), 1000).unwrap_err();
         assert!(matches!(e, Error::StreamInterrupted { .. }), "{e:?}");
         let e = collect(
-            Relay::new(upstream(vec![Err("reset")]), clock(), 1000),
+            Relay::new(upstream(vec![Err("reset")]), clock(), 1000, openai()),
             1000,
         )
         .unwrap_err();
         assert!(matches!(e, Error::StreamInterrupted { .. }), "{e:?}");
         let up = upstream(vec![Ok(b"data: {\"error\":{\"message\":\"nope\"}}\n\n")]);
-        let e = collect(Relay::new(up, clock(), 1000), 1000).unwrap_err();
+        let e = collect(Relay::new(up, clock(), 1000, openai()), 1000).unwrap_err();
         assert!(matches!(e, Error::Upstream { .. }), "{e:?}");
         assert!(e.message().contains("nope"));
     }
@@ -594,7 +585,7 @@ mod tests {
     fn stalled_stream_times_out_with_error_event() {
         let first = futures::stream::iter(vec![Ok(b"data: {\"id\":1}\n\n".to_vec())]);
         let up: ByteStream = Box::pin(first.chain(Stalled));
-        let out = collect(Relay::new(up, clock(), 250), 1000).unwrap();
+        let out = collect(Relay::new(up, clock(), 250, openai()), 1000).unwrap();
         assert!(out.contains("\"code\":\"timeout\""), "{out}");
         assert!(out.contains("250 ms"), "{out}");
     }
@@ -602,7 +593,7 @@ mod tests {
     #[test]
     fn silent_upstream_times_out_before_first_event() {
         let up: ByteStream = Box::pin(Stalled);
-        let e = collect(Relay::new(up, clock(), 5000), 300).unwrap_err();
+        let e = collect(Relay::new(up, clock(), 5000, openai()), 300).unwrap_err();
         assert_eq!(e, Error::UpstreamTimeout { after_ms: 300 });
     }
 
@@ -641,7 +632,7 @@ mod tests {
     #[test]
     fn usage_is_read_and_the_chunk_dropped_unless_asked_for() {
         let (out, ends) =
-            run_with_end(Relay::new(with_usage(), clock(), 1000).keep_usage_chunk(false));
+            run_with_end(Relay::new(with_usage(), clock(), 1000, openai()).keep_usage_chunk(false));
         assert!(!out.contains("prompt_tokens"), "{out}");
         assert!(out.ends_with("data: [DONE]\n\n"));
         assert_eq!(
@@ -656,7 +647,7 @@ mod tests {
                 abandoned: false,
             }]
         );
-        let (out, _) = run_with_end(Relay::new(with_usage(), clock(), 1000));
+        let (out, _) = run_with_end(Relay::new(with_usage(), clock(), 1000, openai()));
         assert!(out.contains("\"prompt_tokens\":4"), "{out}");
     }
 
@@ -669,7 +660,8 @@ mod tests {
             Ok(b"data: {\"id\": 1, \"choices\": [ ], \"usage\": {\"prompt_tokens\": 7, \"completion_tokens\": 2}}\n\n"),
             Ok(b"data: [DONE]\n\n"),
         ]);
-        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000).keep_usage_chunk(false));
+        let (out, ends) =
+            run_with_end(Relay::new(up, clock(), 1000, openai()).keep_usage_chunk(false));
         assert!(!out.contains("prompt_tokens"), "{out}");
         assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
         assert_eq!(
@@ -689,7 +681,7 @@ mod tests {
             Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"),
             Ok(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n"),
         ]);
-        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000, openai()));
         assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
         assert!(!out.contains("stream_interrupted"), "{out}");
         assert_eq!(ends[0].error, None);
@@ -703,7 +695,7 @@ mod tests {
             Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null},{\"index\":1,\"delta\":{\"content\":\"b\"},\"finish_reason\":null}]}\n\n"),
             Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"),
         ]);
-        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000, openai()));
         assert!(out.contains("stream_interrupted"), "{out}");
         assert!(!out.contains("data: [DONE]"), "{out}");
         assert!(ends[0].error.is_some());
@@ -711,7 +703,7 @@ mod tests {
         let up = upstream(vec![Ok(
             b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n",
         )]);
-        let (out, _) = run_with_end(Relay::new(up, clock(), 1000));
+        let (out, _) = run_with_end(Relay::new(up, clock(), 1000, openai()));
         assert!(out.contains("stream_interrupted"), "{out}");
     }
 
@@ -721,7 +713,7 @@ mod tests {
             Ok(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"),
             Ok(b"data: { \"error\" : {\"message\": \"overloaded\"}}\n\n"),
         ]);
-        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000, openai()));
         assert!(out.contains("overloaded"), "{out}");
         assert!(ends[0].error.is_some());
         // `"error": null` is not an error.
@@ -729,7 +721,7 @@ mod tests {
             Ok(b"data: {\"error\": null, \"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]}\n\n"),
             Ok(b"data: [DONE]\n\n"),
         ]);
-        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        let (out, ends) = run_with_end(Relay::new(up, clock(), 1000, openai()));
         assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
         assert_eq!(ends[0].error, None);
     }
@@ -737,7 +729,7 @@ mod tests {
     #[test]
     fn on_end_reports_failures_once() {
         let up = upstream(vec![Ok(b"data: {\"id\":1}\n\n"), Err("reset")]);
-        let (_, ends) = run_with_end(Relay::new(up, clock(), 1000));
+        let (_, ends) = run_with_end(Relay::new(up, clock(), 1000, openai()));
         assert_eq!(ends.len(), 1);
         assert_eq!(ends[0].error, Some(ErrorClass::InternalServer));
     }
@@ -746,7 +738,7 @@ mod tests {
     fn client_going_away_still_reports() {
         let (log, on_end) = recorded();
         block_on(async {
-            let mut relay = Relay::new(with_usage(), clock(), 1000);
+            let mut relay = Relay::new(with_usage(), clock(), 1000, openai());
             let first = relay.first_frame(1000).await.unwrap();
             let mut s = relay.on_end(on_end).into_client_stream(first);
             let _ = s.next().await;

@@ -3,7 +3,6 @@
 //! fields that only steer the router taken out. Each attempt then writes the body for its
 //! deployment from these parts, without re-parsing or cloning the messages.
 
-use crate::config::Deployment;
 use crate::error::Error;
 use serde_json::{Map, Value};
 
@@ -54,39 +53,7 @@ const ROUTER_ONLY_FIELDS: &[&str] = &[
     "output_cost_per_token",
 ];
 
-/// The OpenAI endpoints routed through model groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Chat,
-    Completions,
-    Embeddings,
-    Moderations,
-    ImageGenerations,
-    Transcriptions,
-    Translations,
-    Speech,
-}
-
-impl Endpoint {
-    /// The path under an OpenAI `api_base`.
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Chat => "/chat/completions",
-            Endpoint::Completions => "/completions",
-            Endpoint::Embeddings => "/embeddings",
-            Endpoint::Moderations => "/moderations",
-            Endpoint::ImageGenerations => "/images/generations",
-            Endpoint::Transcriptions => "/audio/transcriptions",
-            Endpoint::Translations => "/audio/translations",
-            Endpoint::Speech => "/audio/speech",
-        }
-    }
-
-    /// Audio uploads come as `multipart/form-data`, everything else as JSON.
-    pub fn takes_form(self) -> bool {
-        matches!(self, Endpoint::Transcriptions | Endpoint::Translations)
-    }
-}
+pub use crate::endpoint::Endpoint;
 
 /// An audio upload as sent: forwarded with only its `model` value replaced.
 #[derive(Debug, Clone, PartialEq)]
@@ -254,52 +221,6 @@ impl ModelRequest {
             }),
             allowed_models: None,
         })
-    }
-
-    /// The JSON body for one deployment: its model name first, then the client's fields, then
-    /// the deployment's defaults for fields the client left out.
-    pub fn upstream_body(&self, deployment: &Deployment) -> Vec<u8> {
-        if let Some(u) = &self.upload {
-            return crate::multipart::with_model(&u.body, &u.form, &deployment.model);
-        }
-        let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(b"{\"model\":");
-        write_json(&mut out, &Value::String(deployment.model.clone()));
-        for (k, v) in self.body.iter() {
-            if self.stream && k == "stream_options" {
-                continue;
-            }
-            write_entry(&mut out, k, v);
-        }
-        if self.stream {
-            let mut opts = match self.body.get("stream_options") {
-                Some(Value::Object(o)) => o.clone(),
-                _ => Map::new(),
-            };
-            opts.insert("include_usage".into(), Value::Bool(true));
-            write_entry(&mut out, "stream_options", &Value::Object(opts));
-        }
-        for (k, v) in deployment.body_defaults.iter() {
-            if !self.body.contains_key(k) {
-                write_entry(&mut out, k, v);
-            }
-        }
-        out.push(b'}');
-        out
-    }
-}
-
-fn write_entry(out: &mut Vec<u8>, k: &str, v: &Value) {
-    out.push(b',');
-    write_json(out, &Value::String(k.to_string()));
-    out.push(b':');
-    write_json(out, v);
-}
-
-fn write_json(out: &mut Vec<u8>, v: &Value) {
-    // Writing a `Value` into a Vec cannot fail: no I/O and every key is a string.
-    if let Err(e) = serde_json::to_writer(&mut *out, v) {
-        out.extend_from_slice(format!("null /* {e} */").as_bytes());
     }
 }
 
@@ -537,7 +458,6 @@ fn check_optional_fields(body: &Map<String, Value>) -> Result<bool, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use serde_json::json;
 
     fn parse(v: Value) -> Result<ModelRequest, Error> {
@@ -733,32 +653,5 @@ mod tests {
         }
         assert_eq!(r.router_fields["fallbacks"], json!(["other"]));
         assert_eq!(r.body["temperature"], json!(0.5));
-    }
-
-    #[test]
-    fn upstream_body_renames_model_and_fills_defaults() {
-        let cfg = Config::from_text(
-            r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"openai/real-name","temperature":0.1,"seed":9}}]}"#,
-            &|_| None,
-        )
-        .unwrap();
-        let mut b = with("temperature", json!(0.7));
-        b["stream"] = json!(true);
-        let r = parse(b).unwrap();
-        assert!(!r.include_usage);
-        let out: Value = serde_json::from_slice(&r.upstream_body(&cfg.deployments[0])).unwrap();
-        assert_eq!(out["model"], "real-name");
-        assert_eq!(out["temperature"], json!(0.7), "client wins over defaults");
-        assert_eq!(out["seed"], json!(9), "defaults fill gaps");
-        assert_eq!(out["stream"], json!(true));
-        assert_eq!(
-            out["stream_options"]["include_usage"],
-            json!(true),
-            "always asked upstream"
-        );
-        assert_eq!(out["messages"][0]["content"], "hi");
-        let mut b = with("stream", json!(true));
-        b["stream_options"] = json!({"include_usage": true});
-        assert!(parse(b).unwrap().include_usage);
     }
 }

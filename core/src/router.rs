@@ -6,11 +6,10 @@ mod admin;
 mod attempt;
 mod exec;
 mod options;
-mod overlay;
 
+pub use crate::overlay::{Origin, Overlay};
 pub use attempt::StreamUsage;
 pub use options::RequestOptions;
-pub use overlay::{Origin, Overlay};
 
 use crate::cache::{self, CachePlan, CacheStore, MemoryCache, Stored};
 use crate::config::Config;

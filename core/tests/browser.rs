@@ -85,7 +85,12 @@ async fn gloo_timer_really_waits() {
 async fn relay_times_out_a_stalled_stream_with_real_timers() {
     let first = futures::stream::iter(vec![Ok(b"data: {\"id\":1}\n\n".to_vec())]);
     let upstream: ByteStream = Box::pin(first.chain(futures::stream::pending()));
-    let mut relay = Relay::new(upstream, Rc::new(JsClock), 40);
+    let mut relay = Relay::new(
+        upstream,
+        Rc::new(JsClock),
+        40,
+        Box::new(switchyard_core::adapter::OpenAiStream),
+    );
     let frame = relay.first_frame(1_000).await.unwrap();
     let start = js_sys::Date::now();
     let rest: Vec<Vec<u8>> = relay.into_client_stream(frame).collect().await;

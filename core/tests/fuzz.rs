@@ -522,7 +522,12 @@ fn fuzz_relay_never_ends_a_broken_stream_as_a_success() {
                 .map(|c| c.map_err(|message| TransportError { message })),
         ));
         let clock: Rc<dyn Clock> = Rc::new(ManualClock::default());
-        let mut relay = Relay::new(upstream, clock, 1_000);
+        let mut relay = Relay::new(
+            upstream,
+            clock,
+            1_000,
+            Box::new(switchyard_core::adapter::OpenAiStream),
+        );
         let out = block_on(async move {
             match relay.first_frame(1_000).await {
                 Ok(first) => Some(

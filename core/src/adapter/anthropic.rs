@@ -395,3 +395,37 @@ impl StreamTranslator for AnthropicStream {
         }
     }
 }
+
+/// Anthropic's Messages API.
+pub struct Anthropic;
+
+impl super::Adapter for Anthropic {
+    fn request(
+        &self,
+        d: &Deployment,
+        req: &ModelRequest,
+        _now_ms: f64,
+        headers: &mut Vec<(&'static str, String)>,
+    ) -> Result<(String, Vec<u8>), Error> {
+        if let Some(key) = &d.api_key {
+            headers.push(("x-api-key", key.clone()));
+        }
+        headers.push(("anthropic-version", ANTHROPIC_VERSION.to_string()));
+        Ok((
+            crate::provider::endpoint_url(&d.api_base, "/v1/messages"),
+            request_body(d, req)?,
+        ))
+    }
+
+    fn response(&self, req: &ModelRequest, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+        response(&body, &req.model)
+    }
+
+    fn error_body(&self, status: u16, body: Vec<u8>) -> Vec<u8> {
+        error_body(status, &body)
+    }
+
+    fn stream(&self, _d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator> {
+        Box::new(AnthropicStream::new(&req.model))
+    }
+}

@@ -365,3 +365,39 @@ impl StreamTranslator for BedrockStream {
         }
     }
 }
+
+/// Amazon Bedrock's Converse API, signed with SigV4, streaming in AWS event-stream frames.
+pub struct Bedrock;
+
+impl super::Adapter for Bedrock {
+    fn request(
+        &self,
+        d: &Deployment,
+        req: &ModelRequest,
+        now_ms: f64,
+        headers: &mut Vec<(&'static str, String)>,
+    ) -> Result<(String, Vec<u8>), Error> {
+        let url = crate::provider::endpoint_url(&d.api_base, &path(d, req.stream));
+        let body = request_body(d, req)?;
+        if let Some(aws) = &d.aws {
+            headers.extend(signed_headers(aws, &url, &body, now_ms));
+        }
+        Ok((url, body))
+    }
+
+    fn response(&self, req: &ModelRequest, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+        response(&body, &req.model)
+    }
+
+    fn error_body(&self, status: u16, body: Vec<u8>) -> Vec<u8> {
+        error_body(status, &body)
+    }
+
+    fn stream(&self, _d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator> {
+        Box::new(BedrockStream::new(&req.model))
+    }
+
+    fn event_stream_framing(&self) -> bool {
+        true
+    }
+}

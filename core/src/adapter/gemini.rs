@@ -396,3 +396,36 @@ impl StreamTranslator for GeminiStream {
         out.push(Piece::Done);
     }
 }
+
+/// Google AI Studio's Gemini API.
+pub struct Gemini;
+
+impl super::Adapter for Gemini {
+    fn request(
+        &self,
+        d: &Deployment,
+        req: &ModelRequest,
+        _now_ms: f64,
+        headers: &mut Vec<(&'static str, String)>,
+    ) -> Result<(String, Vec<u8>), Error> {
+        if let Some(key) = &d.api_key {
+            headers.push(("x-goog-api-key", key.clone()));
+        }
+        Ok((
+            crate::provider::endpoint_url(&d.api_base, &path(d, req.stream)),
+            request_body(d, req)?,
+        ))
+    }
+
+    fn response(&self, req: &ModelRequest, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+        response(&body, &req.model)
+    }
+
+    fn error_body(&self, status: u16, body: Vec<u8>) -> Vec<u8> {
+        error_body(status, &body)
+    }
+
+    fn stream(&self, _d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator> {
+        Box::new(GeminiStream::new(&req.model))
+    }
+}

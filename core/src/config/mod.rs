@@ -103,6 +103,33 @@ pub struct AwsCredentials {
     pub region: String,
 }
 
+impl Deployment {
+    /// The secret values this deployment's calls carry: what an upstream could echo back
+    /// (see [`crate::redact::scrub`]).
+    pub fn secrets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = [self.api_key.as_deref(), self.azure_ad_token.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if let Some(aws) = &self.aws {
+            out.push(&aws.secret_access_key);
+            out.extend(aws.session_token.as_deref());
+        }
+        if let Some(userinfo) = userinfo(&self.api_base) {
+            out.push(userinfo);
+            out.extend(userinfo.split_once(':').map(|(_, password)| password));
+        }
+        out
+    }
+}
+
+/// The `user:password` of a URL, if it has one.
+fn userinfo(api_base: &str) -> Option<&str> {
+    let rest = &api_base[api_base.find("://")? + 3..];
+    let host = &rest[..rest.find('/').unwrap_or(rest.len())];
+    host.rfind('@').map(|at| &host[..at])
+}
+
 /// Bedrock's region when the deployment names none.
 pub const DEFAULT_AWS_REGION: &str = "us-east-1";
 
@@ -224,7 +251,7 @@ impl Config {
         self.group_order
             .iter()
             .filter(|g| g.contains('*'))
-            .filter_map(|g| glob(g, name).map(|part| (g.as_str(), part)))
+            .filter_map(|g| crate::names::glob(g, name).map(|part| (g.as_str(), part)))
             .max_by_key(|(g, _)| g.chars().filter(|c| *c != '*').count())
     }
 
@@ -330,26 +357,6 @@ impl Config {
             .get(name)
             .map(|ix| ix.iter().map(move |&i| &self.deployments[i]))
     }
-}
-
-/// `pattern` with `*` matching any run of characters: what the `*`s matched, joined, or
-/// `None` when `name` does not match.
-pub(crate) fn glob(pattern: &str, name: &str) -> Option<String> {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let (first, rest) = parts.split_first()?;
-    let mut at = name.strip_prefix(first)?;
-    let mut matched = String::new();
-    for (i, part) in rest.iter().enumerate() {
-        let last = i == rest.len() - 1;
-        let found = if last {
-            at.ends_with(part).then(|| at.len() - part.len())
-        } else {
-            at.find(part)
-        }?;
-        matched.push_str(&at[..found]);
-        at = &at[found + part.len()..];
-    }
-    (!matched.is_empty()).then_some(matched)
 }
 
 /// `router_settings.default_litellm_params` go under every deployment's `litellm_params`
@@ -510,7 +517,7 @@ fn build(
             .chain(dep.tags.iter().map(|t| ("litellm_params.tags", t)))
             .chain([("litellm_params.model", &dep.model)])
         {
-            if crate::redact::has_control(value) {
+            if crate::names::has_control(value) {
                 return Err(config_error(format!(
                     "model_list[{i}].{key}: must not contain control characters (line breaks, tabs)"
                 )));

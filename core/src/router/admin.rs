@@ -447,7 +447,7 @@ impl Router {
         Err(Error::Upstream {
             status: resp.status,
             body: match resp.body {
-                UpstreamBody::Full(b) => crate::redact::scrub(&b, &crate::redact::secrets_of(d)),
+                UpstreamBody::Full(b) => crate::redact::scrub(&b, &d.secrets()),
                 UpstreamBody::Stream(_) => Vec::new(),
             },
             retry_after: None,

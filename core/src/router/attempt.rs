@@ -173,15 +173,14 @@ impl Router {
                 })
             }
             UpstreamBody::Stream(stream) => {
-                let mut relay = Relay::new(stream, self.clock.clone(), stream_timeout_ms)
-                    .translate(adapter::stream(d, req))
-                    .keep_usage_chunk(req.include_usage)
-                    .scrub(
-                        crate::redact::secrets_of(d)
-                            .into_iter()
-                            .map(str::to_string)
-                            .collect(),
-                    );
+                let mut relay = Relay::new(
+                    stream,
+                    self.clock.clone(),
+                    stream_timeout_ms,
+                    adapter::stream(d, req),
+                )
+                .keep_usage_chunk(req.include_usage)
+                .scrub(d.secrets().into_iter().map(str::to_string).collect());
                 if adapter::event_stream_framing(d) {
                     relay = relay.event_stream();
                 }
@@ -280,7 +279,7 @@ impl Router {
             }
         };
         // An upstream may echo the credentials it was sent: they never reach the client.
-        let body = crate::redact::scrub(&body, &crate::redact::secrets_of(d));
+        let body = crate::redact::scrub(&body, &d.secrets());
         Error::Upstream {
             status: resp.status,
             body: adapter::error_body(d, resp.status, body),

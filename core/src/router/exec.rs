@@ -223,7 +223,7 @@ impl GroupRun<'_> {
             return (Vec::new(), false);
         };
         let endpoint = self.req.endpoint;
-        pool.retain(|d| d.provider.serves(endpoint));
+        pool.retain(|d| crate::adapter::for_wire(d.provider.wire).serves(endpoint));
         let s = &self.config.router;
         if s.routing_strategy == RoutingStrategy::CostBased {
             for sub in s.cost_substitutes.get(name).into_iter().flatten() {
@@ -231,7 +231,10 @@ impl GroupRun<'_> {
                     continue;
                 }
                 if let Some((more, _)) = self.config.deployments_for(sub) {
-                    pool.extend(more.into_iter().filter(|d| d.provider.serves(endpoint)));
+                    pool.extend(
+                        more.into_iter()
+                            .filter(|d| crate::adapter::for_wire(d.provider.wire).serves(endpoint)),
+                    );
                 }
             }
         }
