@@ -2,7 +2,6 @@
 //! crate) supplies the ports; tests supply fakes. Builds natively and for wasm32.
 
 pub mod adapter;
-pub mod admin_api;
 pub mod api;
 pub mod cache;
 pub mod config;
@@ -11,7 +10,7 @@ pub mod cost;
 pub mod endpoint;
 pub mod error;
 pub mod eventstream;
-pub mod key_routes;
+pub mod http;
 pub mod keys;
 pub mod multipart;
 pub mod names;

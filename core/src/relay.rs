@@ -37,6 +37,50 @@ pub struct StreamEnd {
 
 pub type OnEnd = Box<dyn FnOnce(StreamEnd)>;
 
+/// Where a stream leaves its tokens and cost when it ends (completed, cut, or dropped by a
+/// client that hung up), and whoever waits for them (the key's charge, in the background).
+#[derive(Clone, Default)]
+pub struct StreamUsage(Rc<StreamUsageSlot>);
+
+#[derive(Default)]
+struct StreamUsageSlot {
+    value: std::cell::Cell<Option<(u64, f64)>>,
+    waiting: std::cell::RefCell<Vec<futures::channel::oneshot::Sender<(u64, f64)>>>,
+}
+
+impl StreamUsage {
+    /// (tokens, cost), once the stream has ended.
+    pub fn get(&self) -> Option<(u64, f64)> {
+        self.0.value.get()
+    }
+
+    pub(crate) fn set(&self, v: (u64, f64)) {
+        self.0.value.set(Some(v));
+        for tx in self.0.waiting.borrow_mut().drain(..) {
+            let _ = tx.send(v);
+        }
+    }
+
+    /// Resolves when the stream ends; `None` if it is dropped without ending (never, as the
+    /// relay reports when dropped).
+    pub fn ended(&self) -> impl std::future::Future<Output = Option<(u64, f64)>> {
+        let now = self.get();
+        let rx = if now.is_none() {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            self.0.waiting.borrow_mut().push(tx);
+            Some(rx)
+        } else {
+            None
+        };
+        async move {
+            match rx {
+                Some(rx) => rx.await.ok(),
+                None => now,
+            }
+        }
+    }
+}
+
 pub struct Relay {
     upstream: ByteStream,
     decoder: Framing,

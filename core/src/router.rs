@@ -8,7 +8,7 @@ mod exec;
 mod options;
 
 pub use crate::overlay::{Origin, Overlay};
-pub use attempt::StreamUsage;
+pub use crate::relay::StreamUsage;
 pub use options::RequestOptions;
 
 use crate::cache::{self, CachePlan, CacheStore, MemoryCache, Stored};

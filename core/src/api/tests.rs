@@ -1,3 +1,4 @@
+use super::auth::constant_time_eq;
 use super::*;
 use crate::config::Config;
 use crate::router::Runtime;

@@ -3,6 +3,8 @@
 //! key's SHA-256 is stored. The book of keys lives in one Durable Object (`keys`) so limits and
 //! spend are exact across isolates, or in the isolate's memory without one.
 
+pub mod admission;
+
 use crate::error::Error;
 use crate::ports::LocalFuture;
 use crate::state::minute_of;
@@ -389,6 +391,27 @@ fn roll(rec: &mut KeyRecord, now_ms: f64) {
         rec.minute = m;
         rec.requests_this_minute = 0;
         rec.tokens_this_minute = 0;
+    }
+}
+
+/// The client's error for a key's refusal.
+pub fn refusal(status: u16, code: String, message: String, retry_after_ms: Option<u64>) -> Error {
+    match status {
+        401 => Error::Unauthorized { message },
+        403 => Error::Forbidden { message },
+        429 => Error::KeyRateLimited {
+            message,
+            retry_after_ms: retry_after_ms.unwrap_or(1_000),
+        },
+        _ => Error::InvalidRequest {
+            message,
+            param: None,
+            code: Some(if code == "budget_exceeded" {
+                "budget_exceeded"
+            } else {
+                "invalid_value"
+            }),
+        },
     }
 }
 

@@ -1,0 +1,262 @@
+//! The HTTP surface, free of any platform type: routes, auth, CORS and response shaping. The
+//! Worker turns its `Request` into an [`HttpRequest`], calls [`App::handle`], and turns the
+//! [`HttpResponse`] back; everything between is tested natively.
+
+mod admin;
+mod auth;
+mod keys;
+mod log_line;
+mod metrics;
+mod model_call;
+mod routes;
+
+use crate::error::Error;
+use crate::router::Router;
+use auth::{authorize, require_master, Caller};
+use routes::{match_route, Route};
+use serde_json::json;
+
+pub use crate::http::{HttpBody, HttpRequest, HttpResponse};
+pub use log_line::log_line;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Body size limit used when the config itself failed to load.
+const FALLBACK_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+/// Response headers a browser client may read (CORS).
+const EXPOSED_HEADERS: &str = "x-litellm-call-id, x-litellm-model-id, x-litellm-model-group, x-litellm-model-api-base, x-litellm-attempted-retries, x-litellm-attempted-fallbacks, x-litellm-response-cost, x-litellm-cache-key, x-switchyard-cache, x-litellm-version, retry-after";
+
+/// The application: a router, or the reason there is none (an invalid config is reported on
+/// every request rather than crashing the Worker).
+pub struct App {
+    router: Result<Router, Error>,
+}
+
+/// What [`App::begin`] learned of a request before its body: where it goes and who sent it,
+/// or the error that answers it.
+pub struct Begun(Result<Stage, Error>);
+
+enum Stage {
+    Preflight,
+    /// Needs no key (liveliness, readiness).
+    Open(Route),
+    Authorized(Route, Caller),
+}
+
+impl App {
+    pub fn new(router: Result<Router, Error>) -> Self {
+        App { router }
+    }
+
+    /// Whether the host should write the per-request log line.
+    pub fn request_log(&self) -> bool {
+        self.router
+            .as_ref()
+            .map_or(true, |r| r.config().general.request_log)
+    }
+
+    pub fn router(&self) -> Option<&Router> {
+        self.router.as_ref().ok()
+    }
+
+    /// Largest request body accepted; the Worker checks it before reading the body.
+    pub fn max_body_bytes(&self) -> usize {
+        self.router
+            .as_ref()
+            .map(|r| r.config().general.max_request_size_bytes)
+            .unwrap_or(FALLBACK_BODY_LIMIT)
+    }
+
+    /// How long the platform waits for a request body.
+    pub fn body_timeout_ms(&self) -> u64 {
+        self.router
+            .as_ref()
+            .map(|r| r.config().general.request_body_timeout_ms)
+            .unwrap_or((crate::config::DEFAULT_REQUEST_BODY_TIMEOUT_SECS * 1000.0) as u64)
+    }
+
+    pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        let begun = self.begin(&req).await;
+        self.finish(req, begun).await
+    }
+
+    /// The first half of a request, from its method, path and headers alone (`head.body` is
+    /// not read): the route and the caller. A request refused here (unknown route, wrong
+    /// method, no or a wrong key) is answered before its body is read, so a keyless upload
+    /// gets its 401 at once instead of holding the request open while it trickles in.
+    pub async fn begin(&self, head: &HttpRequest) -> Begun {
+        if head.method == "OPTIONS" {
+            return Begun(Ok(Stage::Preflight));
+        }
+        let route = match match_route(&head.method, &head.path) {
+            Ok(r) => r,
+            Err(e) => return Begun(Err(e)),
+        };
+        if matches!(route, Route::Liveliness | Route::Readiness) {
+            return Begun(Ok(Stage::Open(route)));
+        }
+        let router = match &self.router {
+            Ok(r) => r,
+            Err(e) => return Begun(Err(e.clone())),
+        };
+        Begun(
+            authorize(router, head)
+                .await
+                .map(|caller| Stage::Authorized(route, caller)),
+        )
+    }
+
+    /// Whether [`App::begin`] already decided the answer (the body need not be read).
+    pub fn refused(begun: &Begun) -> bool {
+        begun.0.is_err()
+    }
+
+    /// The second half: the whole request (body read), after [`App::begin`].
+    pub async fn finish(&self, req: HttpRequest, begun: Begun) -> HttpResponse {
+        let origin = req.header("origin").map(str::to_string);
+        let mut resp = match begun.0 {
+            Ok(Stage::Preflight) => self.preflight(&req),
+            Ok(stage) => match self.dispatch(req, stage).await {
+                Ok(r) => r,
+                Err(e) => HttpResponse::from_error(&e),
+            },
+            Err(e) => HttpResponse::from_error(&e),
+        };
+        if let Some(origin) = origin {
+            self.add_cors(&origin, &mut resp);
+        }
+        resp
+    }
+
+    async fn dispatch(&self, req: HttpRequest, stage: Stage) -> Result<HttpResponse, Error> {
+        let (route, caller) = match stage {
+            Stage::Open(Route::Liveliness) => {
+                return Ok(HttpResponse::json(200, br#""I'm alive!""#.to_vec()))
+            }
+            Stage::Open(_) => return Ok(self.readiness().await),
+            Stage::Authorized(route, caller) => (route, caller),
+            Stage::Preflight => return Ok(self.preflight(&req)),
+        };
+        let router = self.router.as_ref().map_err(Clone::clone)?;
+        if let Route::Keys(op) = route {
+            require_master(router, &caller)?;
+            let query = req.path.split_once('?').map_or("", |(_, q)| q).to_string();
+            return keys::handle(router, op, &req.body, &query).await;
+        }
+        if let Route::Admin(admin) = route {
+            require_master(router, &caller)?;
+            router.load_all_state().await;
+            let query = req.path.split_once('?').map_or("", |(_, q)| q);
+            return admin::handle(router, admin, &req.body, query).await;
+        }
+        if req.body.len() > router.config().general.max_request_size_bytes {
+            return Err(Error::PayloadTooLarge {
+                limit_bytes: router.config().general.max_request_size_bytes,
+            });
+        }
+        match route {
+            Route::Model(endpoint) => model_call::model_call(router, endpoint, req, &caller).await,
+            Route::Models => Ok(models(router)),
+            Route::Liveliness | Route::Readiness | Route::Admin(_) | Route::Keys(_) => {
+                Err(Error::Internal {
+                    message: "unreachable route".into(),
+                })
+            }
+        }
+    }
+
+    async fn readiness(&self) -> HttpResponse {
+        match &self.router {
+            Ok(r) => {
+                let (state, reachable) = r.state().reachable().await;
+                HttpResponse::json(
+                    if reachable { 200 } else { 503 },
+                    json!({
+                        "status": if reachable { "healthy" } else { "unhealthy" },
+                        "config": "valid",
+                        "deployments": r.config().deployments.len(),
+                        "state": state,
+                        "state_reachable": reachable,
+                    })
+                    .to_string()
+                    .into_bytes(),
+                )
+            }
+            Err(e) => HttpResponse::json(
+                503,
+                json!({"status": "unhealthy", "config": e.message()})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        }
+    }
+
+    fn allowed_origin(&self, origin: &str) -> Option<String> {
+        let allowed = &self
+            .router
+            .as_ref()
+            .ok()?
+            .config()
+            .general
+            .cors_allowed_origins;
+        if allowed.iter().any(|a| a == "*") {
+            Some("*".into())
+        } else if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+            Some(origin.to_string())
+        } else {
+            None
+        }
+    }
+
+    fn preflight(&self, req: &HttpRequest) -> HttpResponse {
+        let mut r = HttpResponse {
+            status: 204,
+            headers: Vec::new(),
+            body: HttpBody::Bytes(Vec::new()),
+            background: Vec::new(),
+        };
+        let Some(origin) = req.header("origin") else {
+            return r;
+        };
+        if self.allowed_origin(origin).is_some() {
+            r.headers
+                .push(("access-control-allow-methods", "GET, POST, OPTIONS".into()));
+            let asked = req
+                .header("access-control-request-headers")
+                .unwrap_or("authorization, content-type, api-key");
+            r.headers
+                .push(("access-control-allow-headers", asked.to_string()));
+            r.headers.push(("access-control-max-age", "86400".into()));
+        }
+        r
+    }
+
+    fn add_cors(&self, origin: &str, resp: &mut HttpResponse) {
+        if let Some(allow) = self.allowed_origin(origin) {
+            resp.headers.push(("access-control-allow-origin", allow));
+            resp.headers
+                .push(("access-control-expose-headers", EXPOSED_HEADERS.into()));
+            resp.headers.push(("vary", "origin".into()));
+        }
+    }
+}
+
+/// `GET /v1/models`: the model groups, in OpenAI's list shape.
+fn models(router: &Router) -> HttpResponse {
+    let data: Vec<_> = router
+        .config()
+        .group_order
+        .iter()
+        .map(|g| json!({"id": g, "object": "model", "created": 0, "owned_by": "switchyard"}))
+        .collect();
+    HttpResponse::json(
+        200,
+        json!({"object": "list", "data": data})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests;

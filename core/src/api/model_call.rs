@@ -1,0 +1,227 @@
+//! A call to a model endpoint: admitted for its key, looked up in the cache, routed through
+//! its model group, stored, charged, and answered with LiteLLM's headers.
+
+use super::auth::Caller;
+use super::VERSION;
+use crate::cache;
+use crate::endpoint::Endpoint;
+use crate::error::Error;
+use crate::http::{sse_headers, HttpBody, HttpRequest, HttpResponse};
+use crate::keys::admission;
+use crate::request::ModelRequest;
+use crate::router::{Routed, RoutedBody, Router};
+
+/// The caller's virtual key, once admitted: its hash and the hold to settle.
+type Admitted<'a> = Option<(&'a str, Option<u64>)>;
+
+/// A call to a model endpoint, in its stages: parse, admit, cache lookup, route, cache store,
+/// charge, headers.
+pub(super) async fn model_call(
+    router: &Router,
+    endpoint: Endpoint,
+    http: HttpRequest,
+    caller: &Caller,
+) -> Result<HttpResponse, Error> {
+    let mut req = parse(endpoint, http)?;
+    let key = admit(router, caller, &mut req).await?;
+    let call_id = router.call_id();
+    let plan = match cache_plan(router, caller, key, &req) {
+        Ok(p) => p,
+        Err(e) => return Err(release(router, key, e).await),
+    };
+    if let Some(hit) = cache_lookup(router, plan.as_ref()).await {
+        // Served without a call: nothing spent, the hold let go before the answer.
+        release(router, key, ()).await;
+        let key_name = plan.as_ref().map_or("", |p| p.key.as_str());
+        return Ok(cached_response(hit, &req, call_id, key_name));
+    }
+    let routed = match router.completion(&req).await {
+        Ok(r) => r,
+        Err(e) => return Err(release(router, key, e).await),
+    };
+    let mut background = Vec::new();
+    background.extend(cache_store(router, plan.as_ref(), &routed));
+    let (routed, settle_later) = charge(router, key, routed).await;
+    background.extend(settle_later);
+    let headers = headers(&routed, call_id, plan.as_ref());
+    let body = match routed.body {
+        RoutedBody::Json(b) => HttpBody::Bytes(b),
+        RoutedBody::Stream(s) | RoutedBody::Binary { stream: s, .. } => HttpBody::Stream(s),
+    };
+    Ok(HttpResponse {
+        status: 200,
+        headers,
+        body,
+        background,
+    })
+}
+
+/// The client's body, checked field by field (a multipart form for audio uploads).
+fn parse(endpoint: Endpoint, http: HttpRequest) -> Result<ModelRequest, Error> {
+    if endpoint.takes_form() {
+        let content_type = http.header("content-type").unwrap_or("").to_string();
+        ModelRequest::parse_upload(endpoint, &content_type, http.body)
+    } else {
+        ModelRequest::parse_for(endpoint, &http.body)
+    }
+}
+
+/// A virtual key is admitted (its models noted on the request, its expected cost held) before
+/// anything else happens.
+async fn admit<'a>(
+    router: &Router,
+    caller: &'a Caller,
+    req: &mut ModelRequest,
+) -> Result<Admitted<'a>, Error> {
+    let Caller::Key(hash) = caller else {
+        return Ok(None);
+    };
+    let config = router.config();
+    let hold = admission::expected(&config, &**router.state(), router.now_ms(), req);
+    let admitted = admission::admit(&**router.keys(), hash, req, hold).await?;
+    req.allowed_models = admitted.models;
+    Ok(Some((hash.as_str(), admitted.hold)))
+}
+
+/// A call that ends without spending (an error, a cache hit) lets go of its key's hold.
+async fn release<T>(router: &Router, key: Admitted<'_>, passing: T) -> T {
+    if let Some((hash, hold @ Some(_))) = key {
+        admission::settle(router.keys().clone(), hash, hold, 0, 0.0).await;
+    }
+    passing
+}
+
+/// The cache plan, scoped to the caller: each key reads only its own answers unless the
+/// config shares them.
+fn cache_plan(
+    router: &Router,
+    caller: &Caller,
+    key: Admitted<'_>,
+    req: &ModelRequest,
+) -> Result<Option<cache::CachePlan>, Error> {
+    let scope = match (caller, key) {
+        (_, Some((hash, _))) => cache::Scope::Key(hash),
+        (Caller::Master, _) => cache::Scope::Master,
+        _ => cache::Scope::Open,
+    };
+    cache::plan(router.config().cache.as_ref(), req, scope)
+}
+
+async fn cache_lookup(router: &Router, plan: Option<&cache::CachePlan>) -> Option<cache::Stored> {
+    let p = plan.filter(|p| p.read)?;
+    router.cached(p).await
+}
+
+/// The work that stores a complete JSON answer, to run after the response.
+fn cache_store(
+    router: &Router,
+    plan: Option<&cache::CachePlan>,
+    routed: &Routed,
+) -> Option<crate::ports::LocalFuture<()>> {
+    match (plan.filter(|p| p.write), &routed.body) {
+        (Some(p), RoutedBody::Json(bytes)) => router.store_job(p, routed, bytes),
+        _ => None,
+    }
+}
+
+/// Charges the key: a complete answer before it goes out (so the key's next call sees it), a
+/// stream when it ends however it ends (the returned background work covers a hang-up).
+async fn charge(
+    router: &Router,
+    key: Admitted<'_>,
+    mut routed: Routed,
+) -> (Routed, Option<crate::ports::LocalFuture<()>>) {
+    let Some((hash, hold)) = key else {
+        return (routed, None);
+    };
+    let store = router.keys().clone();
+    match (routed.body, routed.stream_usage.take()) {
+        (RoutedBody::Stream(st), Some(usage)) => {
+            let (st, job) = admission::settle_at_end(store, hash, hold, st, usage);
+            routed.body = RoutedBody::Stream(st);
+            (routed, Some(job))
+        }
+        (body, _) => {
+            let (tokens, cost) = match &body {
+                RoutedBody::Json(b) => admission::spent(b, routed.response_cost),
+                _ => (0, routed.response_cost.unwrap_or(0.0)),
+            };
+            routed.body = body;
+            admission::settle(store, hash, hold, tokens, cost).await;
+            (routed, None)
+        }
+    }
+}
+
+/// LiteLLM proxy's response headers: who answered, how, at what cost, from which cache entry.
+fn headers(
+    routed: &Routed,
+    call_id: String,
+    plan: Option<&cache::CachePlan>,
+) -> Vec<(&'static str, String)> {
+    let mut headers = match &routed.body {
+        RoutedBody::Json(_) => vec![("content-type", "application/json".to_string())],
+        RoutedBody::Stream(_) => sse_headers(),
+        RoutedBody::Binary { content_type, .. } => vec![("content-type", content_type.clone())],
+    };
+    headers.extend([
+        ("x-litellm-call-id", call_id),
+        ("x-litellm-model-id", routed.deployment_id.clone()),
+        ("x-litellm-model-group", routed.group.clone()),
+        ("x-litellm-model-api-base", routed.api_base.clone()),
+        (
+            "x-litellm-attempted-retries",
+            routed.attempted_retries.to_string(),
+        ),
+        (
+            "x-litellm-attempted-fallbacks",
+            routed.attempted_fallbacks.to_string(),
+        ),
+        ("x-litellm-version", VERSION.to_string()),
+    ]);
+    if let Some(cost) = routed.response_cost {
+        headers.push(("x-litellm-response-cost", format!("{cost}")));
+    }
+    if let Some(p) = plan {
+        headers.push(("x-litellm-cache-key", p.key.clone()));
+        headers.push(("x-switchyard-cache", "miss".into()));
+    }
+    headers
+}
+
+/// A cached answer, as JSON or (for a streaming request) as an SSE stream. No upstream call,
+/// no cost.
+fn cached_response(
+    hit: cache::Stored,
+    req: &ModelRequest,
+    call_id: String,
+    key: &str,
+) -> HttpResponse {
+    let (mut headers, body) = if req.stream {
+        let bytes = cache::as_sse(&hit.body, req.include_usage);
+        (
+            sse_headers(),
+            HttpBody::Stream(Box::pin(futures::stream::once(async move { bytes }))),
+        )
+    } else {
+        (
+            vec![("content-type", "application/json".to_string())],
+            HttpBody::Bytes(hit.body.to_string().into_bytes()),
+        )
+    };
+    headers.extend([
+        ("x-litellm-call-id", call_id),
+        ("x-litellm-model-id", hit.deployment_id),
+        ("x-litellm-model-group", hit.group),
+        ("x-litellm-cache-key", key.to_string()),
+        ("x-switchyard-cache", "hit".to_string()),
+        ("x-litellm-response-cost", "0".to_string()),
+        ("x-litellm-version", VERSION.to_string()),
+    ]);
+    HttpResponse {
+        status: 200,
+        headers,
+        body,
+        background: Vec::new(),
+    }
+}

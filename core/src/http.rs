@@ -1,0 +1,78 @@
+//! The HTTP request and response as the core sees them: plain data, no platform type. The
+//! Worker converts its `Request` into an [`HttpRequest`] and an [`HttpResponse`] back.
+
+use crate::error::Error;
+use crate::relay::ClientStream;
+
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: HttpBody,
+    /// Work for after the response (a cache write): the Worker runs it in `waitUntil`.
+    pub background: Vec<crate::ports::LocalFuture<()>>,
+}
+
+pub enum HttpBody {
+    Bytes(Vec<u8>),
+    Stream(ClientStream),
+}
+
+impl HttpResponse {
+    pub fn json(status: u16, body: Vec<u8>) -> Self {
+        HttpResponse {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: HttpBody::Bytes(body),
+            background: Vec::new(),
+        }
+    }
+
+    /// The one place an error becomes a response.
+    pub fn from_error(e: &Error) -> Self {
+        let mut r = HttpResponse::json(e.status(), e.body());
+        if !e.client_should_retry() {
+            r.headers.push(("x-should-retry", "false".into()));
+        }
+        if let Some(ms) = e.retry_after_ms() {
+            r.headers
+                .push(("retry-after", ms.div_ceil(1000).max(1).to_string()));
+            r.headers.push(("retry-after-ms", ms.to_string()));
+        }
+        if let Error::MethodNotAllowed { .. } = e {
+            r.headers.push(("allow", "GET, POST, OPTIONS".into()));
+        }
+        r
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The headers of an SSE response.
+pub fn sse_headers() -> Vec<(&'static str, String)> {
+    vec![
+        ("content-type", "text/event-stream".to_string()),
+        ("cache-control", "no-cache".to_string()),
+    ]
+}
