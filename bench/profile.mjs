@@ -12,7 +12,7 @@ import WebSocket from "ws";
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import fs from "node:fs";
-import { workerOptions } from "../tests/e2e/harness.mjs";
+import { COMPATIBILITY_DATE, workerOptions } from "../tests/e2e/harness.mjs";
 const run = promisify(execFile);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const mock = spawn(process.execPath, [new URL("../tests/mock-upstream.mjs", import.meta.url).pathname, "--port", "19411"], { stdio: "ignore" });
@@ -26,7 +26,7 @@ router_settings: { routing_strategy: simple-shuffle, num_retries: 2 }
 general_settings: { request_log: false }
 `;
 const bare = process.argv.includes("--bare");
-const opts = bare ? { modules: true, script: `export default { async fetch(req, env) { const body = await req.arrayBuffer(); return fetch("${base("j")}/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body }); } };`, compatibilityDate: "2026-04-20" } : workerOptions(CONFIG, { shared: !process.argv.includes("--noshared") });
+const opts = bare ? { modules: true, script: `export default { async fetch(req, env) { const body = await req.arrayBuffer(); return fetch("${base("j")}/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body }); } };`, compatibilityDate: COMPATIBILITY_DATE } : workerOptions(CONFIG, { shared: !process.argv.includes("--noshared") });
 const mf = new Miniflare({ ...opts, host: "127.0.0.1", port: 0, inspectorPort: 9229 });
 const url = (await mf.ready).toString().replace(/\/$/, "") + "/v1/chat/completions";
 const list = await (await fetch("http://127.0.0.1:9229/json")).json();

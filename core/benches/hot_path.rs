@@ -2,6 +2,9 @@
 //! (scripted, instant) upstream and response accounting, per request, in ns and in heap
 //! allocations. Run with `cargo bench -p switchyard-core --bench hot_path`.
 
+// Test code: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use futures::executor::block_on;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::rc::Rc;

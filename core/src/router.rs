@@ -1,4 +1,4 @@
-//! The Router: LiteLLM's `Router` for the edge, with the seed's API. It owns the config, the
+//! The Router: LiteLLM's `Router` for the edge, with LiteLLM's `Router` API. It owns the config, the
 //! state and the ports; `exec` runs a request (retries, fallbacks, cooldowns), `attempt` makes
 //! one upstream call, `admin` changes and reports on deployments.
 

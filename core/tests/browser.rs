@@ -1,5 +1,8 @@
 //! The core compiled to wasm32 and run in headless Chromium (`wasm-pack test --headless --chrome
 //! core`): the same code the Worker runs, with real JS timers instead of the virtual clock.
+
+// Test code: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(target_arch = "wasm32")]
 
 use futures::StreamExt;

@@ -10,11 +10,15 @@
 //!
 //! Each target runs for `FUZZ_SECONDS` (default 2) of wall time: `FUZZ_SECONDS=120 cargo test
 //! -p switchyard-core --test fuzz --release` for a longer run by hand.
+
+// Test code: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(not(target_arch = "wasm32"))]
 
 use futures::executor::block_on;
 use futures::StreamExt;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
 use std::rc::Rc;
@@ -39,17 +43,25 @@ fn budget() -> Duration {
 }
 
 /// Runs `check` on values of `strategy` until the time budget is spent; a failure is shrunk by
-/// proptest and reported with its smallest input.
+/// proptest, reported with its smallest input, and its seed kept in
+/// `core/tests/fuzz-regressions/<name>.txt` (commit it): every later run replays it first.
 fn fuzz<S: Strategy>(name: &str, strategy: S, check: impl Fn(S::Value) -> Result<(), TestCaseError>)
 where
     S::Value: std::fmt::Debug,
 {
     let deadline = Instant::now() + budget();
     let mut cases = 0u32;
+    let seeds: &'static str = Box::leak(
+        format!(
+            "{}/tests/fuzz-regressions/{name}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        )
+        .into_boxed_str(),
+    );
     loop {
         let mut runner = TestRunner::new(RunnerConfig {
             cases: 64,
-            failure_persistence: None,
+            failure_persistence: Some(Box::new(FileFailurePersistence::Direct(seeds))),
             ..RunnerConfig::default()
         });
         if let Err(e) = runner.run(&strategy, &check) {

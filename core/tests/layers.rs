@@ -2,6 +2,9 @@
 //! reaches it back. Read from the source itself (test code excluded), so a new import cycle
 //! fails here with the cycle named.
 
+// Test code: a failed setup step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -103,7 +106,70 @@ fn the_leaves_stay_leaves() {
         ("http", &["error", "ports", "relay"][..]),
     ] {
         let uses = edges.get(leaf).cloned().unwrap_or_default();
-        let extra: Vec<&String> = uses.iter().filter(|u| !allowed.contains(&u.as_str())).collect();
+        let extra: Vec<&String> = uses
+            .iter()
+            .filter(|u| !allowed.contains(&u.as_str()))
+            .collect();
         assert!(extra.is_empty(), "{leaf} names {extra:?}");
     }
+}
+
+#[test]
+fn the_readme_layout_names_every_module() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let layout = readme
+        .split("## Layout")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("a Layout section with a code block");
+    let missing: Vec<String> = graph()
+        .into_keys()
+        .filter(|m| !layout.contains(&format!("{m}.rs")) && !layout.contains(&format!("{m}/")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modules the README's layout leaves out: {missing:?}"
+    );
+}
+
+#[test]
+fn each_module_names_only_modules_listed_before_it() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let layout = readme
+        .split("## Layout")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("a Layout section with a code block");
+    let core = layout.split("\nsrc/").next().unwrap_or(layout);
+    let edges = graph();
+    // Each module's first mention in the layout is its place in the layers.
+    let place = |m: &str| -> Option<usize> {
+        [format!("{m}.rs"), format!("{m}/")]
+            .iter()
+            .filter_map(|n| {
+                core.match_indices(n.as_str())
+                    .find(|(at, _)| {
+                        core[..*at]
+                            .chars()
+                            .last()
+                            .is_none_or(|c| c.is_whitespace() || c == '(')
+                    })
+                    .map(|(at, _)| at)
+            })
+            .min()
+    };
+    let mut wrong = Vec::new();
+    for (module, targets) in &edges {
+        let Some(here) = place(module) else { continue };
+        for t in targets {
+            if place(t).is_some_and(|there| there > here) {
+                wrong.push(format!("{module} names {t}, listed after it"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -4,10 +4,12 @@ import { Miniflare } from "miniflare";
 import OpenAI from "openai";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import fs from "node:fs";
 import { startMock } from "../mock-upstream.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const COMPATIBILITY_DATE = "2026-04-20";
+/** The Workers compatibility date: wrangler.toml's, the one source of it. */
+export const COMPATIBILITY_DATE = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(fs.readFileSync(path.join(root, "wrangler.toml"), "utf8"))[1];
 
 /** Starts the mock and the Worker with `config(mock)` as ROUTER_CONFIG: YAML or JSON text, or
  *  an object (what a `[vars]` table in wrangler.toml becomes). */

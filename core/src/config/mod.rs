@@ -259,8 +259,8 @@ impl Config {
     /// 1. a name a wildcard group serves: that group's deployments with the model substituted,
     ///    keeping their ids and group, so every name shares one state object per wildcard
     ///    deployment (a client cannot mint state by inventing names);
-    /// 2. a provider's model that the config's own fallbacks name (`config_names`, the seed's
-    ///    `fallbacks=["gpt-3.5-turbo", ...]`): a deployment keyed by the provider's secret from
+    /// 2. a provider's model that the config's own fallbacks name (`config_names`, LiteLLM's
+    ///    `Router(fallbacks=["gpt-3.5-turbo", ...])`): a deployment keyed by the provider's secret from
     ///    `env`, skipped when that is not set.
     ///
     /// Names a client chose (`client_names`: its model, its body's fallbacks) get only 1.

@@ -189,7 +189,7 @@ with_shared_router_keys! {
         #[serde(default)]
         #[allow(dead_code)]
         pub default_litellm_params: Option<Map<String, Value>>,
-        /// Switchyard's opt-in for the seed's "a gpt-4 request may be answered by a cheaper
+        /// Switchyard's opt-in for LiteLLM's `Router` idea "a gpt-4 request may be answered by a cheaper
         /// group": `{"gpt-4": ["gpt-3.5-turbo"]}`. Used by cost-based routing only.
         #[serde(default)]
         pub cost_substitutes: Option<Map<String, Value>>,
@@ -204,16 +204,16 @@ with_shared_router_keys! {
         pub max_request_fallbacks: Option<u32>,
         #[serde(default)]
         pub max_cache_ttl: Option<f64>,
-        /// The seed's `cache_responses`.
+        /// LiteLLM's `Router(cache_responses=...)`.
         #[serde(default)]
         pub cache_responses: Option<bool>,
-        /// The seed's `cache_kwargs` (`ttl`, `namespace`).
+        /// LiteLLM's `Router(cache_kwargs=...)` (`ttl`, `namespace`).
         #[serde(default)]
         pub cache_kwargs: Option<Map<String, Value>>,
         /// Groups that share cached answers: `[["gpt-4", "gpt-4-azure"]]`.
         #[serde(default)]
         pub caching_groups: Option<Vec<Vec<String>>>,
-        /// The seed's Redis settings: accepted, not used at the edge (see the warning).
+        /// LiteLLM's `Router` Redis settings: accepted, not used at the edge (see the warning).
         #[serde(default)]
         pub redis_url: Option<String>,
         #[serde(default)]

@@ -1,5 +1,5 @@
 //! `router_settings` (and the router keys LiteLLM users put in `litellm_settings`) -> typed
-//! settings with LiteLLM's defaults, or the seed's where the seed gives one.
+//! settings with LiteLLM's defaults, or those of LiteLLM's `Router` signature where it gives one.
 
 use super::raw::{RawLitellmSettings, RawRouterSettings};
 use super::{config_error, secs_to_ms};
@@ -11,9 +11,9 @@ use std::collections::HashMap;
 pub const DEFAULT_NUM_RETRIES: u32 = 2;
 /// LiteLLM's default `max_fallbacks`.
 pub const DEFAULT_MAX_FALLBACKS: u32 = 5;
-/// The seed's `allowed_fails: int = 3`.
+/// LiteLLM's `Router(allowed_fails: int = 3)`.
 pub const DEFAULT_ALLOWED_FAILS: u32 = 3;
-/// The seed's `cooldown_time: float = 1` (LiteLLM itself uses 5 s).
+/// LiteLLM's `Router(cooldown_time: float = 1)` (its proxy uses 5 s).
 pub const DEFAULT_COOLDOWN_SECS: f64 = 1.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl Default for StrategyArgs {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Fallbacks {
     pub per_group: HashMap<String, Vec<String>>,
-    /// The seed's plain list, LiteLLM's `"*"` entry, or `default_fallbacks`.
+    /// The `Router`'s plain list, LiteLLM's `"*"` entry, or `default_fallbacks`.
     pub all: Vec<String>,
 }
 
@@ -94,7 +94,7 @@ impl Fallbacks {
     }
 }
 
-/// Retries and their waits: the seed's `retry_policy` and LiteLLM's per-error-class counts.
+/// Retries and their waits: LiteLLM's `Router` `retry_policy` and LiteLLM's per-error-class counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Retries per model group when the error class sets none.
@@ -338,7 +338,7 @@ pub(super) fn build(
     })
 }
 
-/// The seed's `{max_retries, base_delay, max_delay, backoff_factor, jitter}` and LiteLLM's
+/// LiteLLM's `Router` `{max_retries, base_delay, max_delay, backoff_factor, jitter}` and LiteLLM's
 /// `{RateLimitErrorRetries: n, ...}`, in one mapping.
 fn retry_policy(
     path: &str,
@@ -427,7 +427,7 @@ fn string_list(path: &str, v: &Value) -> Result<Vec<String>, Error> {
     }
 }
 
-/// Both forms: the seed's plain list (`["gpt-3.5-turbo"]`, for every group) and LiteLLM's
+/// Both forms: the `Router`'s plain list (`["gpt-3.5-turbo"]`, for every group) and LiteLLM's
 /// `[{"gpt-4": ["claude-3"]}]` (or one mapping); `"*"` is every group.
 fn fallbacks(path: &str, v: &Value) -> Result<Fallbacks, Error> {
     let mut f = Fallbacks::default();

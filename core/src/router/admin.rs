@@ -1,4 +1,4 @@
-//! The seed's management and reporting API: add/update/delete deployments, the model list,
+//! LiteLLM's `Router` management and reporting API: add/update/delete deployments, the model list,
 //! health checks, prices, usage statistics and metrics.
 
 use super::{Origin, Overlay, Router};
@@ -150,7 +150,7 @@ impl Router {
 
     /// `update_deployment`: merges `changes` into the deployment with this id. Keys
     /// `model_name`, `litellm_params` and `model_info` merge at their level; any other key is a
-    /// `litellm_params` key (the seed's `update_deployment(id, api_key=...)`). The id stays.
+    /// `litellm_params` key (LiteLLM's `Router.update_deployment(id, api_key=...)`). The id stays.
     pub async fn update_deployment(&self, id: &str, changes: Value) -> Result<(), Error> {
         let Value::Object(changes) = changes else {
             return Err(Error::invalid("The changes must be an object.", None));

@@ -1,4 +1,4 @@
-//! The seed's management API: deployments added, changed and removed at runtime, with the same
+//! LiteLLM's `Router` management API: deployments added, changed and removed at runtime, with the same
 //! checks as the config file and secrets never shown.
 
 use super::*;
@@ -192,7 +192,7 @@ fn health_check_reports_each_deployment() {
 }
 
 #[test]
-fn the_seeds_other_methods_route_their_endpoints() {
+fn the_routers_other_methods_route_their_endpoints() {
     let up = Rc::new(ScriptedUpstream::default());
     up.push(
         "http://a.test/v1/embeddings",

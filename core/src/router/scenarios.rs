@@ -273,7 +273,7 @@ fn max_fallbacks_caps_the_list() {
 }
 
 #[test]
-fn seed_plain_list_and_default_fallbacks_apply_to_every_group() {
+fn a_plain_fallback_list_and_default_fallbacks_apply_to_every_group() {
     let s = setup(
         &[dep("g", "a", ""), dep("cheap", "b", "")],
         r#""num_retries":0,"fallbacks":["cheap"]"#,
@@ -969,7 +969,7 @@ fn a_provider_model_a_client_names_is_served_only_by_a_wildcard_deployment() {
 }
 
 #[test]
-fn the_seeds_fallbacks_may_name_provider_models() {
+fn the_routers_fallbacks_may_name_provider_models() {
     let s = setup_with_secrets(
         &[dep("gpt-4", "a", "")],
         r#""num_retries":0,"fallbacks":["gpt-3.5-turbo","claude-3-haiku-20240307"]"#,
