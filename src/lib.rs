@@ -160,8 +160,10 @@ fn isolate(env: &Env) -> Rc<Isolate> {
             return i.clone();
         }
         let text = config_source::env_text(env);
-        let (view, deployments) = match &text {
-            Ok(t) => shared_parts(env, t),
+        // Parsed once per isolate: the shared-state view and the router both take this one.
+        let config = text.clone().and_then(|t| parse(env, &t));
+        let (view, deployments) = match &config {
+            Ok(c) => shared_parts(env, c),
             Err(_) => (None, None),
         };
         let isolate = Rc::new(Isolate {
@@ -172,7 +174,7 @@ fn isolate(env: &Env) -> Rc<Isolate> {
             deployments,
             reload: config_source::KvReload::new(env, text.as_ref().ok().cloned()),
         });
-        *isolate.app.borrow_mut() = Rc::new(build_app(env, text, &isolate));
+        *isolate.app.borrow_mut() = Rc::new(build_app(env, config, &isolate));
         *cell.borrow_mut() = Some(isolate.clone());
         isolate
     })
@@ -181,7 +183,7 @@ fn isolate(env: &Env) -> Rc<Isolate> {
 /// The shared-state view and the deployments sync, when the Durable Object binding exists.
 fn shared_parts(
     env: &Env,
-    text: &str,
+    config: &Config,
 ) -> (
     Option<SharedView>,
     Option<deployments_sync::DeploymentsSync>,
@@ -189,9 +191,7 @@ fn shared_parts(
     if env.durable_object(state_backend::BINDING).is_err() {
         return (None, None);
     }
-    let args = Config::from_text(text, &|n| config_source::string_binding(env, n))
-        .map(|c| c.router.strategy_args)
-        .unwrap_or_default();
+    let args = &config.router.strategy_args;
     let backend = Rc::new(state_backend::DurableBackend { env: env.clone() });
     let view = SharedView::new(
         backend,
@@ -205,41 +205,44 @@ fn shared_parts(
     )
 }
 
-/// The app for a config text (or the reason there is none).
+/// A config text, its `os.environ/NAME` values read from the Worker's secrets and variables.
+fn parse(env: &Env, text: &str) -> std::result::Result<Config, switchyard_core::Error> {
+    Config::from_text(text, &|n| config_source::string_binding(env, n))
+}
+
+/// The app for a parsed config (or the reason there is none).
 fn build_app(
     env: &Env,
-    text: std::result::Result<String, switchyard_core::Error>,
+    config: std::result::Result<Config, switchyard_core::Error>,
     isolate: &Isolate,
 ) -> App {
     let view = isolate.view.clone();
-    let router = text
-        .and_then(|t| Config::from_text(&t, &|n| config_source::string_binding(env, n)))
-        .map(|config| {
-            for w in &config.warnings {
-                worker::console_warn!("switchyard config: {w}");
-            }
-            let mut runtime = Runtime::new(
-                Rc::new(transport::FetchUpstream),
-                Rc::new(JsClock),
-                random_seed(),
-            );
-            let secrets_env = env.clone();
-            runtime.secrets = Some(Rc::new(move |name: &str| {
-                config_source::string_binding(&secrets_env, name)
-            }));
-            if let Ok(kv) = env.kv(kv_cache::BINDING) {
-                runtime.cache = Some(Rc::new(kv_cache::KvCache { kv }));
-            }
-            if let Some(v) = view {
-                runtime.state = Some(Rc::new(v) as Rc<dyn RouterState>);
-                runtime.keys = Some(Rc::new(state_backend::DurableKeys { env: env.clone() }));
-            }
-            runtime.new_key = Some(Rc::new(new_key));
-            if let Some(sync) = &isolate.deployments {
-                runtime.deployments = Some(Rc::new(sync.store()));
-            }
-            Router::new(config, runtime)
-        });
+    let router = config.map(|config| {
+        for w in &config.warnings {
+            worker::console_warn!("switchyard config: {w}");
+        }
+        let mut runtime = Runtime::new(
+            Rc::new(transport::FetchUpstream),
+            Rc::new(JsClock),
+            random_seed(),
+        );
+        let secrets_env = env.clone();
+        runtime.secrets = Some(Rc::new(move |name: &str| {
+            config_source::string_binding(&secrets_env, name)
+        }));
+        if let Ok(kv) = env.kv(kv_cache::BINDING) {
+            runtime.cache = Some(Rc::new(kv_cache::KvCache { kv }));
+        }
+        if let Some(v) = view {
+            runtime.state = Some(Rc::new(v) as Rc<dyn RouterState>);
+            runtime.keys = Some(Rc::new(state_backend::DurableKeys { env: env.clone() }));
+        }
+        runtime.new_key = Some(Rc::new(new_key));
+        if let Some(sync) = &isolate.deployments {
+            runtime.deployments = Some(Rc::new(sync.store()));
+        }
+        Router::new(config, runtime)
+    });
     if let Err(e) = &router {
         worker::console_error!("switchyard config: {}", e.message());
     }
@@ -248,14 +251,17 @@ fn build_app(
 
 /// Puts a new config in force. An invalid one is reported and the running config kept.
 fn replace_app(isolate: &Isolate, env: &Env, text: &str) {
-    if let Err(e) = Config::from_text(text, &|n| config_source::string_binding(env, n)) {
-        worker::console_error!(
-            "switchyard: the config in KV is invalid, keeping the current one: {}",
-            e.message()
-        );
-        return;
-    }
-    *isolate.app.borrow_mut() = Rc::new(build_app(env, Ok(text.to_string()), isolate));
+    let config = match parse(env, text) {
+        Ok(c) => c,
+        Err(e) => {
+            worker::console_error!(
+                "switchyard: the config in KV is invalid, keeping the current one: {}",
+                e.message()
+            );
+            return;
+        }
+    };
+    *isolate.app.borrow_mut() = Rc::new(build_app(env, Ok(config), isolate));
     if let Some(sync) = &isolate.deployments {
         sync.rebase();
     }
