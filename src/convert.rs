@@ -2,6 +2,7 @@
 //! crate's wrappers cost extra JS calls per request, such as reading `cf`) and the core's plain
 //! types.
 
+use crate::clock::JsClock;
 use crate::js_glue::{
     bytes_of, header_pairs, header_text, headers_from, headers_text, js_message, read_chunk,
     reader_of, request_bytes, response_of,
@@ -9,7 +10,6 @@ use crate::js_glue::{
 use futures::future::{select, Either};
 use futures::StreamExt;
 use js_sys::futures::JsFuture;
-use switchyard_core::js::JsClock;
 use switchyard_core::ports::Clock;
 use switchyard_core::{Error, HttpBody, HttpRequest, HttpResponse};
 use wasm_bindgen::JsValue;

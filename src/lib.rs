@@ -6,6 +6,7 @@
 //! runs the core's tests and nothing here needs a native stand-in.
 #![cfg(target_arch = "wasm32")]
 
+mod clock;
 mod config_source;
 mod convert;
 mod dashboard;
@@ -18,9 +19,9 @@ mod transport;
 
 pub use state_object::RouterShard;
 
+use clock::JsClock;
 use std::cell::RefCell;
 use std::rc::Rc;
-use switchyard_core::js::JsClock;
 use switchyard_core::state::{RouterState, SharedView};
 use switchyard_core::{App, Config, Router, Runtime};
 use worker::web_sys::{Request, Response};
@@ -269,14 +270,12 @@ fn replace_app(isolate: &Isolate, env: &Env, text: &str) {
 }
 
 /// A virtual key: `sk-` and 48 hex digits from `crypto.getRandomValues`.
-fn new_key() -> String {
+fn new_key() -> Option<String> {
     let mut buf = [0u8; 24];
-    if getrandom::fill(&mut buf).is_err() {
-        // No entropy: refuse to hand out a guessable key.
-        return String::new();
-    }
+    // No entropy: no key, rather than a guessable one.
+    getrandom::fill(&mut buf).ok()?;
     let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sk-{hex}")
+    Some(format!("sk-{hex}"))
 }
 
 fn random_seed() -> u64 {

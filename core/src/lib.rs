@@ -30,9 +30,6 @@ pub mod state;
 pub mod strict_json;
 pub mod tokens;
 
-#[cfg(target_arch = "wasm32")]
-pub mod js;
-
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -39,9 +39,10 @@ pub struct Runtime {
     pub cache: Option<Rc<dyn CacheStore>>,
     /// The book of virtual keys; `None` keeps it in the isolate's memory.
     pub keys: Option<Rc<dyn KeyStore>>,
-    /// Makes a new virtual key. The Worker draws it from `crypto.getRandomValues`; without one
-    /// the router's own (non-cryptographic) generator is used, which suits tests only.
-    pub new_key: Option<Rc<dyn Fn() -> String>>,
+    /// Makes a new virtual key, or `None` when there is no secure random source. The Worker
+    /// draws it from `crypto.getRandomValues`; without a minter the router's own
+    /// (non-cryptographic) generator is used, which suits tests only.
+    pub new_key: Option<Rc<dyn Fn() -> Option<String>>>,
     /// Where runtime deployment changes are saved; `None` keeps them in this isolate.
     pub deployments: Option<Rc<dyn crate::ports::DeploymentStore>>,
 }
@@ -70,7 +71,7 @@ pub struct Router {
     secrets: SecretLookup,
     cache: Rc<dyn CacheStore>,
     keys: Rc<dyn KeyStore>,
-    new_key: Option<Rc<dyn Fn() -> String>>,
+    new_key: Option<Rc<dyn Fn() -> Option<String>>>,
     rng: RefCell<Rng>,
     /// The config's own `model_list` entries (each with its `model_info.id`) and the config as
     /// written: runtime changes are an overlay over these, never a copy that replaces them.
@@ -201,13 +202,13 @@ impl Router {
         &self.keys
     }
 
-    /// A new virtual key: `sk-` and 48 hex digits.
-    pub fn new_key(&self) -> String {
+    /// A new virtual key: `sk-` and 48 hex digits; `None` without a secure random source.
+    pub fn new_key(&self) -> Option<String> {
         match &self.new_key {
             Some(f) => f(),
             None => {
                 let mut rng = self.rng.borrow_mut();
-                format!("sk-{}{:016x}", rng.hex_id(), rng.next_u64())
+                Some(format!("sk-{}{:016x}", rng.hex_id(), rng.next_u64()))
             }
         }
     }

@@ -8,7 +8,6 @@
 use futures::StreamExt;
 use std::rc::Rc;
 use switchyard_core::config::Config;
-use switchyard_core::js::JsClock;
 use switchyard_core::ports::{ByteStream, Clock};
 use switchyard_core::relay::Relay;
 use switchyard_core::request::ModelRequest;
@@ -33,6 +32,22 @@ router_settings: {num_retries: 0}
 
 fn config() -> Config {
     Config::from_text(YAML, &|n| (n == "KEY").then(|| "sk-1".to_string())).unwrap()
+}
+
+/// The browser's clock: `Date.now()` and `setTimeout` (the Worker has its own, the same way).
+struct JsClock;
+
+impl switchyard_core::ports::Clock for JsClock {
+    fn now_ms(&self) -> f64 {
+        js_sys::Date::now()
+    }
+
+    fn sleep(&self, ms: u64) -> switchyard_core::ports::LocalFuture<()> {
+        let ms = u32::try_from(ms)
+            .unwrap_or(i32::MAX as u32)
+            .min(i32::MAX as u32);
+        Box::pin(gloo_timers::future::TimeoutFuture::new(ms))
+    }
 }
 
 #[wasm_bindgen_test]

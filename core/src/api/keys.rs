@@ -57,12 +57,9 @@ pub async fn handle(
     match route {
         KeyRoute::Generate => {
             let v = body_json(body)?;
-            let key = router.new_key();
-            if key.len() < 32 {
-                return Err(Error::Internal {
-                    message: "No secure random source to make a key.".into(),
-                });
-            }
+            let key = router.new_key().ok_or_else(|| Error::Internal {
+                message: "No secure random source to make a key.".into(),
+            })?;
             let mut record = KeyRecord {
                 masked: keys::mask(&key),
                 created_ms: now,

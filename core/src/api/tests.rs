@@ -580,3 +580,23 @@ fn a_stream_the_client_abandons_is_charged_what_was_relayed() {
     // "hi" is estimated at 7 prompt tokens, "abcd" at 1: 8 tokens at 0.01.
     assert!((spend - 0.08).abs() < 1e-9, "spend {spend}");
 }
+
+#[test]
+fn no_secure_random_source_means_no_key() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let config = Config::from_text(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1"}}],
+            "general_settings":{"master_key":"sk-master"}}"#,
+        &|_| None,
+    )
+    .unwrap();
+    let mut runtime = Runtime::new(up.clone(), Rc::new(ManualClock::default()), 3);
+    runtime.new_key = Some(Rc::new(|| None));
+    let a = App::new(Ok(Router::new(config, runtime)));
+    let r = block_on(a.handle(req("POST", "/key/generate", &[AUTH], "{}")));
+    assert_eq!(r.status, 500);
+    assert!(body_json(&r)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("No secure random source"));
+}

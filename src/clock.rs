@@ -1,7 +1,6 @@
-//! Ports that any JavaScript host provides (workerd and browsers alike): `Date.now()` and
-//! `setTimeout` through gloo-timers.
+//! The clock port over the platform: `Date.now()` and `setTimeout` (through gloo-timers).
 
-use crate::ports::{Clock, LocalFuture};
+use switchyard_core::ports::{Clock, LocalFuture};
 
 pub struct JsClock;
 
