@@ -6,6 +6,7 @@ mod admin;
 mod attempt;
 mod exec;
 mod options;
+pub mod usage;
 
 pub use crate::overlay::{Origin, Overlay};
 pub use crate::relay::StreamUsage;

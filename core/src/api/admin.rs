@@ -135,7 +135,7 @@ async fn run(
                 "text/plain; version=0.0.4; charset=utf-8".into(),
             )],
             body: crate::api::HttpBody::Bytes(
-                super::metrics::prometheus(&router.get_usage_stats()).into_bytes(),
+                super::metrics::prometheus(&router.usage_stats()).into_bytes(),
             ),
             background: Vec::new(),
         }),

@@ -1,33 +1,32 @@
 //! `GET /metrics`: the usage statistics in Prometheus' text format.
 
-use serde_json::Value;
+use crate::router::usage::{DeploymentUsage, UsageStats};
 
 /// Call durations as a Prometheus histogram: cumulative `_bucket`s in seconds, `_sum`, `_count`.
-fn duration_histogram(deployments: &[Value], base: &dyn Fn(&Value) -> String) -> String {
+fn duration_histogram(
+    deployments: &[DeploymentUsage],
+    base: &dyn Fn(&DeploymentUsage) -> String,
+) -> String {
     let name = "switchyard_call_duration_seconds";
-    let bounds = crate::state::DURATION_BUCKETS_MS;
     let mut out = format!(
         "# HELP {name} Upstream call durations, start to last byte.\n# TYPE {name} histogram\n"
     );
     for d in deployments {
-        let counts: Vec<f64> = d["duration_counts"]
-            .as_array()
-            .map(|a| a.iter().map(|c| c.as_f64().unwrap_or(0.0)).collect())
-            .unwrap_or_default();
+        let count = |i: usize| d.duration_counts.get(i).copied().unwrap_or(0);
         let labels = base(d);
-        let mut running = 0.0;
-        for (i, b) in bounds.iter().enumerate() {
-            running += counts.get(i).copied().unwrap_or(0.0);
+        let mut running = 0u64;
+        for (i, b) in d.duration_buckets_ms.iter().enumerate() {
+            running += count(i);
             out.push_str(&format!(
                 "{name}_bucket{{{labels},le=\"{}\"}} {running}\n",
                 b / 1000.0
             ));
         }
-        let total = running + counts.get(bounds.len()).copied().unwrap_or(0.0);
+        let total = running + count(d.duration_buckets_ms.len());
         out.push_str(&format!("{name}_bucket{{{labels},le=\"+Inf\"}} {total}\n"));
         out.push_str(&format!(
             "{name}_sum{{{labels}}} {}\n",
-            d["duration_sum_ms"].as_f64().unwrap_or(0.0) / 1000.0
+            d.duration_sum_ms / 1000.0
         ));
         out.push_str(&format!("{name}_count{{{labels}}} {total}\n"));
     }
@@ -42,8 +41,8 @@ fn label(v: &str) -> String {
 }
 
 /// The usage statistics in Prometheus' text format (one family per figure, per deployment).
-pub fn prometheus(stats: &Value) -> String {
-    let deployments = stats["deployments"].as_array().cloned().unwrap_or_default();
+pub fn prometheus(stats: &UsageStats) -> String {
+    let deployments = &stats.deployments;
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
@@ -51,108 +50,107 @@ pub fn prometheus(stats: &Value) -> String {
             out.push_str(&format!("{name}{{{labels}}} {v}\n"));
         }
     };
-    let base = |d: &Value| {
+    let base = |d: &DeploymentUsage| {
         format!(
             "model_group=\"{}\",deployment=\"{}\"",
-            label(d["model_name"].as_str().unwrap_or("")),
-            label(d["id"].as_str().unwrap_or(""))
+            label(&d.model_name),
+            label(&d.id)
         )
     };
-    let num = |d: &Value, k: &str| d[k].as_f64().unwrap_or(0.0);
-    let per = |k: &str| {
+    let per = |f: &dyn Fn(&DeploymentUsage) -> f64| {
         deployments
             .iter()
-            .map(|d| (base(d), num(d, k)))
+            .map(|d| (base(d), f(d)))
             .collect::<Vec<_>>()
     };
     family(
         "switchyard_requests_total",
         "counter",
         "Upstream calls started.",
-        per("requests"),
+        per(&|d| d.requests as f64),
     );
     family(
         "switchyard_successes_total",
         "counter",
         "Upstream calls that succeeded.",
-        per("successes"),
+        per(&|d| d.successes as f64),
     );
-    let mut failures = Vec::new();
-    for d in &deployments {
-        if let Some(m) = d["failures_by_class"].as_object() {
-            for (class, n) in m {
-                failures.push((
-                    format!("{},class=\"{}\"", base(d), label(class)),
-                    n.as_f64().unwrap_or(0.0),
-                ));
-            }
-        }
-    }
+    let failures = deployments
+        .iter()
+        .flat_map(|d| {
+            d.failures_by_class.iter().map(move |(class, n)| {
+                (format!("{},class=\"{}\"", base(d), label(class)), *n as f64)
+            })
+        })
+        .collect();
     family(
         "switchyard_failures_total",
         "counter",
         "Upstream calls that failed, by error class.",
         failures,
     );
-    let mut tokens = Vec::new();
-    for d in &deployments {
-        tokens.push((
-            format!("{},kind=\"prompt\"", base(d)),
-            num(d, "prompt_tokens"),
-        ));
-        tokens.push((
-            format!("{},kind=\"completion\"", base(d)),
-            num(d, "completion_tokens"),
-        ));
-    }
+    let tokens = deployments
+        .iter()
+        .flat_map(|d| {
+            [
+                (
+                    format!("{},kind=\"prompt\"", base(d)),
+                    d.prompt_tokens as f64,
+                ),
+                (
+                    format!("{},kind=\"completion\"", base(d)),
+                    d.completion_tokens as f64,
+                ),
+            ]
+        })
+        .collect();
     family("switchyard_tokens_total", "counter", "Tokens used.", tokens);
     family(
         "switchyard_cost_usd_total",
         "counter",
         "Spend in USD since the last reset.",
-        per("cost"),
+        per(&|d| d.cost),
     );
     family(
         "switchyard_cooldowns_total",
         "counter",
         "Times the deployment was cooled down.",
-        per("cooldowns"),
+        per(&|d| d.cooldowns as f64),
     );
     family(
         "switchyard_in_flight",
         "gauge",
         "Calls in flight.",
-        per("in_flight"),
+        per(&|d| f64::from(d.in_flight)),
     );
     family(
         "switchyard_cooldown_remaining_seconds",
         "gauge",
         "Seconds until the deployment is back.",
-        per("cooldown_remaining_s"),
+        per(&|d| d.cooldown_remaining_s),
     );
     family(
         "switchyard_requests_this_minute",
         "gauge",
         "Requests this minute (rpm used).",
-        per("rpm_used"),
+        per(&|d| d.rpm_used as f64),
     );
     family(
         "switchyard_tokens_this_minute",
         "gauge",
         "Tokens this minute (tpm used).",
-        per("tpm_used"),
+        per(&|d| d.tpm_used as f64),
     );
     let latency = deployments
         .iter()
-        .filter(|d| d["latency_ms"].is_number())
-        .map(|d| (base(d), num(d, "latency_ms")))
+        .filter_map(|d| d.latency_ms.map(|l| (base(d), l)))
         .collect();
     let mut retries = Vec::new();
     let mut fallbacks = Vec::new();
-    for (group, t) in stats["groups"].as_object().into_iter().flatten() {
+    for (group, t) in &stats.groups {
         let l = format!("model_group=\"{}\"", label(group));
-        retries.push((l.clone(), t["retries"].as_f64().unwrap_or(0.0)));
-        fallbacks.push((l, t["fallbacks"].as_f64().unwrap_or(0.0)));
+        retries.push((l.clone(), t.retries as f64));
+        fallbacks.push((l, t.fallbacks as f64));
     }
     family(
         "switchyard_retries_total",
@@ -172,46 +170,92 @@ pub fn prometheus(stats: &Value) -> String {
         "Mean of recent latency samples (ms per output token, or time to first token).",
         latency,
     );
-    out.push_str(&duration_histogram(&deployments, &base));
+    out.push_str(&duration_histogram(deployments, &base));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::config::Config;
+    use crate::request::ModelRequest;
+    use crate::router::{Router, Runtime};
+    use crate::testing::{ManualClock, Reply, ScriptedUpstream};
+    use futures::executor::block_on;
+    use std::rc::Rc;
+
+    const OK: &str =
+        r#"{"id":"ok","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5}}"#;
+
+    /// The value of the sample `name{labels}`.
+    fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name_and_labels))
+            .and_then(|v| v.trim().parse().ok())
+    }
 
     #[test]
-    fn prometheus_text_escapes_labels_and_lists_every_family() {
-        let stats = json!({"deployments": [{
-            "id": "d\"1\\x", "model_name": "g\nroup", "requests": 3, "successes": 2,
-            "failures_by_class": {"rate_limit": 1}, "prompt_tokens": 10, "completion_tokens": 5,
-            "cost": 0.25, "cooldowns": 1, "in_flight": 0, "cooldown_remaining_s": 0.0,
-            "rpm_used": 3, "tpm_used": 15, "latency_ms": 12.5
-        }]});
-        let text = prometheus(&stats);
-        assert!(
-            text.contains(r#"model_group="g\nroup",deployment="d\"1\\x""#),
+    fn prometheus_renders_the_routers_own_statistics() {
+        let up = Rc::new(ScriptedUpstream::default());
+        let text = r#"{"model_list":[{"model_name":"g\"1","litellm_params":{"model":"openai/m","api_base":"http://a.test/v1","input_cost_per_token":0.01},"model_info":{"id":"d\\1"}}],
+            "router_settings":{"num_retries":1}}"#;
+        let router = Router::new(
+            Config::from_text(text, &|_| None).unwrap(),
+            Runtime::new(up.clone(), Rc::new(ManualClock::at(5_000.0)), 1),
+        );
+        up.push(
+            "http://a.test/v1/chat/completions",
+            Reply::json(
+                429,
+                r#"{"error":{"message":"slow down","type":"x","param":null,"code":null}}"#,
+            ),
+        );
+        up.push("http://a.test/v1/chat/completions", Reply::json(200, OK));
+        let req =
+            ModelRequest::parse(br#"{"model":"g\"1","messages":[{"role":"user","content":"x"}]}"#)
+                .unwrap();
+        block_on(router.completion(&req)).unwrap();
+        let text = prometheus(&router.usage_stats());
+        let d = r#"model_group="g\"1",deployment="d\\1""#;
+        assert_eq!(
+            sample(&text, &format!("switchyard_requests_total{{{d}}}")),
+            Some(2.0),
             "{text}"
         );
-        for family in [
-            "requests_total",
-            "failures_total",
-            "tokens_total",
-            "cost_usd_total",
-            "cooldowns_total",
-            "in_flight",
-            "latency_ms",
-        ] {
-            assert!(
-                text.contains(&format!("# TYPE switchyard_{family} ")),
-                "{family}"
-            );
-        }
-        assert!(text.contains(r#"class="rate_limit"} 1"#));
-        assert!(text.contains(r#"kind="completion"} 5"#));
+        assert_eq!(
+            sample(&text, &format!("switchyard_successes_total{{{d}}}")),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                &format!("switchyard_failures_total{{{d},class=\"rate_limit\"}}")
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                &format!("switchyard_tokens_total{{{d},kind=\"completion\"}}")
+            ),
+            Some(5.0)
+        );
+        let cost = sample(&text, &format!("switchyard_cost_usd_total{{{d}}}")).unwrap();
+        assert!((cost - 0.15).abs() < 1e-12, "{cost}");
+        assert_eq!(
+            sample(&text, "switchyard_retries_total{model_group=\"g\\\"1\"}"),
+            Some(1.0)
+        );
         assert!(text
             .lines()
             .all(|l| l.starts_with('#') || l.starts_with("switchyard_")));
+        // The log line reads the same numbers.
+        let line = router.print_deployment_metrics();
+        assert!(line.contains("requests=2 success=50.0%"), "{line}");
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -1,6 +1,7 @@
 //! LiteLLM's `Router` management and reporting API: add/update/delete deployments, the model list,
 //! health checks, prices, usage statistics and metrics.
 
+use super::usage::{DeploymentUsage, GroupTally, UsageStats};
 use super::{Origin, Overlay, Router};
 use crate::config::{Config, Deployment};
 use crate::cost;
@@ -290,13 +291,18 @@ impl Router {
         Value::Object(out)
     }
 
-    /// `get_usage_stats`: per deployment and in total, since the state began (or was reset).
+    /// `get_usage_stats`: per deployment and in total, since the state began (or was reset),
+    /// as JSON (what `/usage` answers).
     pub fn get_usage_stats(&self) -> Value {
+        serde_json::to_value(self.usage_stats()).unwrap_or_else(|_| json!({}))
+    }
+
+    /// The same, typed (for the metrics renderers).
+    pub fn usage_stats(&self) -> UsageStats {
         let config = self.config();
         let now = self.clock.now_ms();
         let totals = self.state.totals();
-        let mut per = Vec::new();
-        let (mut requests, mut failures, mut tokens, mut spend) = (0u64, 0u64, 0u64, 0.0f64);
+        let mut stats = UsageStats::default();
         for d in &config.deployments {
             let t = totals
                 .iter()
@@ -304,54 +310,46 @@ impl Router {
                 .map(|(_, t)| t.clone())
                 .unwrap_or_default();
             let snap = self.state.snapshot(&d.id, now);
-            requests += t.requests;
-            failures += t.failures;
-            tokens += t.prompt_tokens + t.completion_tokens;
-            spend += t.cost;
-            let by_class: Map<String, Value> = t
-                .failures_by_class
-                .iter()
-                .map(|(c, n)| (c.label().to_string(), json!(n)))
-                .collect();
-            per.push(json!({
-                "id": d.id,
-                "model_name": d.group,
-                "model": d.model,
-                "requests": t.requests,
-                "successes": t.successes,
-                "failures": t.failures,
-                "failures_by_class": by_class,
-                "prompt_tokens": t.prompt_tokens,
-                "completion_tokens": t.completion_tokens,
-                "cost": t.cost,
-                "cooldowns": t.cooldowns,
-                "in_flight": snap.in_flight,
-                "cooldown_remaining_s": ((snap.cooldown_until_ms - now).max(0.0) / 1000.0),
-                "rpm_used": snap.requests_this_minute,
-                "tpm_used": snap.tokens_this_minute,
-                "rpm_limit": d.rpm,
-                "tpm_limit": d.tpm,
-                "latency_ms": snap.latency_ms,
-                "latency_p50_ms": snap.latency_p50_ms,
-                "latency_p95_ms": snap.latency_p95_ms,
-                "duration_buckets_ms": crate::state::DURATION_BUCKETS_MS,
-                "duration_counts": t.duration_buckets,
-                "duration_sum_ms": t.duration_sum_ms,
-            }));
+            stats.total_requests += t.requests;
+            stats.total_failures += t.failures;
+            stats.total_tokens += t.prompt_tokens + t.completion_tokens;
+            stats.total_cost += t.cost;
+            stats.deployments.push(DeploymentUsage {
+                id: d.id.clone(),
+                model_name: d.group.clone(),
+                model: d.model.clone(),
+                requests: t.requests,
+                successes: t.successes,
+                failures: t.failures,
+                failures_by_class: t
+                    .failures_by_class
+                    .iter()
+                    .map(|(c, n)| (c.label().to_string(), *n))
+                    .collect(),
+                prompt_tokens: t.prompt_tokens,
+                completion_tokens: t.completion_tokens,
+                cost: t.cost,
+                cooldowns: t.cooldowns,
+                in_flight: snap.in_flight,
+                cooldown_remaining_s: (snap.cooldown_until_ms - now).max(0.0) / 1000.0,
+                rpm_used: snap.requests_this_minute,
+                tpm_used: snap.tokens_this_minute,
+                rpm_limit: d.rpm,
+                tpm_limit: d.tpm,
+                latency_ms: snap.latency_ms,
+                latency_p50_ms: snap.latency_p50_ms,
+                latency_p95_ms: snap.latency_p95_ms,
+                duration_buckets_ms: crate::state::DURATION_BUCKETS_MS,
+                duration_counts: t.duration_buckets,
+                duration_sum_ms: t.duration_sum_ms,
+            });
         }
-        let groups: Map<String, Value> = self
+        stats.groups = self
             .tallies()
             .into_iter()
-            .map(|(g, r, f)| (g, json!({"retries": r, "fallbacks": f})))
+            .map(|(g, retries, fallbacks)| (g, GroupTally { retries, fallbacks }))
             .collect();
-        json!({
-            "groups": groups,
-            "total_requests": requests,
-            "total_failures": failures,
-            "total_tokens": tokens,
-            "total_cost": spend,
-            "deployments": per,
-        })
+        stats
     }
 
     /// `reset_cost`.
@@ -361,28 +359,25 @@ impl Router {
 
     /// `print_deployment_metrics`: the same figures as one line per deployment, for the log.
     pub fn print_deployment_metrics(&self) -> String {
-        let stats = self.get_usage_stats();
         let mut out = String::from("deployment metrics:");
-        for d in stats["deployments"].as_array().into_iter().flatten() {
-            let requests = d["requests"].as_u64().unwrap_or(0);
-            let failures = d["failures"].as_u64().unwrap_or(0);
-            let rate = if requests > 0 {
-                100.0 * (requests - failures) as f64 / requests as f64
+        for d in self.usage_stats().deployments {
+            let rate = if d.requests > 0 {
+                100.0 * d.requests.saturating_sub(d.failures) as f64 / d.requests as f64
             } else {
                 100.0
             };
             out.push_str(&format!(
                 "\n  {} [{}] requests={} success={:.1}% failures={} latency_ms={} tokens={} cost=${:.6} in_flight={} cooldown_s={:.1}",
-                d["id"].as_str().unwrap_or(""),
-                d["model_name"].as_str().unwrap_or(""),
-                requests,
+                d.id,
+                d.model_name,
+                d.requests,
                 rate,
-                d["failures_by_class"],
-                d["latency_ms"].as_f64().map_or("-".to_string(), |l| format!("{l:.1}")),
-                d["prompt_tokens"].as_u64().unwrap_or(0) + d["completion_tokens"].as_u64().unwrap_or(0),
-                d["cost"].as_f64().unwrap_or(0.0),
-                d["in_flight"],
-                d["cooldown_remaining_s"].as_f64().unwrap_or(0.0),
+                serde_json::to_string(&d.failures_by_class).unwrap_or_default(),
+                d.latency_ms.map_or("-".to_string(), |l| format!("{l:.1}")),
+                d.prompt_tokens + d.completion_tokens,
+                d.cost,
+                d.in_flight,
+                d.cooldown_remaining_s,
             ));
         }
         out
