@@ -132,83 +132,52 @@ impl Error {
         }
     }
 
-    /// HTTP status of this error.
-    pub fn status(&self) -> u16 {
+    /// The one table of what each variant is to a client: HTTP status, OpenAI's `error.type`
+    /// and `error.code`. An upstream's own error keeps its status, except that its 401/403
+    /// (the router's key for that provider is wrong) is a 502: it never tells the client that
+    /// *its* key is wrong.
+    fn props(&self) -> (u16, &'static str, Option<&'static str>) {
+        const INVALID: &str = "invalid_request_error";
+        const SERVER: &str = "server_error";
+        const RATE: &str = "rate_limit_error";
         match self {
-            Error::InvalidRequest { .. }
-            | Error::ModelNotFound { .. }
-            | Error::ContextWindowExceeded { .. } => 400,
-            Error::NoDeploymentAvailable { .. } => 429,
+            Error::InvalidRequest { code, .. } => (400, INVALID, *code),
+            Error::Unauthorized { .. } => (401, "authentication_error", Some("invalid_api_key")),
+            Error::Forbidden { .. } => (403, "permission_error", Some("forbidden")),
+            Error::Conflict { .. } => (409, INVALID, Some("conflict")),
+            Error::KeyRateLimited { .. } => (429, RATE, Some("rate_limit_exceeded")),
+            Error::RouteNotFound { .. } => (404, INVALID, Some("unknown_url")),
+            Error::MethodNotAllowed { .. } => (405, INVALID, Some("method_not_allowed")),
+            Error::ModelNotFound { .. } => (400, INVALID, Some("model_not_found")),
+            Error::PayloadTooLarge { .. } => (413, INVALID, Some("request_too_large")),
+            Error::BodyTimeout { .. } => (408, INVALID, Some("request_timeout")),
             Error::Upstream {
                 status: 401 | 403, ..
-            } => 502,
-            Error::Unauthorized { .. } => 401,
-            Error::Forbidden { .. } => 403,
-            Error::Conflict { .. } => 409,
-            Error::KeyRateLimited { .. } => 429,
-            Error::RouteNotFound { .. } => 404,
-            Error::MethodNotAllowed { .. } => 405,
-            Error::PayloadTooLarge { .. } => 413,
-            Error::BodyTimeout { .. } => 408,
-            Error::Upstream { status, .. } => *status,
-            Error::UpstreamUnreachable { .. } | Error::StreamInterrupted { .. } => 502,
-            Error::UpstreamTimeout { .. } => 504,
-            Error::Config { .. } | Error::Internal { .. } => 500,
+            } => (502, SERVER, Some("upstream_authentication_error")),
+            Error::Upstream { status, .. } => (*status, type_for_status(*status), None),
+            Error::UpstreamUnreachable { .. } => (502, SERVER, Some("upstream_unreachable")),
+            Error::UpstreamTimeout { .. } => (504, SERVER, Some("timeout")),
+            Error::StreamInterrupted { .. } => (502, SERVER, Some("stream_interrupted")),
+            Error::ContextWindowExceeded { .. } => (400, INVALID, Some("context_length_exceeded")),
+            Error::NoDeploymentAvailable { .. } => (429, RATE, Some("no_deployment_available")),
+            Error::Config { .. } => (500, SERVER, Some("config_error")),
+            Error::Internal { .. } => (500, SERVER, Some("internal_error")),
         }
+    }
+
+    /// HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        self.props().0
     }
 
     /// OpenAI's `error.type`.
     pub fn openai_type(&self) -> &'static str {
-        match self {
-            Error::InvalidRequest { .. }
-            | Error::ModelNotFound { .. }
-            | Error::RouteNotFound { .. }
-            | Error::MethodNotAllowed { .. }
-            | Error::PayloadTooLarge { .. }
-            | Error::BodyTimeout { .. }
-            | Error::ContextWindowExceeded { .. } => "invalid_request_error",
-            Error::Unauthorized { .. } => "authentication_error",
-            Error::Forbidden { .. } => "permission_error",
-            Error::Conflict { .. } => "invalid_request_error",
-            Error::KeyRateLimited { .. } => "rate_limit_error",
-            Error::NoDeploymentAvailable { .. } => "rate_limit_error",
-            Error::Upstream {
-                status: 401 | 403, ..
-            } => "server_error",
-            Error::Upstream { status, .. } => type_for_status(*status),
-            Error::UpstreamUnreachable { .. }
-            | Error::UpstreamTimeout { .. }
-            | Error::StreamInterrupted { .. }
-            | Error::Config { .. }
-            | Error::Internal { .. } => "server_error",
-        }
+        self.props().1
     }
 
     /// OpenAI's `error.code`.
     pub fn code(&self) -> Option<&'static str> {
-        match self {
-            Error::InvalidRequest { code, .. } => *code,
-            Error::Unauthorized { .. } => Some("invalid_api_key"),
-            Error::Forbidden { .. } => Some("forbidden"),
-            Error::Conflict { .. } => Some("conflict"),
-            Error::KeyRateLimited { .. } => Some("rate_limit_exceeded"),
-            Error::ModelNotFound { .. } => Some("model_not_found"),
-            Error::RouteNotFound { .. } => Some("unknown_url"),
-            Error::MethodNotAllowed { .. } => Some("method_not_allowed"),
-            Error::PayloadTooLarge { .. } => Some("request_too_large"),
-            Error::BodyTimeout { .. } => Some("request_timeout"),
-            Error::ContextWindowExceeded { .. } => Some("context_length_exceeded"),
-            Error::NoDeploymentAvailable { .. } => Some("no_deployment_available"),
-            Error::Upstream {
-                status: 401 | 403, ..
-            } => Some("upstream_authentication_error"),
-            Error::Upstream { .. } => None,
-            Error::UpstreamUnreachable { .. } => Some("upstream_unreachable"),
-            Error::UpstreamTimeout { .. } => Some("timeout"),
-            Error::StreamInterrupted { .. } => Some("stream_interrupted"),
-            Error::Config { .. } => Some("config_error"),
-            Error::Internal { .. } => Some("internal_error"),
-        }
+        self.props().2
     }
 
     pub fn param(&self) -> Option<&str> {
