@@ -179,3 +179,101 @@ impl Upstream for ScriptedUpstream {
         respond(reply, self.clock.clone())
     }
 }
+
+/// The one router-building fixture the tests share: a config text (JSON or YAML), a scripted
+/// upstream on a manual clock, and whatever secrets and stores a test adds.
+pub struct Fixture {
+    pub up: Rc<ScriptedUpstream>,
+    pub clock: ManualClock,
+    seed: u64,
+    secrets: Vec<(String, String)>,
+    deployments: Option<Rc<dyn crate::ports::DeploymentStore>>,
+    new_key: Option<Rc<dyn Fn() -> Option<String>>>,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Fixture::at(0.0)
+    }
+}
+
+impl Fixture {
+    /// A fixture whose clock starts at `ms` (the upstream's delays follow it).
+    pub fn at(ms: f64) -> Self {
+        let clock = ManualClock::at(ms);
+        Fixture {
+            up: Rc::new(ScriptedUpstream::with_clock(clock.clone())),
+            clock,
+            seed: 1,
+            secrets: Vec::new(),
+            deployments: None,
+            new_key: None,
+        }
+    }
+
+    /// The same, in the middle of a minute (so a test's failures stay inside one).
+    pub fn mid_minute() -> Self {
+        Fixture::at(10.0 * 60_000.0 + 1_000.0)
+    }
+
+    /// Calls go to `up` (a test that made its upstream first).
+    pub fn upstream(mut self, up: &Rc<ScriptedUpstream>) -> Self {
+        self.up = up.clone();
+        self
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// A secret (`os.environ/NAME`) the config and runtime changes may name.
+    pub fn secret(mut self, name: &str, value: &str) -> Self {
+        self.secrets.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn deployment_store(mut self, store: Rc<dyn crate::ports::DeploymentStore>) -> Self {
+        self.deployments = Some(store);
+        self
+    }
+
+    pub fn key_minter(mut self, mint: Rc<dyn Fn() -> Option<String>>) -> Self {
+        self.new_key = Some(mint);
+        self
+    }
+
+    fn lookup(&self) -> impl Fn(&str) -> Option<String> + 'static {
+        let secrets = self.secrets.clone();
+        move |n: &str| secrets.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+    }
+
+    /// The config for `text`, or its error.
+    pub fn config(&self, text: &str) -> Result<crate::config::Config, crate::error::Error> {
+        crate::config::Config::from_text(text, &self.lookup())
+    }
+
+    /// A router over `text`; the test fails if the config does not load.
+    #[allow(clippy::panic)] // test support: a fixture that cannot load should stop the test
+    pub fn router(&self, text: &str) -> crate::router::Router {
+        let config = match self.config(text) {
+            Ok(c) => c,
+            Err(e) => panic!("fixture config: {}", e.message()),
+        };
+        self.router_for(config)
+    }
+
+    pub fn router_for(&self, config: crate::config::Config) -> crate::router::Router {
+        let mut rt =
+            crate::router::Runtime::new(self.up.clone(), Rc::new(self.clock.clone()), self.seed);
+        rt.secrets = Some(Rc::new(self.lookup()));
+        rt.deployments = self.deployments.clone();
+        rt.new_key = self.new_key.clone();
+        crate::router::Router::new(config, rt)
+    }
+
+    /// The HTTP app over `text` (an invalid config becomes the app's error, as in the Worker).
+    pub fn app(&self, text: &str) -> crate::api::App {
+        crate::api::App::new(self.config(text).map(|c| self.router_for(c)))
+    }
+}

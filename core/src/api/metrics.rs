@@ -177,10 +177,8 @@ pub fn prometheus(stats: &UsageStats) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::request::ModelRequest;
-    use crate::router::{Router, Runtime};
-    use crate::testing::{ManualClock, Reply, ScriptedUpstream};
+    use crate::testing::{Fixture, Reply, ScriptedUpstream};
     use futures::executor::block_on;
     use std::rc::Rc;
 
@@ -199,10 +197,7 @@ mod tests {
         let up = Rc::new(ScriptedUpstream::default());
         let text = r#"{"model_list":[{"model_name":"g\"1","litellm_params":{"model":"openai/m","api_base":"http://a.test/v1","input_cost_per_token":0.01},"model_info":{"id":"d\\1"}}],
             "router_settings":{"num_retries":1}}"#;
-        let router = Router::new(
-            Config::from_text(text, &|_| None).unwrap(),
-            Runtime::new(up.clone(), Rc::new(ManualClock::at(5_000.0)), 1),
-        );
+        let router = Fixture::at(5_000.0).upstream(&up).router(text);
         up.push(
             "http://a.test/v1/chat/completions",
             Reply::json(

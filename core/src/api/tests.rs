@@ -1,8 +1,6 @@
 use super::auth::constant_time_eq;
 use super::*;
-use crate::config::Config;
-use crate::router::Runtime;
-use crate::testing::{ManualClock, Reply, ScriptedUpstream};
+use crate::testing::{Fixture, Reply, ScriptedUpstream};
 use futures::executor::block_on;
 use serde_json::Value;
 use std::rc::Rc;
@@ -11,13 +9,7 @@ const UP: &str = "http://up.test/v1/chat/completions";
 const COMPLETION: &str = r#"{"id":"c1","object":"chat.completion","choices":[]}"#;
 
 fn app_with(config: &str, up: &Rc<ScriptedUpstream>) -> App {
-    let router = Config::from_text(config, &|_| None).map(|c| {
-        Router::new(
-            c,
-            Runtime::new(up.clone(), Rc::new(ManualClock::default()), 3),
-        )
-    });
-    App::new(router)
+    Fixture::default().upstream(up).seed(3).app(config)
 }
 
 fn app(up: &Rc<ScriptedUpstream>) -> App {
@@ -584,15 +576,13 @@ fn a_stream_the_client_abandons_is_charged_what_was_relayed() {
 #[test]
 fn no_secure_random_source_means_no_key() {
     let up = Rc::new(ScriptedUpstream::default());
-    let config = Config::from_text(
-        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1"}}],
+    let a = Fixture::default()
+        .upstream(&up)
+        .key_minter(Rc::new(|| None))
+        .app(
+            r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1"}}],
             "general_settings":{"master_key":"sk-master"}}"#,
-        &|_| None,
-    )
-    .unwrap();
-    let mut runtime = Runtime::new(up.clone(), Rc::new(ManualClock::default()), 3);
-    runtime.new_key = Some(Rc::new(|| None));
-    let a = App::new(Ok(Router::new(config, runtime)));
+        );
     let r = block_on(a.handle(req("POST", "/key/generate", &[AUTH], "{}")));
     assert_eq!(r.status, 500);
     assert!(body_json(&r)["error"]["message"]

@@ -2,7 +2,7 @@
 //! checks as the config file and secrets never shown.
 
 use super::*;
-use crate::testing::{ManualClock, Reply, ScriptedUpstream};
+use crate::testing::{Fixture, ManualClock, Reply, ScriptedUpstream};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 
@@ -24,19 +24,17 @@ fn router_with(
     up: &Rc<ScriptedUpstream>,
     store: Option<Rc<dyn crate::ports::DeploymentStore>>,
 ) -> Router {
-    let config = Config::from_text(
+    let mut f = Fixture::default()
+        .upstream(up)
+        .secret("B_KEY", "sk-from-env-bbbb5678");
+    if let Some(store) = store {
+        f = f.deployment_store(store);
+    }
+    f.router(
         r#"{"model_list":[
             {"model_name":"g","litellm_params":{"model":"openai/gpt-4o","api_base":"http://a.test/v1","api_key":"sk-secret-aaaa1234"},"model_info":{"id":"a"}},
             {"model_name":"g","litellm_params":{"model":"openai/gpt-4o-mini","api_base":"http://b.test/v1","api_key":"os.environ/B_KEY"},"model_info":{"id":"b"}}]}"#,
-        &|n| (n == "B_KEY").then(|| "sk-from-env-bbbb5678".to_string()),
     )
-    .unwrap();
-    let mut rt = Runtime::new(up.clone(), Rc::new(ManualClock::default()), 1);
-    rt.secrets = Some(Rc::new(|n: &str| {
-        (n == "B_KEY").then(|| "sk-from-env-bbbb5678".to_string())
-    }));
-    rt.deployments = store;
-    Router::new(config, rt)
 }
 
 fn chat(r: &Router, model: &str) -> Result<Routed, Error> {

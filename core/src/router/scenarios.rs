@@ -2,7 +2,7 @@
 //! clock (no real waiting: every sleep is recorded instead).
 
 use super::*;
-use crate::testing::{ManualClock, Reply, ScriptedUpstream};
+use crate::testing::{Fixture, ManualClock, Reply, ScriptedUpstream};
 use futures::executor::block_on;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -31,12 +31,14 @@ fn setup(deployments: &[String], settings: &str) -> Setup {
         r#"{{"model_list":[{}],"router_settings":{{{settings}}}}}"#,
         deployments.join(",")
     );
-    let config = Config::from_text(&text, &|_| None).unwrap();
-    // Start mid-minute so a test's failures stay inside one minute unless it moves on.
-    let clock = ManualClock::at(10.0 * 60_000.0 + 1_000.0);
-    let up = Rc::new(ScriptedUpstream::with_clock(clock.clone()));
-    let router = Router::new(config, Runtime::new(up.clone(), Rc::new(clock.clone()), 7));
-    Setup { up, clock, router }
+    // Mid-minute, so a test's failures stay inside one minute unless it moves on.
+    let f = Fixture::mid_minute().seed(7);
+    let router = f.router(&text);
+    Setup {
+        up: f.up,
+        clock: f.clock,
+        router,
+    }
 }
 
 impl Setup {
@@ -891,17 +893,12 @@ fn setup_with_secrets(
         r#"{{"model_list":[{}],"router_settings":{{{settings}}}}}"#,
         deployments.join(",")
     );
-    let config = Config::from_text(&text, &|_| None).unwrap();
-    let clock = ManualClock::at(10.0 * 60_000.0 + 1_000.0);
-    let up = Rc::new(ScriptedUpstream::with_clock(clock.clone()));
-    let mut rt = Runtime::new(up.clone(), Rc::new(clock.clone()), 7);
-    rt.secrets = Some(Rc::new(move |n: &str| {
-        secrets
-            .iter()
-            .find(|(k, _)| *k == n)
-            .map(|(_, v)| v.to_string())
-    }));
-    let router = Router::new(config, rt);
+    let mut f = Fixture::mid_minute().seed(7);
+    for (k, v) in secrets {
+        f = f.secret(k, v);
+    }
+    let router = f.router(&text);
+    let (up, clock) = (f.up, f.clock);
     Setup { up, clock, router }
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::testing::{ManualClock, Reply, ScriptedUpstream};
+use crate::testing::{Fixture, Reply, ScriptedUpstream};
 use futures::executor::block_on;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -7,21 +7,17 @@ use serde_json::{json, Value};
 const A: &str = "http://a.test/v1/chat/completions";
 const B: &str = "http://b.test/v1/chat/completions";
 
-fn config(extra: &str) -> Config {
-    let text = format!(
+fn config_text(extra: &str) -> String {
+    format!(
         r#"{{"model_list":[
             {{"model_name":"g","litellm_params":{{"model":"openai/model-a","api_base":"http://a.test/v1","api_key":"sk-a","timeout":5{extra}}},"model_info":{{"id":"dep-a"}}}},
             {{"model_name":"solo","litellm_params":{{"model":"model-b","api_base":"http://b.test/v1/","organization":"org-1"}},"model_info":{{"id":"dep-b"}}}}
         ]}}"#
-    );
-    Config::from_text(&text, &|_| None).unwrap()
+    )
 }
 
 fn router(up: &Rc<ScriptedUpstream>, extra: &str) -> Router {
-    Router::new(
-        config(extra),
-        Runtime::new(up.clone(), Rc::new(ManualClock::default()), 1),
-    )
+    Fixture::default().upstream(up).router(&config_text(extra))
 }
 
 fn chat(v: Value) -> ModelRequest {
