@@ -417,15 +417,5 @@ impl super::Adapter for Anthropic {
         ))
     }
 
-    fn response(&self, req: &ModelRequest, body: Vec<u8>) -> Result<Vec<u8>, Error> {
-        response(&body, &req.model)
-    }
-
-    fn error_body(&self, status: u16, body: Vec<u8>) -> Vec<u8> {
-        error_body(status, &body)
-    }
-
-    fn stream(&self, _d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator> {
-        Box::new(AnthropicStream::new(&req.model))
-    }
+    translated_answers!(AnthropicStream);
 }

@@ -4,6 +4,24 @@
 //! request, reads a complete answer, makes a provider's error OpenAI-shaped, and translates a
 //! stream event by event.
 
+/// What every translating adapter writes the same way: its answers, errors and stream come
+/// from its own module's `response`, `error_body` and stream translator.
+macro_rules! translated_answers {
+    ($stream:ident) => {
+        fn response(&self, req: &ModelRequest, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+            response(&body, &req.model)
+        }
+
+        fn error_body(&self, status: u16, body: Vec<u8>) -> Vec<u8> {
+            error_body(status, &body)
+        }
+
+        fn stream(&self, _d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator> {
+            Box::new($stream::new(&req.model))
+        }
+    };
+}
+
 mod anthropic;
 mod bedrock;
 pub(crate) mod common;
