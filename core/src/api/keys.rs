@@ -106,12 +106,7 @@ pub async fn handle(
                 KeyReply::Record { record: Some(r) } => {
                     Ok(ok(json!({"key": keys::mask(&key), "info": r.info()})))
                 }
-                KeyReply::Refused {
-                    status,
-                    code,
-                    message,
-                    retry_after_ms,
-                } => Err(keys::refusal(status, code, message, retry_after_ms)),
+                KeyReply::Refused { refusal } => Err(refusal.error()),
                 _ => Err(Error::invalid("No such key.", Some("key".to_string()))),
             }
         }

@@ -91,12 +91,7 @@ pub async fn admit(
             models: Some(models).filter(|m| !m.is_empty()),
             hold,
         }),
-        KeyReply::Refused {
-            status,
-            code,
-            message,
-            retry_after_ms,
-        } => Err(super::refusal(status, code, message, retry_after_ms)),
+        KeyReply::Refused { refusal } => Err(refusal.error()),
         _ => Err(Error::Internal {
             message: "unexpected key store reply".into(),
         }),

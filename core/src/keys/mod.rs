@@ -148,14 +148,85 @@ pub enum KeyReply {
         #[serde(default)]
         hold: Option<u64>,
     },
-    /// `status` 401/403/429/400 with the message.
+    /// Why the key may not do this.
     Refused {
-        status: u16,
-        code: String,
-        message: String,
-        retry_after_ms: Option<u64>,
+        refusal: Refusal,
     },
     Done,
+}
+
+/// Why a key's request was refused: each reason its own variant, rendered in one place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Refusal {
+    UnknownKey,
+    Expired,
+    ModelNotAllowed {
+        model: String,
+    },
+    BudgetExceeded {
+        spend: f64,
+        held: f64,
+        budget: f64,
+    },
+    RpmLimit {
+        retry_after_ms: u64,
+    },
+    TpmLimit {
+        retry_after_ms: u64,
+    },
+    /// A `/key/update` field that does not check.
+    InvalidValue {
+        message: String,
+    },
+}
+
+impl Refusal {
+    /// The client's error for it.
+    pub fn error(&self) -> Error {
+        match self {
+            Refusal::UnknownKey => Error::Unauthorized {
+                message: "Incorrect API key provided.".into(),
+            },
+            Refusal::Expired => Error::Unauthorized {
+                message: "This API key has expired.".into(),
+            },
+            Refusal::ModelNotAllowed { model } => Error::Forbidden {
+                message: format!("This API key may not use the model `{model}`."),
+            },
+            Refusal::BudgetExceeded {
+                spend,
+                held,
+                budget,
+            } => {
+                let reserved = if *held > 0.0 {
+                    format!(" (+ {held:.6} reserved by calls in flight)")
+                } else {
+                    String::new()
+                };
+                Error::InvalidRequest {
+                    message: format!(
+                        "Budget has been exceeded: spend {spend:.6}{reserved} >= max_budget {budget:.6}."
+                    ),
+                    param: None,
+                    code: Some("budget_exceeded"),
+                }
+            }
+            Refusal::RpmLimit { retry_after_ms } => Error::KeyRateLimited {
+                message: "This API key reached its rpm_limit.".into(),
+                retry_after_ms: *retry_after_ms,
+            },
+            Refusal::TpmLimit { retry_after_ms } => Error::KeyRateLimited {
+                message: "This API key reached its tpm_limit.".into(),
+                retry_after_ms: *retry_after_ms,
+            },
+            Refusal::InvalidValue { message } => Error::InvalidRequest {
+                message: message.clone(),
+                param: None,
+                code: Some("invalid_value"),
+            },
+        }
+    }
 }
 
 /// The keys and their counters: pure, applied one operation at a time.
@@ -252,10 +323,9 @@ impl KeyBook {
                             }
                         }
                         Err(e) => KeyReply::Refused {
-                            status: 400,
-                            code: "invalid_value".into(),
-                            message: e.message(),
-                            retry_after_ms: None,
+                            refusal: Refusal::InvalidValue {
+                                message: e.message(),
+                            },
                         },
                     }
                 }
@@ -288,78 +358,38 @@ impl KeyBook {
     }
 
     fn admit(&mut self, hash: &str, model: &str, hold: Hold, now_ms: f64) -> KeyReply {
-        let refuse = |status: u16, code: &str, message: String, retry_after_ms: Option<u64>| {
-            KeyReply::Refused {
-                status,
-                code: code.into(),
-                message,
-                retry_after_ms,
-            }
-        };
+        let refuse = |refusal: Refusal| KeyReply::Refused { refusal };
         let Some(rec) = self.keys.get_mut(hash) else {
-            return refuse(
-                401,
-                "invalid_api_key",
-                "Incorrect API key provided.".into(),
-                None,
-            );
+            return refuse(Refusal::UnknownKey);
         };
         if rec.expires_ms.is_some_and(|e| now_ms >= e) {
-            return refuse(
-                401,
-                "expired_api_key",
-                "This API key has expired.".into(),
-                None,
-            );
+            return refuse(Refusal::Expired);
         }
         if !rec.models.is_empty() && !rec.models.iter().any(|m| key_allows(m, model)) {
-            return refuse(
-                403,
-                "model_not_allowed",
-                format!("This API key may not use the model `{model}`."),
-                None,
-            );
+            return refuse(Refusal::ModelNotAllowed {
+                model: model.to_string(),
+            });
         }
         // Holds of calls that never settled (an isolate that died) expire.
         rec.holds.retain(|h| h.until_ms > now_ms);
         let (held_cost, held_tokens) = rec.held();
-        if rec.max_budget.is_some_and(|b| rec.spend + held_cost >= b) {
-            let reserved = if held_cost > 0.0 {
-                format!(" (+ {held_cost:.6} reserved by calls in flight)")
-            } else {
-                String::new()
-            };
-            return refuse(
-                400,
-                "budget_exceeded",
-                format!(
-                    "Budget has been exceeded: spend {:.6}{reserved} >= max_budget {:.6}.",
-                    rec.spend,
-                    rec.max_budget.unwrap_or(0.0)
-                ),
-                None,
-            );
+        if let Some(budget) = rec.max_budget.filter(|b| rec.spend + held_cost >= *b) {
+            return refuse(Refusal::BudgetExceeded {
+                spend: rec.spend,
+                held: held_cost,
+                budget,
+            });
         }
         roll(rec, now_ms);
-        let next_minute = ((minute_of(now_ms) + 1) as f64 * 60_000.0 - now_ms).ceil() as u64;
+        let retry_after_ms = ((minute_of(now_ms) + 1) as f64 * 60_000.0 - now_ms).ceil() as u64;
         if rec.rpm_limit.is_some_and(|l| rec.requests_this_minute >= l) {
-            return refuse(
-                429,
-                "rate_limit_exceeded",
-                "This API key reached its rpm_limit.".into(),
-                Some(next_minute),
-            );
+            return refuse(Refusal::RpmLimit { retry_after_ms });
         }
         if rec
             .tpm_limit
             .is_some_and(|l| rec.tokens_this_minute + held_tokens >= l)
         {
-            return refuse(
-                429,
-                "rate_limit_exceeded",
-                "This API key reached its tpm_limit.".into(),
-                Some(next_minute),
-            );
+            return refuse(Refusal::TpmLimit { retry_after_ms });
         }
         rec.requests_this_minute += 1;
         let id = if hold.cost > 0.0 || hold.tokens > 0 {
@@ -391,27 +421,6 @@ fn roll(rec: &mut KeyRecord, now_ms: f64) {
         rec.minute = m;
         rec.requests_this_minute = 0;
         rec.tokens_this_minute = 0;
-    }
-}
-
-/// The client's error for a key's refusal.
-pub fn refusal(status: u16, code: String, message: String, retry_after_ms: Option<u64>) -> Error {
-    match status {
-        401 => Error::Unauthorized { message },
-        403 => Error::Forbidden { message },
-        429 => Error::KeyRateLimited {
-            message,
-            retry_after_ms: retry_after_ms.unwrap_or(1_000),
-        },
-        _ => Error::InvalidRequest {
-            message,
-            param: None,
-            code: Some(if code == "budget_exceeded" {
-                "budget_exceeded"
-            } else {
-                "invalid_value"
-            }),
-        },
     }
 }
 
@@ -560,16 +569,16 @@ mod tests {
         assert!(admitted(&admit(&mut b, &h, "gpt-4o", now)));
         assert!(matches!(
             admit(&mut b, &h, "other", now),
-            KeyReply::Refused { status: 403, .. }
+            KeyReply::Refused {
+                refusal: Refusal::ModelNotAllowed { .. }
+            }
         ));
         assert!(admitted(&admit(&mut b, &h, "gpt-4o", now)));
         assert!(matches!(
             admit(&mut b, &h, "gpt-4o", now),
             KeyReply::Refused {
-                status: 429,
-                retry_after_ms: Some(_),
-                ..
-            }
+                refusal: Refusal::RpmLimit { retry_after_ms }
+            } if retry_after_ms > 0
         ));
         assert!(
             admitted(&admit(&mut b, &h, "gpt-4o", now + 60_000.0)),
@@ -584,15 +593,23 @@ mod tests {
             },
             now + 60_000.0,
         );
-        assert!(
-            matches!(admit(&mut b, &h, "gpt-4o", now + 120_000.0), KeyReply::Refused { status: 400, ref code, .. } if code == "budget_exceeded")
-        );
-        assert!(
-            matches!(admit(&mut b, &h, "gpt-4o", now + 4e6), KeyReply::Refused { status: 401, ref code, .. } if code == "expired_api_key")
-        );
+        assert!(matches!(
+            admit(&mut b, &h, "gpt-4o", now + 120_000.0),
+            KeyReply::Refused {
+                refusal: Refusal::BudgetExceeded { .. }
+            }
+        ));
+        assert!(matches!(
+            admit(&mut b, &h, "gpt-4o", now + 4e6),
+            KeyReply::Refused {
+                refusal: Refusal::Expired
+            }
+        ));
         assert!(matches!(
             admit(&mut b, "nope", "gpt-4o", now),
-            KeyReply::Refused { status: 401, .. }
+            KeyReply::Refused {
+                refusal: Refusal::UnknownKey
+            }
         ));
     }
 
@@ -611,7 +628,9 @@ mod tests {
         );
         assert!(matches!(
             admit(&mut b, &h, "m", 1.0),
-            KeyReply::Refused { status: 429, .. }
+            KeyReply::Refused {
+                refusal: Refusal::TpmLimit { .. }
+            }
         ));
         let r = b.apply(
             KeyOp::Update {
@@ -632,7 +651,9 @@ mod tests {
                 },
                 0.0
             ),
-            KeyReply::Refused { status: 400, .. }
+            KeyReply::Refused {
+                refusal: Refusal::InvalidValue { .. }
+            }
         ));
         let op = KeyOp::Admit {
             hash: h.clone(),
