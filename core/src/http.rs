@@ -27,6 +27,8 @@ pub struct HttpResponse {
     pub body: HttpBody,
     /// Work for after the response (a cache write): the Worker runs it in `waitUntil`.
     pub background: Vec<crate::ports::LocalFuture<()>>,
+    /// For the log line only, never sent: how each group tried before the answer failed.
+    pub trace: Vec<String>,
 }
 
 pub enum HttpBody {
@@ -41,6 +43,7 @@ impl HttpResponse {
             headers: vec![("content-type", "application/json".into())],
             body: HttpBody::Bytes(body),
             background: Vec::new(),
+            trace: Vec::new(),
         }
     }
 

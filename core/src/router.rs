@@ -171,7 +171,18 @@ impl Router {
     /// `completion` / `acompletion`: a request (chat, or any endpoint's `ModelRequest`) routed
     /// through the model group's deployments with retries, fallbacks and cooldowns.
     pub async fn completion(&self, req: &ModelRequest) -> Result<Routed, Error> {
-        exec::completion(self, req).await
+        exec::completion(self, req, &mut Vec::new()).await
+    }
+
+    /// [`Router::completion`], and how each group that failed on the way failed
+    /// (`group: class status`), for the log line.
+    pub async fn completion_traced(
+        &self,
+        req: &ModelRequest,
+    ) -> (Result<Routed, Error>, Vec<String>) {
+        let mut trace = Vec::new();
+        let result = exec::completion(self, req, &mut trace).await;
+        (result, trace)
     }
 
     pub(crate) fn record_tally(&self, group: &str, retries: u32, fallbacks: u32) {

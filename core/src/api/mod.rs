@@ -215,6 +215,7 @@ impl App {
             headers: Vec::new(),
             body: HttpBody::Bytes(Vec::new()),
             background: Vec::new(),
+            trace: Vec::new(),
         };
         let Some(origin) = req.header("origin") else {
             return r;

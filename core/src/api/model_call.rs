@@ -35,9 +35,14 @@ pub(super) async fn model_call(
         let key_name = plan.as_ref().map_or("", |p| p.key.as_str());
         return Ok(cached_response(hit, &req, call_id, key_name));
     }
-    let routed = match router.completion(&req).await {
+    let (routed, trace) = router.completion_traced(&req).await;
+    let routed = match routed {
         Ok(r) => r,
-        Err(e) => return Err(release(router, key, e).await),
+        Err(e) => {
+            let mut resp = HttpResponse::from_error(&release(router, key, e).await);
+            resp.trace = trace;
+            return Ok(resp);
+        }
     };
     let mut background = Vec::new();
     background.extend(cache_store(router, plan.as_ref(), &routed));
@@ -53,6 +58,7 @@ pub(super) async fn model_call(
         headers,
         body,
         background,
+        trace,
     })
 }
 
@@ -223,5 +229,6 @@ fn cached_response(
         headers,
         body,
         background: Vec::new(),
+        trace: Vec::new(),
     }
 }

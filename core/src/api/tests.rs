@@ -590,3 +590,50 @@ fn no_secure_random_source_means_no_key() {
         .unwrap()
         .contains("No secure random source"));
 }
+
+#[test]
+fn the_log_line_names_how_each_group_failed_never_what_it_said() {
+    let fresh = || {
+        let up = Rc::new(ScriptedUpstream::default());
+        let a = app_with(
+            r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1"}},
+                              {"model_name":"h","litellm_params":{"model":"m","api_base":"http://other.test/v1"}}],
+                "router_settings":{"num_retries":0,"fallbacks":[{"g":["h"]}]}}"#,
+            &up,
+        );
+        (up, a)
+    };
+    let (up, a) = fresh();
+    up.push(
+        UP,
+        Reply::json(500, r#"{"error":{"message":"the prompt was: secret plans","type":"x","param":null,"code":null}}"#),
+    );
+    up.push(
+        "http://other.test/v1/chat/completions",
+        Reply::json(
+            429,
+            r#"{"error":{"message":"slow","type":"x","param":null,"code":null}}"#,
+        ),
+    );
+    let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[], CHAT)));
+    assert_eq!(r.status, 500);
+    let line = log_line("POST", "/v1/chat/completions", &r, 1.0);
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        v["failed"],
+        serde_json::json!(["g: internal_server 500", "h: rate_limit 429"])
+    );
+    assert!(!line.contains("secret plans"), "{line}");
+    // After a fallback that served, the failed group is still named (h cooled down above: a
+    // fresh router).
+    let (up, a) = fresh();
+    up.push(UP, Reply::json(503, "{}"));
+    up.push(
+        "http://other.test/v1/chat/completions",
+        Reply::json(200, COMPLETION),
+    );
+    let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[], CHAT)));
+    assert_eq!(r.status, 200);
+    let v: Value = serde_json::from_str(&log_line("POST", "/x", &r, 1.0)).unwrap();
+    assert_eq!(v["failed"], serde_json::json!(["g: internal_server 503"]));
+}

@@ -31,7 +31,13 @@ struct Tally {
     fallbacks: u32,
 }
 
-pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Routed, Error> {
+/// Runs `req`; every group that failed on the way (the requested one, fallbacks) is noted in
+/// `trace` as `group: class status` (no message: it could echo the prompt).
+pub(super) async fn completion(
+    router: &Router,
+    req: &ModelRequest,
+    trace: &mut Vec<String>,
+) -> Result<Routed, Error> {
     let mut config = router.config();
     let opts = RequestOptions::parse(&req.router_fields, &req.model, &config.router.client_caps)?;
     // Names that are not groups get deployments for this request: a wildcard deployment's
@@ -94,7 +100,10 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
             router.record_tally(&label, tally.retries, tally.fallbacks);
             return Ok(ok.finish(tally));
         }
-        Err(e) => e,
+        Err(e) => {
+            trace.push(failure(&req.model, &e));
+            e
+        }
     };
     if opts.disable_fallbacks {
         router.record_tally(&label, tally.retries, tally.fallbacks);
@@ -118,9 +127,12 @@ pub(super) async fn completion(router: &Router, req: &ModelRequest) -> Result<Ro
         }
         tried.push(fallback.clone());
         tally.fallbacks += 1;
-        if let Ok(ok) = run.group(&fallback, &mut tally).await {
-            router.record_tally(&label, tally.retries, tally.fallbacks);
-            return Ok(ok.finish(tally));
+        match run.group(&fallback, &mut tally).await {
+            Ok(ok) => {
+                router.record_tally(&label, tally.retries, tally.fallbacks);
+                return Ok(ok.finish(tally));
+            }
+            Err(e) => trace.push(failure(&fallback, &e)),
         }
     }
     router.record_tally(&label, tally.retries, tally.fallbacks);
@@ -149,6 +161,12 @@ pub(super) fn may_use(req: &ModelRequest, config: &Config, name: &str) -> bool {
         Some((ds, _)) => !ds.is_empty() && ds.iter().all(|d| listed(&d.group)),
         None => false,
     }
+}
+
+/// How a group failed, for the log line.
+fn failure(group: &str, e: &Error) -> String {
+    let class = e.class().map_or("error", ErrorClass::label);
+    format!("{group}: {class} {}", e.status())
 }
 
 fn not_allowed(model: &str) -> Error {
