@@ -34,11 +34,13 @@ pub enum Error {
     PayloadTooLarge { limit_bytes: usize },
     /// The client did not finish sending its body within `general_settings.request_body_timeout`.
     BodyTimeout { after_ms: u64 },
-    /// The upstream answered with a non-2xx status; its body is passed on.
+    /// The upstream answered with a non-2xx status; its body is passed on. Its class (decided
+    /// once, by the deployment's adapter) and the wait it asked for are kept with it.
     Upstream {
         status: u16,
         body: Vec<u8>,
-        retry_after: Option<String>,
+        class: ErrorClass,
+        retry_after_ms: Option<u64>,
     },
     /// The upstream could not be reached (connection refused, reset before headers, DNS).
     UpstreamUnreachable { message: String },
@@ -100,7 +102,8 @@ impl Error {
             Error::Upstream {
                 status,
                 body,
-                retry_after,
+                class,
+                retry_after_ms,
             } => {
                 // An OpenAI-shaped body keeps its shape: the note joins its message.
                 let body = match serde_json::from_slice::<Value>(&body) {
@@ -117,10 +120,22 @@ impl Error {
                 Error::Upstream {
                     status,
                     body,
-                    retry_after,
+                    class,
+                    retry_after_ms,
                 }
             }
             other => other,
+        }
+    }
+
+    /// An upstream error classified by its status alone (a 4xx that says nothing more is a
+    /// bad request); adapters classify by the body too (`adapter::upstream_error`).
+    pub fn upstream(status: u16, body: Vec<u8>) -> Self {
+        Error::Upstream {
+            status,
+            body,
+            class: ErrorClass::of_status(status).unwrap_or(ErrorClass::BadRequest),
+            retry_after_ms: None,
         }
     }
 
@@ -192,7 +207,7 @@ impl Error {
     /// `None` for errors that never reach an upstream (the client's own mistakes, config).
     pub fn class(&self) -> Option<ErrorClass> {
         Some(match self {
-            Error::Upstream { status, body, .. } => classify_upstream(*status, body),
+            Error::Upstream { class, .. } => *class,
             Error::UpstreamUnreachable { .. } | Error::StreamInterrupted { .. } => {
                 ErrorClass::InternalServer
             }
@@ -206,15 +221,7 @@ impl Error {
     /// Seconds the provider asked us to wait (`retry-after`), if it did.
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
-            Error::Upstream {
-                retry_after: Some(ra),
-                ..
-            } => ra
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| (s * 1000.0) as u64),
+            Error::Upstream { retry_after_ms, .. } => *retry_after_ms,
             Error::NoDeploymentAvailable { retry_after_ms, .. }
             | Error::KeyRateLimited { retry_after_ms, .. } => Some(*retry_after_ms),
             _ => None,
@@ -388,37 +395,33 @@ impl ErrorClass {
 
 /// Reads a provider's error: its status, then the code or words OpenAI-style providers use for
 /// context-window and content-policy errors (both come as 400s).
-fn classify_upstream(status: u16, body: &[u8]) -> ErrorClass {
-    match status {
-        401..=403 => ErrorClass::Authentication,
-        404 => ErrorClass::NotFound,
-        408 => ErrorClass::Timeout,
-        429 => ErrorClass::RateLimit,
-        500..=599 => ErrorClass::InternalServer,
-        _ => {
-            let text = String::from_utf8_lossy(body).to_ascii_lowercase();
-            let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-            if has(&[
-                "context_length_exceeded",
-                "maximum context length",
-                "context window",
-                "prompt is too long",
-                "too many tokens",
-                "input is too long",
-            ]) {
-                ErrorClass::ContextWindowExceeded
-            } else if has(&[
-                "content_policy_violation",
-                "content_filter",
-                "content management policy",
-                "responsibleaipolicyviolation",
-            ]) {
-                ErrorClass::ContentPolicyViolation
-            } else {
-                ErrorClass::BadRequest
-            }
-        }
+impl ErrorClass {
+    /// The class an HTTP status decides on its own; `None` for the 4xx whose body says more
+    /// (context length, content policy, or a plain bad request): the adapter reads those.
+    pub fn of_status(status: u16) -> Option<ErrorClass> {
+        Some(match status {
+            401..=403 => ErrorClass::Authentication,
+            404 => ErrorClass::NotFound,
+            408 => ErrorClass::Timeout,
+            429 => ErrorClass::RateLimit,
+            500..=599 => ErrorClass::InternalServer,
+            _ => return None,
+        })
     }
+}
+
+/// The wait an upstream asked for: `retry-after` in seconds, else `retry-after-ms`.
+pub fn retry_after_ms(retry_after: Option<&str>, retry_after_ms: Option<&str>) -> Option<u64> {
+    let secs = retry_after
+        .and_then(|ra| ra.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| (s * 1000.0) as u64);
+    secs.or_else(|| {
+        retry_after_ms
+            .and_then(|ms| ms.trim().parse::<f64>().ok())
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+            .map(|ms| ms as u64)
+    })
 }
 
 fn type_for_status(status: u16) -> &'static str {
@@ -513,15 +516,7 @@ mod tests {
                 408,
                 "invalid_request_error",
             ),
-            (
-                Error::Upstream {
-                    status: 429,
-                    body: vec![],
-                    retry_after: None,
-                },
-                429,
-                "rate_limit_error",
-            ),
+            (Error::upstream(429, vec![]), 429, "rate_limit_error"),
         ];
         for (e, status, ty) in cases {
             assert_eq!(e.status(), status, "{e:?}");
@@ -532,22 +527,14 @@ mod tests {
     #[test]
     fn upstream_openai_body_passes_through_verbatim() {
         let body = br#"{"error":{"message":"boom","type":"server_error","param":null,"code":"x"}}"#;
-        let e = Error::Upstream {
-            status: 500,
-            body: body.to_vec(),
-            retry_after: None,
-        };
+        let e = Error::upstream(500, body.to_vec());
         assert_eq!(e.body(), body.to_vec());
         assert_eq!(e.status(), 500);
     }
 
     #[test]
     fn upstream_non_json_body_is_wrapped() {
-        let e = Error::Upstream {
-            status: 503,
-            body: b"<html>Service Unavailable</html>".to_vec(),
-            retry_after: None,
-        };
+        let e = Error::upstream(503, b"<html>Service Unavailable</html>".to_vec());
         let v = parsed(&e);
         assert_eq!(v["error"]["type"], "server_error");
         assert!(v["error"]["message"]
@@ -582,11 +569,6 @@ mod tests {
     fn client_retry_hint() {
         assert!(!Error::invalid("x", None).client_should_retry());
         assert!(Error::UpstreamTimeout { after_ms: 1 }.client_should_retry());
-        assert!(!Error::Upstream {
-            status: 400,
-            body: vec![],
-            retry_after: None
-        }
-        .client_should_retry());
+        assert!(!Error::upstream(400, vec![]).client_should_retry());
     }
 }

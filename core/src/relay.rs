@@ -184,11 +184,7 @@ impl Relay {
             let frames = self.pull(left, within_ms).await?;
             if let (Some(body), 0) = (frames.error, frames.events) {
                 // Nothing was sent yet: an error first is an ordinary upstream failure.
-                return Err(Error::Upstream {
-                    status: 502,
-                    body,
-                    retry_after: None,
-                });
+                return Err(Error::upstream(502, body));
             }
             if !frames.bytes.is_empty() {
                 return Ok(frames.bytes);

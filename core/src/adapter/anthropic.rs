@@ -417,5 +417,9 @@ impl super::Adapter for Anthropic {
         ))
     }
 
+    fn error_class(&self, status: u16, body: &[u8]) -> crate::error::ErrorClass {
+        super::common::classify(status, body, &["prompt is too long", "context window"], &[])
+    }
+
     translated_answers!(AnthropicStream);
 }

@@ -385,6 +385,15 @@ impl super::Adapter for Bedrock {
         Ok((url, body))
     }
 
+    fn error_class(&self, status: u16, body: &[u8]) -> crate::error::ErrorClass {
+        super::common::classify(
+            status,
+            body,
+            &["input is too long", "too many tokens", "context window"],
+            &["content filter"],
+        )
+    }
+
     translated_answers!(BedrockStream);
 
     fn event_stream_framing(&self) -> bool {

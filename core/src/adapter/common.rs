@@ -2,7 +2,7 @@
 
 use super::openai_error;
 use crate::config::Deployment;
-use crate::error::Error;
+use crate::error::{Error, ErrorClass};
 use crate::request::ModelRequest;
 use serde_json::{json, Value};
 
@@ -86,15 +86,44 @@ pub fn stop_sequences(stop: Option<&Value>) -> Option<Value> {
 
 /// A 2xx answer that is not the JSON the provider documents.
 pub fn unreadable(provider: &str, e: serde_json::Error) -> Error {
-    Error::Upstream {
-        status: 502,
-        body: openai_error(
+    Error::upstream(
+        502,
+        openai_error(
             &format!("{provider} sent an unreadable answer: {e}"),
             "server_error",
             None,
         )
         .to_string()
         .into_bytes(),
-        retry_after: None,
+    )
+}
+
+/// The class of an upstream error from its status, then the OpenAI-shaped body's `code`, then
+/// the words a provider uses for a prompt over the context window (`context`) or a refusal
+/// under a content policy (`policy`).
+pub fn classify(status: u16, body: &[u8], context: &[&str], policy: &[&str]) -> ErrorClass {
+    if let Some(class) = ErrorClass::of_status(status) {
+        return class;
+    }
+    let code = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+        v.pointer("/error/code")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    match code.as_deref() {
+        Some("context_length_exceeded") => return ErrorClass::ContextWindowExceeded,
+        Some("content_policy_violation" | "content_filter") => {
+            return ErrorClass::ContentPolicyViolation
+        }
+        _ => {}
+    }
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if has(context) {
+        ErrorClass::ContextWindowExceeded
+    } else if has(policy) {
+        ErrorClass::ContentPolicyViolation
+    } else {
+        ErrorClass::BadRequest
     }
 }

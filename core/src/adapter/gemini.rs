@@ -417,5 +417,18 @@ impl super::Adapter for Gemini {
         ))
     }
 
+    fn error_class(&self, status: u16, body: &[u8]) -> crate::error::ErrorClass {
+        super::common::classify(
+            status,
+            body,
+            &[
+                "exceeds the maximum number of tokens",
+                "context window",
+                "too many tokens",
+            ],
+            &["safety"],
+        )
+    }
+
     translated_answers!(GeminiStream);
 }

@@ -30,7 +30,7 @@ pub mod openai;
 
 use crate::config::Deployment;
 use crate::endpoint::Endpoint;
-use crate::error::Error;
+use crate::error::{Error, ErrorClass};
 use crate::ports::UpstreamRequest;
 use crate::provider::Wire;
 use crate::relay::StreamTranslator;
@@ -64,6 +64,12 @@ pub trait Adapter {
     /// the words the router classifies by (context length, content policy).
     fn error_body(&self, _status: u16, body: Vec<u8>) -> Vec<u8> {
         body
+    }
+    /// The class of its error (`body` as [`Adapter::error_body`] made it): what decides
+    /// retries, cooldowns and which fallbacks apply. The words each provider uses for an
+    /// over-long prompt or a content-policy refusal live with its adapter.
+    fn error_class(&self, status: u16, body: &[u8]) -> ErrorClass {
+        common::classify(status, body, &[], &[])
     }
     /// The translator of its stream events into OpenAI chunks.
     fn stream(&self, d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator>;
@@ -118,6 +124,24 @@ pub fn response(d: &Deployment, req: &ModelRequest, body: Vec<u8>) -> Result<Vec
 /// A provider's error body, OpenAI-shaped.
 pub fn error_body(d: &Deployment, status: u16, body: Vec<u8>) -> Vec<u8> {
     of(d).error_body(status, body)
+}
+
+/// The error for a non-2xx answer from `d`: its body OpenAI-shaped, classified once by the
+/// adapter, with the wait the provider asked for.
+pub fn upstream_error(
+    d: &Deployment,
+    status: u16,
+    body: Vec<u8>,
+    retry_after_ms: Option<u64>,
+) -> Error {
+    let adapter = of(d);
+    let body = adapter.error_body(status, body);
+    Error::Upstream {
+        status,
+        class: adapter.error_class(status, &body),
+        body,
+        retry_after_ms,
+    }
 }
 
 /// The stream translator for `d`.

@@ -4,7 +4,7 @@
 
 use super::Adapter;
 use crate::config::Deployment;
-use crate::error::Error;
+use crate::error::{Error, ErrorClass};
 use crate::provider::endpoint_url;
 use crate::relay::{Piece, StreamTranslator};
 use crate::request::ModelRequest;
@@ -13,6 +13,27 @@ use serde_json::{Map, Value};
 
 /// OpenAI and any server that speaks its API at an `api_base`.
 pub struct OpenAi;
+
+/// How OpenAI and the servers that copy its API (vLLM, Ollama, LiteLLM...) word an over-long
+/// prompt, and how OpenAI and Azure word a content-policy refusal.
+const CONTEXT_WORDS: &[&str] = &[
+    "context_length_exceeded",
+    "maximum context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+    "input is too long",
+];
+const POLICY_WORDS: &[&str] = &[
+    "content_policy_violation",
+    "content_filter",
+    "content management policy",
+    "responsibleaipolicyviolation",
+];
+
+fn openai_class(status: u16, body: &[u8]) -> ErrorClass {
+    super::common::classify(status, body, CONTEXT_WORDS, POLICY_WORDS)
+}
 
 impl Adapter for OpenAi {
     fn serves(&self, _endpoint: crate::endpoint::Endpoint) -> bool {
@@ -33,6 +54,10 @@ impl Adapter for OpenAi {
             headers.push(("openai-organization", org.clone()));
         }
         Ok((endpoint_url(&d.api_base, req.endpoint.path()), body(req, d)))
+    }
+
+    fn error_class(&self, status: u16, body: &[u8]) -> ErrorClass {
+        openai_class(status, body)
     }
 
     fn stream(&self, _d: &Deployment, _req: &ModelRequest) -> Box<dyn StreamTranslator> {
@@ -73,6 +98,10 @@ impl Adapter for Azure {
             version
         );
         Ok((url, body(req, d)))
+    }
+
+    fn error_class(&self, status: u16, body: &[u8]) -> ErrorClass {
+        openai_class(status, body)
     }
 
     fn stream(&self, _d: &Deployment, _req: &ModelRequest) -> Box<dyn StreamTranslator> {

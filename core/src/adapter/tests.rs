@@ -56,11 +56,8 @@ fn azure_url_version_and_key() {
 #[test]
 fn azure_content_filter_is_a_content_policy_error() {
     let body = br#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400}}"#;
-    let e = Error::Upstream {
-        status: 400,
-        body: body.to_vec(),
-        retry_after: None,
-    };
+    let azure = deployment(r#""model":"azure/gpt-4o","api_base":"https://x.openai.azure.com""#);
+    let e = upstream_error(&azure, 400, body.to_vec(), None);
     assert_eq!(e.class(), Some(ErrorClass::ContentPolicyViolation));
 }
 
@@ -240,19 +237,12 @@ fn anthropic_errors_become_openai_errors_and_classes() {
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["error"]["code"], "context_length_exceeded");
     assert_eq!(v["error"]["type"], "invalid_request_error");
-    let e = Error::Upstream {
-        status: 400,
-        body,
-        retry_after: None,
-    };
+    let e = upstream_error(&d, 400, too_long.to_vec(), None);
+    assert_eq!(e.body(), body, "the same OpenAI-shaped body");
     assert_eq!(e.class(), Some(ErrorClass::ContextWindowExceeded));
     let overloaded =
         br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
-    let e = Error::Upstream {
-        status: 529,
-        body: error_body(&d, 529, overloaded.to_vec()),
-        retry_after: None,
-    };
+    let e = upstream_error(&d, 529, overloaded.to_vec(), None);
     assert_eq!(
         e.class(),
         Some(ErrorClass::InternalServer),
@@ -437,11 +427,7 @@ fn gemini_response_and_errors() {
     let v: Value = serde_json::from_slice(&error_body(&gemini(), 429, quota.to_vec())).unwrap();
     assert_eq!(v["error"]["type"], "rate_limit_error");
     let long = br#"{"error":{"code":400,"message":"The input token count (2000000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#;
-    let e = Error::Upstream {
-        status: 400,
-        body: error_body(&gemini(), 400, long.to_vec()),
-        retry_after: None,
-    };
+    let e = upstream_error(&gemini(), 400, long.to_vec(), None);
     assert_eq!(e.class(), Some(ErrorClass::ContextWindowExceeded));
 }
 
@@ -559,11 +545,7 @@ fn bedrock_response_errors_and_stream() {
     assert_eq!(out["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(out["usage"]["total_tokens"], 13);
     let too_long = br#"{"message":"Input is too long for requested model."}"#;
-    let e = Error::Upstream {
-        status: 400,
-        body: error_body(&bedrock(), 400, too_long.to_vec()),
-        retry_after: None,
-    };
+    let e = upstream_error(&bedrock(), 400, too_long.to_vec(), None);
     assert_eq!(e.class(), Some(ErrorClass::ContextWindowExceeded));
 
     use crate::eventstream::encode;

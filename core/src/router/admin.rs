@@ -439,14 +439,11 @@ impl Router {
         if (200..300).contains(&resp.status) {
             return Ok(());
         }
-        Err(Error::Upstream {
-            status: resp.status,
-            body: match resp.body {
-                UpstreamBody::Full(b) => crate::redact::scrub(&b, &d.secrets()),
-                UpstreamBody::Stream(_) => Vec::new(),
-            },
-            retry_after: None,
-        })
+        let body = match resp.body {
+            UpstreamBody::Full(b) => crate::redact::scrub(&b, &d.secrets()),
+            UpstreamBody::Stream(_) => Vec::new(),
+        };
+        Err(crate::adapter::upstream_error(d, resp.status, body, None))
     }
 }
 

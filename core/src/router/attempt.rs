@@ -219,11 +219,8 @@ impl Router {
     /// The error for a non-2xx answer, with its body (read within `left_ms` if it is a stream)
     /// made OpenAI-shaped.
     async fn error_from(&self, d: &Deployment, resp: UpstreamResponse, left_ms: u64) -> Error {
-        let retry_after = resp.header("retry-after").map(str::to_string).or_else(|| {
-            resp.header("retry-after-ms")
-                .and_then(|ms| ms.trim().parse::<f64>().ok())
-                .map(|ms| format!("{}", ms / 1000.0))
-        });
+        let retry_after =
+            crate::error::retry_after_ms(resp.header("retry-after"), resp.header("retry-after-ms"));
         let body = match resp.body {
             UpstreamBody::Full(b) => b,
             UpstreamBody::Stream(s) => {
@@ -236,11 +233,7 @@ impl Router {
         };
         // An upstream may echo the credentials it was sent: they never reach the client.
         let body = crate::redact::scrub(&body, &d.secrets());
-        Error::Upstream {
-            status: resp.status,
-            body: adapter::error_body(d, resp.status, body),
-            retry_after,
-        }
+        adapter::upstream_error(d, resp.status, body, retry_after)
     }
 }
 

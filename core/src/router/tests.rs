@@ -104,10 +104,10 @@ fn upstream_error_is_passed_through_with_retry_after() {
         e.body(),
         br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#.to_vec()
     );
-    let Error::Upstream { retry_after, .. } = e else {
+    let Error::Upstream { retry_after_ms, .. } = e else {
         panic!()
     };
-    assert_eq!(retry_after.as_deref(), Some("7"));
+    assert_eq!(retry_after_ms, Some(7_000));
 }
 
 #[test]
