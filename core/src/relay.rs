@@ -293,65 +293,27 @@ impl Relay {
             self.translator.end(&mut pieces);
         }
         for piece in pieces {
-            match piece {
+            let relayed = match piece {
                 Piece::Done => {
                     f.bytes.extend_from_slice(DONE_FRAME);
                     f.done = true;
                     self.finished = true;
                     break;
                 }
-                Piece::Error(data) => {
-                    let data = self.scrubbed(data);
-                    push_frame(&mut f.bytes, &data);
-                    self.finished = true;
-                    f.error = Some(data);
-                    break;
-                }
-                Piece::Data(data) => {
-                    // Every chunk is parsed (never matched as bytes): spacing, key order and
-                    // extra fields differ between servers.
-                    let Ok(view) = serde_json::from_slice::<ChunkView>(&data) else {
-                        let e = Error::StreamInterrupted {
-                            message: "The upstream sent a malformed stream chunk (not JSON)."
-                                .into(),
-                        };
-                        let body = e.body();
-                        push_frame(&mut f.bytes, &body);
-                        self.finished = true;
-                        f.error = Some(body);
-                        break;
-                    };
-                    if view.error.as_ref().is_some_and(|e| !e.is_null()) {
-                        drop(view);
-                        let data = self.scrubbed(data);
-                        push_frame(&mut f.bytes, &data);
-                        self.finished = true;
-                        f.error = Some(data);
-                        break;
-                    }
-                    let usage_only = view.choices.as_ref().is_some_and(Vec::is_empty);
-                    for c in view.choices.iter().flatten() {
-                        let i = c.index.unwrap_or(0);
-                        if !self.choices_seen.contains(&i) {
-                            self.choices_seen.push(i);
-                        }
-                        if c.finish_reason.as_ref().is_some_and(|r| !r.is_null())
-                            && !self.choices_finished.contains(&i)
-                        {
-                            self.choices_finished.push(i);
-                        }
-                        if let Some(d) = &c.delta {
-                            self.content_chars += d.chars();
-                        }
-                    }
-                    if let Some(u) = view.usage {
-                        self.usage = Some(u);
-                        if usage_only && !self.keep_usage_chunk {
-                            continue;
-                        }
-                    }
+                Piece::Error(data) => Err(self.scrubbed(data)),
+                Piece::Data(data) => self.read_chunk(data),
+            };
+            match relayed {
+                Ok(Some(data)) => {
                     push_frame(&mut f.bytes, &data);
                     f.events += 1;
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    push_frame(&mut f.bytes, &error);
+                    self.finished = true;
+                    f.error = Some(error);
+                    break;
                 }
             }
         }
@@ -366,6 +328,43 @@ enum Framing {
 }
 
 impl Relay {
+    /// Reads one OpenAI chunk, parsed (never matched as bytes: spacing, key order and extra
+    /// fields differ between servers): `Ok(Some)` to relay it, `Ok(None)` to drop it (the
+    /// usage-only chunk of a client that did not ask for it), `Err` with the in-band error
+    /// that ends the stream.
+    fn read_chunk(&mut self, data: Vec<u8>) -> Result<Option<Vec<u8>>, Vec<u8>> {
+        let Ok(view) = serde_json::from_slice::<ChunkView>(&data) else {
+            let e = Error::StreamInterrupted {
+                message: "The upstream sent a malformed stream chunk (not JSON).".into(),
+            };
+            return Err(e.body());
+        };
+        if view.error.is_some() {
+            drop(view);
+            return Err(self.scrubbed(data));
+        }
+        for c in view.choices.iter().flatten() {
+            let i = c.index.unwrap_or(0);
+            if !self.choices_seen.contains(&i) {
+                self.choices_seen.push(i);
+            }
+            if c.finish_reason.is_some() && !self.choices_finished.contains(&i) {
+                self.choices_finished.push(i);
+            }
+            if let Some(d) = &c.delta {
+                self.content_chars += d.chars();
+            }
+        }
+        let usage_only = view.choices.as_ref().is_some_and(Vec::is_empty);
+        let Some(usage) = view.usage else {
+            drop(view);
+            return Ok(Some(data));
+        };
+        drop(view);
+        self.usage = Some(usage);
+        Ok((self.keep_usage_chunk || !usage_only).then_some(data))
+    }
+
     /// Whether every choice the stream showed carried a `finish_reason` (and there was one).
     fn every_choice_finished(&self) -> bool {
         !self.choices_seen.is_empty()
@@ -383,16 +382,18 @@ struct ChunkView<'a> {
     choices: Option<Vec<ChoiceView<'a>>>,
     #[serde(default)]
     usage: Option<Usage>,
+    /// Present and not `null`: an in-band error.
     #[serde(default)]
-    error: Option<serde_json::Value>,
+    error: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 struct ChoiceView<'a> {
     #[serde(default)]
     index: Option<u64>,
+    /// Present and not `null`: this choice is finished.
     #[serde(default)]
-    finish_reason: Option<serde_json::Value>,
+    finish_reason: Option<serde::de::IgnoredAny>,
     #[serde(default, borrow)]
     delta: Option<DeltaView<'a>>,
 }

@@ -35,11 +35,24 @@ fn openai_class(status: u16, body: &[u8]) -> ErrorClass {
     super::common::classify(status, body, CONTEXT_WORDS, POLICY_WORDS)
 }
 
-impl Adapter for OpenAi {
-    fn serves(&self, _endpoint: crate::endpoint::Endpoint) -> bool {
-        true
-    }
+/// What OpenAI and Azure share: every endpoint, OpenAI's error words, OpenAI's stream.
+macro_rules! openai_wire {
+    () => {
+        fn serves(&self, _endpoint: crate::endpoint::Endpoint) -> bool {
+            true
+        }
 
+        fn error_class(&self, status: u16, body: &[u8]) -> ErrorClass {
+            openai_class(status, body)
+        }
+
+        fn stream(&self, _d: &Deployment, _req: &ModelRequest) -> Box<dyn StreamTranslator> {
+            Box::new(OpenAiStream)
+        }
+    };
+}
+
+impl Adapter for OpenAi {
     fn request(
         &self,
         d: &Deployment,
@@ -56,13 +69,7 @@ impl Adapter for OpenAi {
         Ok((endpoint_url(&d.api_base, req.endpoint.path()), body(req, d)))
     }
 
-    fn error_class(&self, status: u16, body: &[u8]) -> ErrorClass {
-        openai_class(status, body)
-    }
-
-    fn stream(&self, _d: &Deployment, _req: &ModelRequest) -> Box<dyn StreamTranslator> {
-        Box::new(OpenAiStream)
-    }
+    openai_wire!();
 }
 
 /// Azure OpenAI: OpenAI's body and stream at a per-deployment URL, with `api-key` (or an AD
@@ -70,10 +77,6 @@ impl Adapter for OpenAi {
 pub struct Azure;
 
 impl Adapter for Azure {
-    fn serves(&self, _endpoint: crate::endpoint::Endpoint) -> bool {
-        true
-    }
-
     fn request(
         &self,
         d: &Deployment,
@@ -100,13 +103,7 @@ impl Adapter for Azure {
         Ok((url, body(req, d)))
     }
 
-    fn error_class(&self, status: u16, body: &[u8]) -> ErrorClass {
-        openai_class(status, body)
-    }
-
-    fn stream(&self, _d: &Deployment, _req: &ModelRequest) -> Box<dyn StreamTranslator> {
-        Box::new(OpenAiStream)
-    }
+    openai_wire!();
 }
 
 /// The JSON body for one deployment: its model name first, then the client's fields, then

@@ -130,8 +130,9 @@ fn cache_store(
     }
 }
 
-/// Charges the key: a complete answer before it goes out (so the key's next call sees it), a
-/// stream when it ends however it ends (the returned background work covers a hang-up).
+/// Charges the key: a complete answer before it goes out when it holds against a limit (else
+/// after, in the background), a stream when it ends however it ends (the returned background
+/// work covers a hang-up).
 async fn charge(
     router: &Router,
     key: Admitted<'_>,
@@ -153,8 +154,15 @@ async fn charge(
                 _ => (0, routed.response_cost.unwrap_or(0.0)),
             };
             routed.body = body;
-            admission::settle(store, hash, hold, tokens, cost).await;
-            (routed, None)
+            let settle = admission::settle(store, hash, hold, tokens, cost);
+            if hold.is_some() {
+                // Against a budget or tpm limit: settled before the answer goes out, so the
+                // key's next call sees it.
+                settle.await;
+                (routed, None)
+            } else {
+                (routed, Some(settle))
+            }
         }
     }
 }

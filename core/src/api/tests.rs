@@ -637,3 +637,39 @@ fn the_log_line_names_how_each_group_failed_never_what_it_said() {
     let v: Value = serde_json::from_str(&log_line("POST", "/x", &r, 1.0)).unwrap();
     assert_eq!(v["failed"], serde_json::json!(["g: internal_server 503"]));
 }
+
+#[test]
+fn a_key_without_limits_is_charged_after_the_answer_one_with_a_budget_before() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let a = app_with(
+        r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1","input_cost_per_token":0.01}}],
+            "general_settings":{"master_key":"sk-master"}}"#,
+        &up,
+    );
+    let spend = |key: &str| {
+        let info = block_on(a.handle(req("GET", &format!("/key/info?key={key}"), &[AUTH], "")));
+        body_json(&info)["info"]["spend"].as_f64().unwrap()
+    };
+    let answer = r#"{"id":"c","object":"chat.completion","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":0}}"#;
+    for (fields, inline) in [("{}", false), (r#"{"max_budget":5}"#, true)] {
+        let gen = block_on(a.handle(req("POST", "/key/generate", &[AUTH], fields)));
+        let key = body_json(&gen)["key"].as_str().unwrap().to_string();
+        up.push(UP, Reply::json(200, answer));
+        let auth = format!("Bearer {key}");
+        let r = block_on(a.handle(req(
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", auth.as_str())],
+            CHAT,
+        )));
+        assert_eq!(r.status, 200);
+        // No hold to let go of: the charge waits for the background, off the critical path.
+        assert_eq!(spend(&key) > 0.0, inline, "{fields}");
+        block_on(futures::future::join_all(r.background));
+        assert!(
+            (spend(&key) - 0.1).abs() < 1e-9,
+            "{fields}: {}",
+            spend(&key)
+        );
+    }
+}

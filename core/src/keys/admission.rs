@@ -31,14 +31,12 @@ pub fn expected(config: &Config, state: &dyn RouterState, now_ms: f64, req: &Mod
         .deployments_for(&req.model)
         .map(|(ds, _)| ds)
         .unwrap_or_default();
-    let ids: Vec<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
     let (mut calls, mut cost, mut completion) = (0u64, 0.0, 0u64);
-    for (id, t) in state.totals() {
-        if ids.contains(&id.as_str()) {
-            calls += t.successes;
-            cost += t.cost;
-            completion += t.completion_tokens;
-        }
+    for d in &deployments {
+        let t = state.totals_of(&d.id);
+        calls += t.successes;
+        cost += t.cost;
+        completion += t.completion_tokens;
     }
     let asked = ["max_completion_tokens", "max_tokens"]
         .iter()

@@ -392,7 +392,11 @@ impl KeyBook {
             return refuse(Refusal::TpmLimit { retry_after_ms });
         }
         rec.requests_this_minute += 1;
-        let id = if hold.cost > 0.0 || hold.tokens > 0 {
+        // A hold matters only against a limit it could reach: a key without a budget or tpm
+        // limit holds nothing (and its calls settle after the answer, off the critical path).
+        let holds = (rec.max_budget.is_some() && hold.cost > 0.0)
+            || (rec.tpm_limit.is_some() && hold.tokens > 0);
+        let id = if holds {
             rec.next_hold += 1;
             rec.holds.push(Hold {
                 id: rec.next_hold,

@@ -39,6 +39,7 @@ pub(super) async fn completion(
     trace: &mut Vec<String>,
 ) -> Result<Routed, Error> {
     let mut config = router.config();
+    let configured = config.knows(&req.model);
     let opts = RequestOptions::parse(&req.router_fields, &req.model, &config.router.client_caps)?;
     // Names that are not groups get deployments for this request: a wildcard deployment's
     // for any name it serves; a provider's own for models the config's fallbacks name. What
@@ -79,11 +80,11 @@ pub(super) async fn completion(
     }
     // Metrics count a name a wildcard serves under the wildcard: series stay bounded by the
     // config, whatever names clients invent.
-    let label = match router.config().knows(&req.model) {
-        true => req.model.clone(),
+    let label: &str = match configured {
+        true => &req.model,
         false => config
             .wildcard_for(&req.model)
-            .map_or_else(|| req.model.clone(), |(g, _)| g.to_string()),
+            .map_or(req.model.as_str(), |(g, _)| g),
     };
     let prompt_tokens = estimate_request_tokens(&req.body);
     let mut tally = Tally::default();
@@ -97,7 +98,7 @@ pub(super) async fn completion(
 
     let primary = match run.group(&req.model, &mut tally).await {
         Ok(ok) => {
-            router.record_tally(&label, tally.retries, tally.fallbacks);
+            router.record_tally(label, tally.retries, tally.fallbacks);
             return Ok(ok.finish(tally));
         }
         Err(e) => {
@@ -106,7 +107,7 @@ pub(super) async fn completion(
         }
     };
     if opts.disable_fallbacks {
-        router.record_tally(&label, tally.retries, tally.fallbacks);
+        router.record_tally(label, tally.retries, tally.fallbacks);
         return Err(primary);
     }
     let mut tried = vec![req.model.clone()];
@@ -129,13 +130,13 @@ pub(super) async fn completion(
         tally.fallbacks += 1;
         match run.group(&fallback, &mut tally).await {
             Ok(ok) => {
-                router.record_tally(&label, tally.retries, tally.fallbacks);
+                router.record_tally(label, tally.retries, tally.fallbacks);
                 return Ok(ok.finish(tally));
             }
             Err(e) => trace.push(failure(&fallback, &e)),
         }
     }
-    router.record_tally(&label, tally.retries, tally.fallbacks);
+    router.record_tally(label, tally.retries, tally.fallbacks);
     if refused.is_empty() {
         Err(primary)
     } else {

@@ -49,6 +49,7 @@ impl Entry {
     /// A call starts; its slot lapses at `until_ms` if its end is never reported.
     pub fn started(&mut self, now_ms: f64, until_ms: f64) {
         self.roll(now_ms);
+        self.lapse(now_ms);
         self.slots.push(until_ms);
         self.requests += 1;
         self.totals.requests += 1;

@@ -94,6 +94,14 @@ impl RouterState for MemoryState {
         v
     }
 
+    fn totals_of(&self, id: &str) -> Totals {
+        self.entries
+            .borrow()
+            .get(id)
+            .map(|e| e.totals.clone())
+            .unwrap_or_default()
+    }
+
     fn reset_cost(&self) {
         for e in self.entries.borrow_mut().values_mut() {
             e.totals.cost = 0.0;

@@ -157,6 +157,15 @@ pub trait RouterState {
     fn call_ended(&self, id: &str, outcome: &Outcome, now_ms: f64);
     fn cool_down(&self, id: &str, until_ms: f64);
     fn totals(&self) -> Vec<(String, Totals)>;
+    /// One deployment's running totals (cheaper than [`RouterState::totals`] where the state
+    /// can find them directly).
+    fn totals_of(&self, id: &str) -> Totals {
+        self.totals()
+            .into_iter()
+            .find(|(d, _)| d == id)
+            .map(|(_, t)| t)
+            .unwrap_or_default()
+    }
     fn reset_cost(&self);
     /// For limits that must hold exactly (`rpm`, `max_parallel_requests`): checks them and, if
     /// there is room, counts the call as started (its slot lapsing at `until_ms`), in one step.

@@ -332,6 +332,21 @@ impl RouterState for SharedView {
         v
     }
 
+    fn totals_of(&self, id: &str) -> Totals {
+        let mut t = Totals::default();
+        if let Some(e) = self.0.remote.borrow().get(id) {
+            t.add(&e.totals);
+        }
+        for queues in [&self.0.sending, &self.0.pending] {
+            for q in queues.borrow().values() {
+                if let Some(e) = q.delta.get(id) {
+                    t.add(&e.totals);
+                }
+            }
+        }
+        t
+    }
+
     fn reset_cost(&self) {
         for e in self.0.remote.borrow_mut().values_mut() {
             e.totals.cost = 0.0;
