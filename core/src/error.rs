@@ -299,9 +299,23 @@ impl Error {
             if matches!(status, 401 | 403) {
                 return self.wrapped_body().to_string().into_bytes();
             }
-            if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
-                if map.get("error").is_some_and(Value::is_object) {
-                    return body.clone();
+            if let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) {
+                if let Some(Value::Object(err)) = map.get_mut("error") {
+                    // Passed on as the provider wrote it when an SDK can read it (a message
+                    // and a type); else with what many compatible servers leave out filled in.
+                    let complete = err.get("message").is_some_and(Value::is_string)
+                        && err.get("type").is_some_and(Value::is_string);
+                    if complete {
+                        return body.clone();
+                    }
+                    if !err.get("message").is_some_and(Value::is_string) {
+                        err.insert("message".into(), Value::String(self.message()));
+                    }
+                    err.entry("type")
+                        .or_insert_with(|| Value::String(type_for_status(*status).into()));
+                    err.entry("param").or_insert(Value::Null);
+                    err.entry("code").or_insert(Value::Null);
+                    return Value::Object(map).to_string().into_bytes();
                 }
             }
         }
@@ -530,6 +544,22 @@ mod tests {
         let e = Error::upstream(500, body.to_vec());
         assert_eq!(e.body(), body.to_vec());
         assert_eq!(e.status(), 500);
+    }
+
+    #[test]
+    fn an_upstream_error_missing_openai_fields_gets_them() {
+        // vLLM, Ollama and others answer `{"error":{"message":...}}` alone.
+        let e = Error::upstream(503, br#"{"error":{"message":"busy"},"extra":1}"#.to_vec());
+        let v = parsed(&e);
+        assert_eq!(v["error"]["message"], "busy");
+        assert_eq!(v["error"]["type"], "server_error");
+        assert!(v["error"]["param"].is_null() && v["error"].get("param").is_some());
+        assert!(v["error"].get("code").is_some());
+        assert_eq!(v["extra"], 1, "the rest is kept");
+        let e = Error::upstream(400, br#"{"error":{"code":"x"}}"#.to_vec());
+        assert!(parsed(&e)["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     }
 
     #[test]
