@@ -2,8 +2,7 @@
 //! location, eventually consistent (a new answer reaches other locations within about a
 //! minute). KV keeps a value at least 60 s; shorter TTLs are enforced when reading.
 
-use switchyard_core::cache::CacheStore;
-use switchyard_core::ports::LocalFuture;
+use switchyard_core::ports::{CacheStore, LocalFuture};
 use worker::kv::KvStore;
 
 pub const BINDING: &str = "ROUTER_CACHE";

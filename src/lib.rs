@@ -22,7 +22,9 @@ pub use state_object::RouterShard;
 use clock::JsClock;
 use std::cell::RefCell;
 use std::rc::Rc;
-use switchyard_core::state::{RouterState, SharedView};
+use switchyard_core::api::Services;
+use switchyard_core::ports::RouterState;
+use switchyard_core::stores::SharedView;
 use switchyard_core::{App, Config, Router, Runtime};
 use worker::web_sys::{Request, Response};
 use worker::{event, Context, Env, Result};
@@ -41,6 +43,8 @@ struct Isolate {
     deployments: Option<deployments_sync::DeploymentsSync>,
     /// Hot reload from KV, when the `CONFIG_KV` binding exists.
     reload: Option<config_source::KvReload>,
+    /// The response cache, the book of keys and the key minter (kept across reloads).
+    services: Services,
 }
 
 impl Isolate {
@@ -167,13 +171,18 @@ fn isolate(env: &Env) -> Rc<Isolate> {
             Ok(c) => shared_parts(env, c),
             Err(_) => (None, None),
         };
+        let services = services(env, view.is_some());
         let isolate = Rc::new(Isolate {
-            app: RefCell::new(Rc::new(App::new(Err(switchyard_core::Error::Internal {
-                message: "starting".into(),
-            })))),
+            app: RefCell::new(Rc::new(App::new(
+                Err(switchyard_core::Error::Internal {
+                    message: "starting".into(),
+                }),
+                services.clone(),
+            ))),
             view,
             deployments,
             reload: config_source::KvReload::new(env, text.as_ref().ok().cloned()),
+            services,
         });
         *isolate.app.borrow_mut() = Rc::new(build_app(env, config, &isolate));
         *cell.borrow_mut() = Some(isolate.clone());
@@ -206,9 +215,24 @@ fn shared_parts(
     )
 }
 
+/// The cache in KV when it is bound, the book of keys in its Durable Object when the state's
+/// binding exists (else both in this isolate's memory), keys minted from the platform's
+/// secure random source.
+fn services(env: &Env, durable: bool) -> Services {
+    let mut services = Services::in_memory(Rc::new(JsClock));
+    if let Ok(kv) = env.kv(kv_cache::BINDING) {
+        services.cache = Rc::new(kv_cache::KvCache { kv });
+    }
+    if durable {
+        services.keys = Rc::new(state_backend::DurableKeys { env: env.clone() });
+    }
+    services.minter = Some(Rc::new(new_key));
+    services
+}
+
 /// A config text, its `os.environ/NAME` values read from the Worker's secrets and variables.
 fn parse(env: &Env, text: &str) -> std::result::Result<Config, switchyard_core::Error> {
-    Config::from_text(text, &|n| config_source::string_binding(env, n))
+    Config::from_text(text, &|n: &str| config_source::string_binding(env, n))
 }
 
 /// The app for a parsed config (or the reason there is none).
@@ -231,14 +255,9 @@ fn build_app(
         runtime.secrets = Some(Rc::new(move |name: &str| {
             config_source::string_binding(&secrets_env, name)
         }));
-        if let Ok(kv) = env.kv(kv_cache::BINDING) {
-            runtime.cache = Some(Rc::new(kv_cache::KvCache { kv }));
-        }
         if let Some(v) = view {
             runtime.state = Some(Rc::new(v) as Rc<dyn RouterState>);
-            runtime.keys = Some(Rc::new(state_backend::DurableKeys { env: env.clone() }));
         }
-        runtime.new_key = Some(Rc::new(new_key));
         if let Some(sync) = &isolate.deployments {
             runtime.deployments = Some(Rc::new(sync.store()));
         }
@@ -247,7 +266,7 @@ fn build_app(
     if let Err(e) = &router {
         worker::console_error!("switchyard config: {}", e.message());
     }
-    App::new(router)
+    App::new(router, isolate.services.clone())
 }
 
 /// Puts a new config in force. An invalid one is reported and the running config kept.

@@ -1,8 +1,9 @@
 //! The shared-state port over Durable Objects: one object per model group (`group:<name>`), so
 //! no single object carries every request's outcomes.
 
-use switchyard_core::ports::LocalFuture;
-use switchyard_core::state::{ShardReply, ShardRequest, StateBackend};
+use switchyard_core::keys::{KeyOp, KeyReply};
+use switchyard_core::ports::{KeyStore, LocalFuture, StateBackend};
+use switchyard_core::state::{ShardReply, ShardRequest};
 use switchyard_core::Error;
 use wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, RequestInit};
@@ -50,11 +51,8 @@ pub struct DurableKeys {
     pub env: Env,
 }
 
-impl switchyard_core::keys::KeyStore for DurableKeys {
-    fn apply(
-        &self,
-        op: switchyard_core::keys::KeyOp,
-    ) -> LocalFuture<Result<switchyard_core::keys::KeyReply, Error>> {
+impl KeyStore for DurableKeys {
+    fn apply(&self, op: KeyOp) -> LocalFuture<Result<KeyReply, Error>> {
         let env = self.env.clone();
         Box::pin(async move {
             let stub = env

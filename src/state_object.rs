@@ -12,7 +12,8 @@ use switchyard_core::config::StrategyArgs;
 use switchyard_core::keys::{KeyBook, KeyOp};
 use switchyard_core::ports::SavedOverlay;
 use switchyard_core::router::Overlay;
-use switchyard_core::state::{ShardRequest, ShardStore};
+use switchyard_core::state::ShardRequest;
+use switchyard_core::stores::ShardStore;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
 
 const STORAGE_KEY: &str = "shard";

@@ -42,7 +42,7 @@ fn main() {
         r#"{"model_list":[
             {"model_name":"gpt-4o-mini","litellm_params":{"model":"openai/gpt-4o-mini","api_base":"http://a.test/v1","api_key":"sk-a","weight":2}},
             {"model_name":"gpt-4o-mini","litellm_params":{"model":"openai/gpt-4o-mini","api_base":"http://b.test/v1","api_key":"sk-b","weight":1}}]}"#,
-        &|_| None,
+        &|_: &str| None,
     )
     .expect("config");
     let up = Rc::new(ScriptedUpstream::default());

@@ -8,20 +8,10 @@
 
 use crate::config::CacheSettings;
 use crate::error::Error;
-use crate::ports::{Clock, LocalFuture};
 use crate::request::ModelRequest;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-
-/// Where answers are kept: Workers KV at the edge, memory otherwise.
-pub trait CacheStore {
-    fn get(&self, key: &str) -> LocalFuture<Option<Vec<u8>>>;
-    fn put(&self, key: &str, value: Vec<u8>, ttl_secs: u64) -> LocalFuture<()>;
-}
 
 /// What the cache does for one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +158,28 @@ pub fn fresh(bytes: &[u8], plan: &CachePlan, now_ms: f64) -> Option<Stored> {
     Some(stored)
 }
 
+/// Where a stored answer came from, and when.
+pub struct Origin<'a> {
+    pub group: &'a str,
+    pub deployment_id: &'a str,
+    pub now_ms: f64,
+}
+
+/// A complete answer (`body`, with `choices`) as the bytes to store under `plan`; `None` for
+/// anything else (an error body, a non-JSON answer), which is never stored.
+pub fn stored(plan: &CachePlan, at: &Origin<'_>, body: &[u8]) -> Option<Vec<u8>> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("choices")?;
+    let stored = Stored {
+        created_ms: at.now_ms,
+        ttl_ms: plan.ttl_secs as f64 * 1000.0,
+        group: at.group.to_string(),
+        deployment_id: at.deployment_id.to_string(),
+        body: value,
+    };
+    serde_json::to_vec(&stored).ok()
+}
+
 /// The SSE stream a streaming client gets for a cached completion: the role and content (and
 /// tool calls) of each choice in one chunk, its finish reason in another, the usage chunk if
 /// asked for, then `[DONE]`.
@@ -235,53 +247,13 @@ pub fn as_sse(completion: &Value, include_usage: bool) -> Vec<u8> {
     out
 }
 
-/// Answers kept in this isolate's memory: the cache when no KV namespace is bound.
-pub struct MemoryCache {
-    entries: RefCell<HashMap<String, (f64, Vec<u8>)>>,
-    clock: Rc<dyn Clock>,
-    max_entries: usize,
-}
-
-impl MemoryCache {
-    pub fn new(clock: Rc<dyn Clock>, max_entries: usize) -> Self {
-        MemoryCache {
-            entries: RefCell::new(HashMap::new()),
-            clock,
-            max_entries,
-        }
-    }
-}
-
-impl CacheStore for MemoryCache {
-    fn get(&self, key: &str) -> LocalFuture<Option<Vec<u8>>> {
-        let now = self.clock.now_ms();
-        let hit = self
-            .entries
-            .borrow()
-            .get(key)
-            .filter(|(expires, _)| *expires > now)
-            .map(|(_, v)| v.clone());
-        Box::pin(async move { hit })
-    }
-
-    fn put(&self, key: &str, value: Vec<u8>, ttl_secs: u64) -> LocalFuture<()> {
-        let now = self.clock.now_ms();
-        let mut entries = self.entries.borrow_mut();
-        if entries.len() >= self.max_entries {
-            entries.retain(|_, (expires, _)| *expires > now);
-            if entries.len() >= self.max_entries {
-                entries.clear();
-            }
-        }
-        entries.insert(key.to_string(), (now + ttl_secs as f64 * 1000.0, value));
-        Box::pin(async {})
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::CacheStore;
+    use crate::stores::MemoryCache;
     use serde_json::json;
+    use std::rc::Rc;
 
     fn settings(groups: Vec<Vec<&str>>) -> CacheSettings {
         CacheSettings {

@@ -40,9 +40,12 @@ mod tests {
     use crate::config::Config;
 
     fn settings(extra: &str) -> RouterSettings {
-        Config::from_text(&format!(r#"{{"router_settings":{{{extra}}}}}"#), &|_| None)
-            .unwrap()
-            .router
+        Config::from_text(
+            &format!(r#"{{"router_settings":{{{extra}}}}}"#),
+            &|_: &str| None,
+        )
+        .unwrap()
+        .router
     }
 
     fn after(fails: u32, class: ErrorClass) -> Snapshot {

@@ -172,7 +172,7 @@ mod tests {
         let text = format!(
             r#"{{"model_list":[{{"model_name":"g","litellm_params":{{"model":"{model}"}},"model_info":{{{info}}}}}]}}"#
         );
-        Config::from_text(&text, &|_| None)
+        Config::from_text(&text, &|_: &str| None)
             .unwrap()
             .deployments
             .remove(0)

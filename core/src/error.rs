@@ -139,6 +139,24 @@ impl Error {
         }
     }
 
+    /// A 400 for a required field the request lacks.
+    pub fn missing(field: &str) -> Self {
+        Error::InvalidRequest {
+            message: format!("Missing required parameter: '{field}'."),
+            param: Some(field.to_string()),
+            code: Some("missing_required_parameter"),
+        }
+    }
+
+    /// A 400 naming the field whose value is wrong, and what it must be.
+    pub fn invalid_value(field: &str, what: &str) -> Self {
+        Error::InvalidRequest {
+            message: format!("Invalid value for '{field}': {what}."),
+            param: Some(field.to_string()),
+            code: Some("invalid_value"),
+        }
+    }
+
     pub fn invalid(message: impl Into<String>, param: impl Into<Option<String>>) -> Self {
         Error::InvalidRequest {
             message: message.into(),

@@ -4,6 +4,7 @@
 pub mod adapter;
 pub mod api;
 pub mod cache;
+pub mod chat;
 pub mod config;
 pub mod cooldown;
 pub mod cost;
@@ -27,6 +28,7 @@ pub mod routing;
 pub mod sigv4;
 pub mod sse;
 pub mod state;
+pub mod stores;
 pub mod strict_json;
 pub mod tokens;
 

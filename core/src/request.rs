@@ -66,15 +66,6 @@ pub struct Upload {
 /// The model a moderation request uses when it names none (OpenAI's default).
 pub const DEFAULT_MODERATION_MODEL: &str = "omni-moderation-latest";
 
-const ROLES: &[&str] = &[
-    "system",
-    "developer",
-    "user",
-    "assistant",
-    "tool",
-    "function",
-];
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelRequest {
     pub endpoint: Endpoint,
@@ -117,14 +108,16 @@ impl ModelRequest {
         };
         let model = match body.remove("model") {
             Some(Value::String(m)) if !m.trim().is_empty() => m,
-            Some(Value::String(_)) => return Err(invalid_field("model", "must not be empty")),
-            Some(_) => return Err(invalid_field("model", "must be a string")),
+            Some(Value::String(_)) => {
+                return Err(Error::invalid_value("model", "must not be empty"))
+            }
+            Some(_) => return Err(Error::invalid_value("model", "must be a string")),
             None if endpoint == Endpoint::Moderations => DEFAULT_MODERATION_MODEL.to_string(),
-            None => return Err(missing("model")),
+            None => return Err(Error::missing("model")),
         };
         let stream = match endpoint {
             Endpoint::Chat => {
-                check_messages(body.get("messages"))?;
+                crate::chat::check(body.get("messages"))?;
                 check_optional_fields(&body)?
             }
             Endpoint::Completions => {
@@ -144,8 +137,10 @@ impl ModelRequest {
                 for field in ["input", "voice"] {
                     match body.get(field) {
                         Some(Value::String(v)) if !v.is_empty() => {}
-                        Some(_) => return Err(invalid_field(field, "must be a non-empty string")),
-                        None => return Err(missing(field)),
+                        Some(_) => {
+                            return Err(Error::invalid_value(field, "must be a non-empty string"))
+                        }
+                        None => return Err(Error::missing(field)),
                     }
                 }
                 false
@@ -159,8 +154,10 @@ impl ModelRequest {
             Endpoint::ImageGenerations => {
                 match body.get("prompt") {
                     Some(Value::String(p)) if !p.is_empty() => {}
-                    Some(_) => return Err(invalid_field("prompt", "must be a non-empty string")),
-                    None => return Err(missing("prompt")),
+                    Some(_) => {
+                        return Err(Error::invalid_value("prompt", "must be a non-empty string"))
+                    }
+                    None => return Err(Error::missing("prompt")),
                 }
                 check_image_fields(&body)?;
                 false
@@ -199,13 +196,13 @@ impl ModelRequest {
         let form = crate::multipart::parse(content_type, &body)?;
         let model = match form.model {
             Some((s, e)) => String::from_utf8_lossy(&body[s..e]).trim().to_string(),
-            None => return Err(missing("model")),
+            None => return Err(Error::missing("model")),
         };
         if model.is_empty() {
-            return Err(invalid_field("model", "must not be empty"));
+            return Err(Error::invalid_value("model", "must not be empty"));
         }
         if !form.has_file {
-            return Err(missing("file"));
+            return Err(Error::missing("file"));
         }
         Ok(ModelRequest {
             endpoint,
@@ -224,79 +221,10 @@ impl ModelRequest {
     }
 }
 
-fn missing(field: &str) -> Error {
-    Error::InvalidRequest {
-        message: format!("Missing required parameter: '{field}'."),
-        param: Some(field.to_string()),
-        code: Some("missing_required_parameter"),
-    }
-}
-
-fn invalid_field(field: &str, what: &str) -> Error {
-    Error::InvalidRequest {
-        message: format!("Invalid value for '{field}': {what}."),
-        param: Some(field.to_string()),
-        code: Some("invalid_value"),
-    }
-}
-
-fn check_messages(messages: Option<&Value>) -> Result<(), Error> {
-    let list = match messages {
-        Some(Value::Array(list)) => list,
-        Some(_) => {
-            return Err(invalid_field(
-                "messages",
-                "must be an array of message objects",
-            ))
-        }
-        None => return Err(missing("messages")),
-    };
-    if list.is_empty() {
-        return Err(invalid_field(
-            "messages",
-            "must contain at least one message",
-        ));
-    }
-    for (i, m) in list.iter().enumerate() {
-        let Value::Object(msg) = m else {
-            return Err(invalid_field(
-                &format!("messages[{i}]"),
-                "must be an object",
-            ));
-        };
-        match msg.get("role") {
-            Some(Value::String(r)) if ROLES.contains(&r.as_str()) => {}
-            Some(Value::String(r)) => {
-                return Err(invalid_field(
-                    &format!("messages[{i}].role"),
-                    &format!("`{r}` is not one of {}", ROLES.join(", ")),
-                ))
-            }
-            Some(_) => {
-                return Err(invalid_field(
-                    &format!("messages[{i}].role"),
-                    "must be a string",
-                ))
-            }
-            None => return Err(missing(&format!("messages[{i}].role"))),
-        }
-        match msg.get("content") {
-            None | Some(Value::Null) | Some(Value::String(_)) | Some(Value::Array(_)) => {}
-            Some(_) => {
-                return Err(invalid_field(
-                    &format!("messages[{i}].content"),
-                    "must be a string, an array of content parts, or null",
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A text completion's `prompt`: a string, a list of strings, a token list, or a list of those.
 fn check_prompt(v: Option<&Value>) -> Result<(), Error> {
     match v {
-        None => Err(missing("prompt")),
+        None => Err(Error::missing("prompt")),
         Some(Value::String(_)) => Ok(()),
         Some(Value::Array(items))
             if !items.is_empty()
@@ -306,7 +234,7 @@ fn check_prompt(v: Option<&Value>) -> Result<(), Error> {
         {
             Ok(())
         }
-        Some(_) => Err(invalid_field(
+        Some(_) => Err(Error::invalid_value(
             "prompt",
             "must be a string, a list of strings, or token lists",
         )),
@@ -320,7 +248,7 @@ fn is_tokens(v: &Value) -> bool {
 /// `input` for embeddings (`tokens`: token lists allowed) and moderations.
 fn check_input(field: &str, v: Option<&Value>, tokens: bool) -> Result<(), Error> {
     match v {
-        None => Err(missing(field)),
+        None => Err(Error::missing(field)),
         Some(Value::String(s)) if !s.is_empty() => Ok(()),
         Some(Value::Array(items))
             if !items.is_empty()
@@ -333,7 +261,7 @@ fn check_input(field: &str, v: Option<&Value>, tokens: bool) -> Result<(), Error
         {
             Ok(())
         }
-        Some(_) => Err(invalid_field(
+        Some(_) => Err(Error::invalid_value(
             field,
             if tokens {
                 "must be a non-empty string, a list of strings, a token list, or a list of token lists"
@@ -347,13 +275,16 @@ fn check_input(field: &str, v: Option<&Value>, tokens: bool) -> Result<(), Error
 fn check_embedding_fields(body: &Map<String, Value>) -> Result<(), Error> {
     match body.get("dimensions").filter(|v| !v.is_null()) {
         Some(v) if v.as_u64().is_none_or(|d| d < 1) => {
-            return Err(invalid_field("dimensions", "must be an integer >= 1"))
+            return Err(Error::invalid_value(
+                "dimensions",
+                "must be an integer >= 1",
+            ))
         }
         _ => {}
     }
     match body.get("encoding_format").filter(|v| !v.is_null()) {
         Some(Value::String(f)) if f == "float" || f == "base64" => Ok(()),
-        Some(_) => Err(invalid_field(
+        Some(_) => Err(Error::invalid_value(
             "encoding_format",
             "must be `float` or `base64`",
         )),
@@ -363,9 +294,10 @@ fn check_embedding_fields(body: &Map<String, Value>) -> Result<(), Error> {
 
 fn check_image_fields(body: &Map<String, Value>) -> Result<(), Error> {
     match body.get("n").filter(|v| !v.is_null()) {
-        Some(v) if !v.as_u64().is_some_and(|n| (1..=10).contains(&n)) => {
-            Err(invalid_field("n", "must be an integer between 1 and 10"))
-        }
+        Some(v) if !v.as_u64().is_some_and(|n| (1..=10).contains(&n)) => Err(Error::invalid_value(
+            "n",
+            "must be an integer between 1 and 10",
+        )),
         _ => Ok(()),
     }
 }
@@ -377,7 +309,7 @@ fn check_optional_fields(body: &Map<String, Value>) -> Result<bool, Error> {
         match get(k) {
             None => Ok(()),
             Some(Value::Number(n)) if n.as_f64().is_some_and(|x| (lo..=hi).contains(&x)) => Ok(()),
-            Some(_) => Err(invalid_field(
+            Some(_) => Err(Error::invalid_value(
                 k,
                 &format!("must be a number between {lo} and {hi}"),
             )),
@@ -387,7 +319,7 @@ fn check_optional_fields(body: &Map<String, Value>) -> Result<bool, Error> {
         match get(k) {
             None => Ok(()),
             Some(Value::Number(n)) if n.as_i64().is_some_and(|x| (lo..=hi).contains(&x)) => Ok(()),
-            Some(_) => Err(invalid_field(
+            Some(_) => Err(Error::invalid_value(
                 k,
                 &format!("must be an integer between {lo} and {hi}"),
             )),
@@ -395,7 +327,7 @@ fn check_optional_fields(body: &Map<String, Value>) -> Result<bool, Error> {
     };
     let of_type = |k: &str, ok: fn(&Value) -> bool, what: &str| -> Result<(), Error> {
         match get(k) {
-            Some(v) if !ok(v) => Err(invalid_field(k, &format!("must be {what}"))),
+            Some(v) if !ok(v) => Err(Error::invalid_value(k, &format!("must be {what}"))),
             _ => Ok(()),
         }
     };
@@ -403,16 +335,16 @@ fn check_optional_fields(body: &Map<String, Value>) -> Result<bool, Error> {
     let stream = match get("stream") {
         None => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(invalid_field("stream", "must be a boolean")),
+        Some(_) => return Err(Error::invalid_value("stream", "must be a boolean")),
     };
     if let Some(opts) = get("stream_options") {
         let Value::Object(o) = opts else {
-            return Err(invalid_field("stream_options", "must be an object"));
+            return Err(Error::invalid_value("stream_options", "must be an object"));
         };
         if o.get("include_usage")
             .is_some_and(|v| !v.is_boolean() && !v.is_null())
         {
-            return Err(invalid_field(
+            return Err(Error::invalid_value(
                 "stream_options.include_usage",
                 "must be a boolean",
             ));
@@ -446,7 +378,7 @@ fn check_optional_fields(body: &Map<String, Value>) -> Result<bool, Error> {
         None | Some(Value::String(_)) => {}
         Some(Value::Array(items)) if items.len() <= 4 && items.iter().all(Value::is_string) => {}
         Some(_) => {
-            return Err(invalid_field(
+            return Err(Error::invalid_value(
                 "stop",
                 "must be a string or an array of up to 4 strings",
             ))

@@ -12,20 +12,15 @@ pub use crate::overlay::{Origin, Overlay};
 pub use crate::relay::StreamUsage;
 pub use options::RequestOptions;
 
-use crate::cache::{self, CachePlan, CacheStore, MemoryCache, Stored};
 use crate::config::Config;
 use crate::error::Error;
-use crate::keys::{KeyBook, KeyStore, MemoryKeys};
-use crate::ports::{Clock, Upstream};
+use crate::ports::{Clock, DeploymentStore, RouterState, Secrets, Upstream};
 use crate::relay::ClientStream;
 use crate::request::{Endpoint, ModelRequest};
 use crate::rng::Rng;
-use crate::state::{MemoryState, RouterState};
+use crate::stores::MemoryState;
 use std::cell::RefCell;
 use std::rc::Rc;
-
-/// Looks up a secret or variable by name (`os.environ/NAME`).
-pub type SecretLookup = Rc<dyn Fn(&str) -> Option<String>>;
 
 /// What the router needs from its host.
 pub struct Runtime {
@@ -35,17 +30,9 @@ pub struct Runtime {
     /// Shared state; `None` keeps it in this isolate's memory.
     pub state: Option<Rc<dyn RouterState>>,
     /// For deployments added at runtime that name `os.environ/...`.
-    pub secrets: Option<SecretLookup>,
-    /// Where the response cache keeps answers; `None` keeps them in the isolate's memory.
-    pub cache: Option<Rc<dyn CacheStore>>,
-    /// The book of virtual keys; `None` keeps it in the isolate's memory.
-    pub keys: Option<Rc<dyn KeyStore>>,
-    /// Makes a new virtual key, or `None` when there is no secure random source. The Worker
-    /// draws it from `crypto.getRandomValues`; without a minter the router's own
-    /// (non-cryptographic) generator is used, which suits tests only.
-    pub new_key: Option<Rc<dyn Fn() -> Option<String>>>,
+    pub secrets: Option<Rc<dyn Secrets>>,
     /// Where runtime deployment changes are saved; `None` keeps them in this isolate.
-    pub deployments: Option<Rc<dyn crate::ports::DeploymentStore>>,
+    pub deployments: Option<Rc<dyn DeploymentStore>>,
 }
 
 impl Runtime {
@@ -56,9 +43,6 @@ impl Runtime {
             seed,
             state: None,
             secrets: None,
-            cache: None,
-            keys: None,
-            new_key: None,
             deployments: None,
         }
     }
@@ -69,10 +53,7 @@ pub struct Router {
     upstream: Rc<dyn Upstream>,
     clock: Rc<dyn Clock>,
     state: Rc<dyn RouterState>,
-    secrets: SecretLookup,
-    cache: Rc<dyn CacheStore>,
-    keys: Rc<dyn KeyStore>,
-    new_key: Option<Rc<dyn Fn() -> Option<String>>>,
+    secrets: Rc<dyn Secrets>,
     rng: RefCell<Rng>,
     /// The config's own `model_list` entries (each with its `model_info.id`) and the config as
     /// written: runtime changes are an overlay over these, never a copy that replaces them.
@@ -80,7 +61,7 @@ pub struct Router {
     base_source: serde_json::Value,
     /// The runtime changes in force and the version they were saved as.
     saved: RefCell<crate::ports::SavedOverlay>,
-    deployment_store: Option<Rc<dyn crate::ports::DeploymentStore>>,
+    deployment_store: Option<Rc<dyn DeploymentStore>>,
     /// Retries and fallbacks per requested model group, in this isolate (for metrics).
     tallies: RefCell<std::collections::HashMap<String, (u64, u64)>>,
 }
@@ -119,15 +100,6 @@ impl Router {
             .state
             .unwrap_or_else(|| Rc::new(MemoryState::new(args.ttl_ms, args.max_latency_list_size)));
         state.set_deployments(deployment_groups(&config));
-        let cache = runtime
-            .cache
-            .unwrap_or_else(|| Rc::new(MemoryCache::new(runtime.clock.clone(), 1_000)));
-        let keys = runtime.keys.unwrap_or_else(|| {
-            Rc::new(MemoryKeys {
-                book: RefCell::new(KeyBook::default()),
-                clock: runtime.clock.clone(),
-            })
-        });
         let base = overlay_base(&config);
         let base_source = config.source.clone();
         Router {
@@ -139,10 +111,9 @@ impl Router {
             upstream: runtime.upstream,
             clock: runtime.clock,
             state,
-            secrets: runtime.secrets.unwrap_or_else(|| Rc::new(|_: &str| None)),
-            cache,
-            keys,
-            new_key: runtime.new_key,
+            secrets: runtime
+                .secrets
+                .unwrap_or_else(|| Rc::new(|_: &str| None::<String>)),
             rng: RefCell::new(Rng::seeded(runtime.seed)),
             tallies: RefCell::new(std::collections::HashMap::new()),
         }
@@ -207,48 +178,6 @@ impl Router {
     /// The router's clock, in ms since the epoch.
     pub fn now_ms(&self) -> f64 {
         self.clock.now_ms()
-    }
-
-    /// The book of virtual keys.
-    pub fn keys(&self) -> &Rc<dyn KeyStore> {
-        &self.keys
-    }
-
-    /// A new virtual key: `sk-` and 48 hex digits; `None` without a secure random source.
-    pub fn new_key(&self) -> Option<String> {
-        match &self.new_key {
-            Some(f) => f(),
-            None => {
-                let mut rng = self.rng.borrow_mut();
-                Some(format!("sk-{}{:016x}", rng.hex_id(), rng.next_u64()))
-            }
-        }
-    }
-
-    /// The cached answer for `plan`, if a fresh one is stored.
-    pub async fn cached(&self, plan: &CachePlan) -> Option<Stored> {
-        let bytes = self.cache.get(&plan.key).await?;
-        cache::fresh(&bytes, plan, self.clock.now_ms())
-    }
-
-    /// The work that stores a completion under `plan` (run after the response is sent).
-    pub fn store_job(
-        &self,
-        plan: &CachePlan,
-        routed: &Routed,
-        body: &[u8],
-    ) -> Option<crate::ports::LocalFuture<()>> {
-        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-        value.get("choices")?;
-        let stored = Stored {
-            created_ms: self.clock.now_ms(),
-            ttl_ms: plan.ttl_secs as f64 * 1000.0,
-            group: routed.group.clone(),
-            deployment_id: routed.deployment_id.clone(),
-            body: value,
-        };
-        let bytes = serde_json::to_vec(&stored).ok()?;
-        Some(self.cache.put(&plan.key, bytes, plan.ttl_secs))
     }
 
     /// `text_completion` / `atext_completion`: an OpenAI `/v1/completions` body.

@@ -188,7 +188,7 @@ pub struct Fixture {
     seed: u64,
     secrets: Vec<(String, String)>,
     deployments: Option<Rc<dyn crate::ports::DeploymentStore>>,
-    new_key: Option<Rc<dyn Fn() -> Option<String>>>,
+    minter: Option<Rc<dyn crate::ports::KeyMinter>>,
 }
 
 impl Default for Fixture {
@@ -207,7 +207,7 @@ impl Fixture {
             seed: 1,
             secrets: Vec::new(),
             deployments: None,
-            new_key: None,
+            minter: None,
         }
     }
 
@@ -238,8 +238,9 @@ impl Fixture {
         self
     }
 
-    pub fn key_minter(mut self, mint: Rc<dyn Fn() -> Option<String>>) -> Self {
-        self.new_key = Some(mint);
+    /// Keys come from `mint` (by default from a generator seeded like the router).
+    pub fn key_minter(mut self, mint: Rc<dyn crate::ports::KeyMinter>) -> Self {
+        self.minter = Some(mint);
         self
     }
 
@@ -268,12 +269,42 @@ impl Fixture {
             crate::router::Runtime::new(self.up.clone(), Rc::new(self.clock.clone()), self.seed);
         rt.secrets = Some(Rc::new(self.lookup()));
         rt.deployments = self.deployments.clone();
-        rt.new_key = self.new_key.clone();
         crate::router::Router::new(config, rt)
+    }
+
+    /// Cache and keys in memory on the fixture's clock, keys minted as [`Fixture::key_minter`]
+    /// says.
+    pub fn services(&self) -> crate::api::Services {
+        let mut services = crate::api::Services::in_memory(Rc::new(self.clock.clone()));
+        services.minter = Some(
+            self.minter
+                .clone()
+                .unwrap_or_else(|| Rc::new(SeededMinter::new(self.seed))),
+        );
+        services
     }
 
     /// The HTTP app over `text` (an invalid config becomes the app's error, as in the Worker).
     pub fn app(&self, text: &str) -> crate::api::App {
-        crate::api::App::new(self.config(text).map(|c| self.router_for(c)))
+        crate::api::App::new(
+            self.config(text).map(|c| self.router_for(c)),
+            self.services(),
+        )
+    }
+}
+
+/// Keys from a seeded, non-cryptographic generator: repeatable keys for tests.
+pub struct SeededMinter(std::cell::RefCell<crate::rng::Rng>);
+
+impl SeededMinter {
+    pub fn new(seed: u64) -> Self {
+        SeededMinter(std::cell::RefCell::new(crate::rng::Rng::seeded(seed)))
+    }
+}
+
+impl crate::ports::KeyMinter for SeededMinter {
+    fn new_key(&self) -> Option<String> {
+        let mut rng = self.0.borrow_mut();
+        Some(format!("sk-{}{:016x}", rng.hex_id(), rng.next_u64()))
     }
 }

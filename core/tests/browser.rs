@@ -31,7 +31,7 @@ router_settings: {num_retries: 0}
 "#;
 
 fn config() -> Config {
-    Config::from_text(YAML, &|n| (n == "KEY").then(|| "sk-1".to_string())).unwrap()
+    Config::from_text(YAML, &|n: &str| (n == "KEY").then(|| "sk-1".to_string())).unwrap()
 }
 
 /// The browser's clock: `Date.now()` and `setTimeout` (the Worker has its own, the same way).
@@ -56,7 +56,7 @@ fn config_parser_reads_yaml_and_secrets() {
     assert_eq!(c.deployments.len(), 2);
     assert_eq!(c.deployments[0].api_key.as_deref(), Some("sk-1"));
     assert_eq!(c.deployments[1].timeout_ms, 50);
-    let e = Config::from_text(YAML, &|_| None).unwrap_err();
+    let e = Config::from_text(YAML, &|_: &str| None).unwrap_err();
     assert!(e.message().contains("`KEY`"));
 }
 
@@ -154,7 +154,7 @@ async fn router_call_and_timeout_in_wasm() {
 
 fn router_for(text: &str, up: &Rc<ScriptedUpstream>) -> Router {
     Router::new(
-        Config::from_text(text, &|_| None).unwrap(),
+        Config::from_text(text, &|_: &str| None).unwrap(),
         Runtime::new(up.clone(), Rc::new(JsClock), 21),
     )
 }
@@ -317,7 +317,7 @@ fn provider_adapters_in_wasm() {
             {"model_name":"c","litellm_params":{"model":"anthropic/claude-3-haiku-20240307","api_key":"k"}},
             {"model_name":"g","litellm_params":{"model":"gemini/gemini-1.5-flash","api_key":"k"}},
             {"model_name":"a","litellm_params":{"model":"azure/dep","api_base":"https://r.example","api_key":"k"}}]}"#,
-        &|_| None,
+        &|_: &str| None,
     )
     .unwrap();
     let req = ModelRequest::parse(br#"{"model":"c","messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]}"#).unwrap();

@@ -23,6 +23,7 @@ use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use switchyard_core::api::Services;
 use switchyard_core::config::Config;
 use switchyard_core::eventstream::{encode, EventStreamDecoder};
 use switchyard_core::multipart;
@@ -233,7 +234,7 @@ litellm_settings: { cache: true, cache_params: { ttl: 60 } }
     ];
     fuzz("config", text, |bytes| {
         let text = String::from_utf8_lossy(&bytes);
-        match Config::from_text(&text, &|_| Some("secret".into())) {
+        match Config::from_text(&text, &|_: &str| Some("secret".into())) {
             Ok(_) => Ok(()),
             Err(e @ Error::Config { .. }) => {
                 prop_assert_eq!(e.status(), 500);
@@ -272,13 +273,13 @@ fn fuzz_request_parser_every_endpoint() {
 }
 
 fn test_app(up: &Rc<ScriptedUpstream>, config: &str) -> App {
-    let router = Config::from_text(config, &|_| None).map(|c| {
+    let router = Config::from_text(config, &|_: &str| None).map(|c| {
         Router::new(
             c,
             Runtime::new(up.clone(), Rc::new(ManualClock::default()), 5),
         )
     });
-    App::new(router)
+    App::new(router, Services::in_memory(Rc::new(ManualClock::default())))
 }
 
 fn body_bytes(body: HttpBody) -> Vec<u8> {

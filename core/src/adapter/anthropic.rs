@@ -2,10 +2,9 @@
 //! chat completions: system messages, multi-turn, images (base64 and URL), tools, tool choice
 //! and tool results, stop sequences, sampling, usage, stop reasons, and the streaming events.
 
-use super::common::{
-    bad, chat_messages, data_url, param, push_turn, stop_sequences, tool_calls, unreadable,
-};
+use super::common::{param, push_turn, stop_sequences, unreadable, unsupported_part};
 use super::openai_error;
+use crate::chat::{self, Image, Message, Part, Role};
 use crate::config::Deployment;
 use crate::error::Error;
 use crate::relay::{Piece, StreamTranslator};
@@ -18,94 +17,51 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// set neither `max_tokens` nor `max_completion_tokens`.
 pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u64 = 4096;
 
-/// A text or image content part as Anthropic blocks.
-fn content_blocks(content: Option<&Value>, at: &str) -> Result<Vec<Value>, Error> {
-    match content {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![json!({"type": "text", "text": s})]),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .enumerate()
-            .map(|(j, part)| match part.get("type").and_then(Value::as_str) {
-                Some("text") => Ok(
-                    json!({"type": "text", "text": part.get("text").cloned().unwrap_or(json!(""))}),
-                ),
-                Some("image_url") => {
-                    let url = part
-                        .pointer("/image_url/url")
-                        .or_else(|| part.get("image_url"))
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| {
-                            bad(format!("{at}.content[{j}].image_url"), "must hold a url")
-                        })?;
-                    Ok(image_block(url))
-                }
-                _ => Err(bad(
-                    format!("{at}.content[{j}].type"),
-                    "Anthropic deployments take `text` and `image_url` parts",
-                )),
-            })
-            .collect(),
-        Some(_) => Err(bad(
-            format!("{at}.content"),
-            "must be a string or a list of parts",
-        )),
-    }
-}
-
-/// `data:<type>;base64,<data>` becomes a base64 source; anything else a URL source.
-fn image_block(url: &str) -> Value {
-    if let Some((media_type, data)) = data_url(url) {
-        return json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}});
-    }
-    json!({"type": "image", "source": {"type": "url", "url": url}})
+/// A message's text and image parts as Anthropic blocks.
+fn content_blocks(m: &Message<'_>, i: usize) -> Result<Vec<Value>, Error> {
+    m.parts()
+        .enumerate()
+        .map(|(j, part)| match part {
+            Part::Text(text) => Ok(json!({"type": "text", "text": text})),
+            Part::Image(Image::Data { mime, data }) => Ok(
+                json!({"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}}),
+            ),
+            Part::Image(Image::Url(url)) => {
+                Ok(json!({"type": "image", "source": {"type": "url", "url": url}}))
+            }
+            Part::Other(_) => Err(unsupported_part(
+                i,
+                j,
+                "Anthropic deployments take `text` and `image_url` parts",
+            )),
+        })
+        .collect()
 }
 
 pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error> {
     let get = |k: &str| param(d, req, k);
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
-    for (i, m) in chat_messages(req).iter().enumerate() {
-        let at = format!("messages[{i}]");
-        match m.get("role").and_then(Value::as_str).unwrap_or("user") {
-            "system" | "developer" => system.extend(content_blocks(m.get("content"), &at)?),
-            "assistant" => {
-                let mut blocks = content_blocks(m.get("content"), &at)?;
-                for (id, name, input) in tool_calls(m) {
-                    blocks
-                        .push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
+    for (i, m) in chat::messages(&req.body).enumerate() {
+        match m.role {
+            Role::System => system.extend(content_blocks(&m, i)?),
+            Role::Assistant => {
+                let mut blocks = content_blocks(&m, i)?;
+                for call in m.tool_calls() {
+                    blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.name, "input": call.input()}));
                 }
                 push_turn(&mut messages, "assistant", "content", blocks);
             }
-            "tool" | "function" => {
-                let text = match m.get("content") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Array(parts)) => parts
-                        .iter()
-                        .filter_map(|p| p.get("text").and_then(Value::as_str))
-                        .collect::<Vec<_>>()
-                        .join(""),
-                    _ => String::new(),
-                };
-                let id = m
-                    .get("tool_call_id")
-                    .or_else(|| m.get("name"))
-                    .cloned()
-                    .unwrap_or(json!(""));
+            Role::Tool => {
+                let id = m.tool_call_id().or(m.name()).unwrap_or("");
                 push_turn(
                     &mut messages,
                     "user",
                     "content",
-                    vec![json!({"type": "tool_result", "tool_use_id": id, "content": text})],
+                    vec![json!({"type": "tool_result", "tool_use_id": id, "content": m.text()})],
                 );
             }
-            _ => push_turn(
-                &mut messages,
-                "user",
-                "content",
-                content_blocks(m.get("content"), &at)?,
-            ),
+            Role::User => push_turn(&mut messages, "user", "content", content_blocks(&m, i)?),
         }
     }
     let mut out = Map::new();

@@ -3,10 +3,9 @@
 //! system, multi-turn, base64 images, tools, tool choice and results, stop sequences, sampling,
 //! usage, stop reasons, and the stream.
 
-use super::common::{
-    bad, chat_messages, data_url, param, push_turn, stop_sequences, tool_calls, unreadable,
-};
+use super::common::{param, push_turn, stop_sequences, unreadable, unsupported_part};
 use super::openai_error;
+use crate::chat::{self, Image, Message, Part, Role};
 use crate::config::{AwsCredentials, Deployment};
 use crate::error::Error;
 use crate::relay::{Piece, StreamTranslator};
@@ -75,85 +74,57 @@ pub fn signed_headers(
     headers
 }
 
-fn content(c: Option<&Value>, at: &str) -> Result<Vec<Value>, Error> {
-    match c {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![json!({"text": s})]),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .enumerate()
-            .map(|(j, p)| match p.get("type").and_then(Value::as_str) {
-                Some("text") => Ok(json!({"text": p.get("text").cloned().unwrap_or(json!(""))})),
-                Some("image_url") => {
-                    let url = p
-                        .pointer("/image_url/url")
-                        .or_else(|| p.get("image_url"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let (mime, data) = data_url(url).ok_or_else(|| {
-                        bad(
-                            format!("{at}.content[{j}].image_url"),
-                            "Bedrock takes images as base64 data: URLs",
-                        )
-                    })?;
-                    let format = mime
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or("png")
-                        .replace("jpg", "jpeg");
-                    Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
-                }
-                _ => Err(bad(
-                    format!("{at}.content[{j}].type"),
-                    "Bedrock deployments take `text` and `image_url` parts",
-                )),
-            })
-            .collect(),
-        Some(_) => Err(bad(
-            format!("{at}.content"),
-            "must be a string or a list of parts",
-        )),
-    }
+/// A message's text and image parts as Converse content blocks.
+fn content(m: &Message<'_>, i: usize) -> Result<Vec<Value>, Error> {
+    m.parts()
+        .enumerate()
+        .map(|(j, part)| match part {
+            Part::Text(text) => Ok(json!({"text": text})),
+            Part::Image(Image::Data { mime, data }) => {
+                let format = mime
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("png")
+                    .replace("jpg", "jpeg");
+                Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
+            }
+            Part::Image(Image::Url(_)) => Err(Error::invalid_value(
+                &format!("messages[{i}].content[{j}].image_url"),
+                "Bedrock takes images as base64 data: URLs",
+            )),
+            Part::Other(_) => Err(unsupported_part(
+                i,
+                j,
+                "Bedrock deployments take `text` and `image_url` parts",
+            )),
+        })
+        .collect()
 }
 
 pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error> {
     let get = |k: &str| param(d, req, k);
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
-    for (i, m) in chat_messages(req).iter().enumerate() {
-        let at = format!("messages[{i}]");
-        match m.get("role").and_then(Value::as_str).unwrap_or("user") {
-            "system" | "developer" => system.extend(content(m.get("content"), &at)?),
-            "assistant" => {
-                let mut blocks = content(m.get("content"), &at)?;
-                for (id, name, input) in tool_calls(m) {
-                    blocks
-                        .push(json!({"toolUse": {"toolUseId": id, "name": name, "input": input}}));
+    for (i, m) in chat::messages(&req.body).enumerate() {
+        match m.role {
+            Role::System => system.extend(content(&m, i)?),
+            Role::Assistant => {
+                let mut blocks = content(&m, i)?;
+                for call in m.tool_calls() {
+                    blocks.push(json!({"toolUse": {"toolUseId": call.id, "name": call.name, "input": call.input()}}));
                 }
                 push_turn(&mut messages, "assistant", "content", blocks);
             }
-            "tool" | "function" => {
-                let text = m
-                    .get("content")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                push_turn(
-                    &mut messages,
-                    "user",
-                    "content",
-                    vec![
-                        json!({"toolResult": {"toolUseId": m.get("tool_call_id").cloned().unwrap_or(json!("")), "content": [{"text": text}]}}),
-                    ],
-                );
-            }
-            _ => push_turn(
+            Role::Tool => push_turn(
                 &mut messages,
                 "user",
                 "content",
-                content(m.get("content"), &at)?,
+                vec![json!({"toolResult": {
+                    "toolUseId": m.tool_call_id().unwrap_or(""),
+                    "content": [{"text": m.text()}],
+                }})],
             ),
+            Role::User => push_turn(&mut messages, "user", "content", content(&m, i)?),
         }
     }
     let mut out = Map::new();

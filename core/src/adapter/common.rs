@@ -6,13 +6,9 @@ use crate::error::{Error, ErrorClass};
 use crate::request::ModelRequest;
 use serde_json::{json, Value};
 
-/// A 400 naming the field an adapter cannot translate.
-pub fn bad(param: String, what: &str) -> Error {
-    Error::InvalidRequest {
-        message: format!("Invalid value for '{param}': {what}."),
-        param: Some(param),
-        code: Some("invalid_value"),
-    }
+/// A 400 for a content part (message `i`, part `j`) a provider does not take.
+pub fn unsupported_part(i: usize, j: usize, what: &str) -> Error {
+    Error::invalid_value(&format!("messages[{i}].content[{j}].type"), what)
 }
 
 /// Appends a turn's blocks under `key` (`content` or `parts`), merging with the previous turn
@@ -32,47 +28,12 @@ pub fn push_turn(turns: &mut Vec<Value>, role: &str, key: &str, blocks: Vec<Valu
     turns.push(json!({"role": role, key: blocks}));
 }
 
-/// `data:<mime>;base64,<data>` -> (mime, data).
-pub fn data_url(url: &str) -> Option<(&str, &str)> {
-    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
-    Some((meta.strip_suffix(";base64").unwrap_or(meta), data))
-}
-
 /// A request parameter: the client's, else the deployment's default; `null` counts as unset.
 pub fn param<'a>(d: &'a Deployment, req: &'a ModelRequest, key: &str) -> Option<&'a Value> {
     req.body
         .get(key)
         .or_else(|| d.body_defaults.get(key))
         .filter(|v| !v.is_null())
-}
-
-/// The chat messages, borrowed (an attempt must not copy them: they may hold images).
-pub fn chat_messages(req: &ModelRequest) -> &[Value] {
-    req.body
-        .get("messages")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-/// An assistant message's tool calls: (id, function name, parsed arguments).
-pub fn tool_calls(message: &Value) -> Vec<(Value, Value, Value)> {
-    message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|call| {
-            let args = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .unwrap_or("{}");
-            (
-                call.get("id").cloned().unwrap_or(json!("")),
-                call.pointer("/function/name").cloned().unwrap_or(json!("")),
-                serde_json::from_str(args).unwrap_or_else(|_| json!({})),
-            )
-        })
-        .collect()
 }
 
 /// OpenAI's `stop` (a string or a list) as a list of stop sequences.

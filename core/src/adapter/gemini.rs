@@ -3,10 +3,9 @@
 //! system instructions, multi-turn, images (inline base64 and URLs), tools, tool choice and tool
 //! results, stop sequences, sampling, usage, finish reasons, and the stream.
 
-use super::common::{
-    bad, chat_messages, data_url, param, push_turn, stop_sequences, tool_calls, unreadable,
-};
+use super::common::{param, push_turn, stop_sequences, unreadable, unsupported_part};
 use super::openai_error;
+use crate::chat::{self, Image, Message, Part, Role};
 use crate::config::Deployment;
 use crate::error::Error;
 use crate::relay::{Piece, StreamTranslator};
@@ -23,44 +22,25 @@ pub fn path(d: &Deployment, stream: bool) -> String {
     }
 }
 
-fn parts(content: Option<&Value>, at: &str) -> Result<Vec<Value>, Error> {
-    match content {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![json!({"text": s})]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(j, p)| match p.get("type").and_then(Value::as_str) {
-                Some("text") => Ok(json!({"text": p.get("text").cloned().unwrap_or(json!(""))})),
-                Some("image_url") => {
-                    let url = p
-                        .pointer("/image_url/url")
-                        .or_else(|| p.get("image_url"))
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| {
-                            bad(format!("{at}.content[{j}].image_url"), "must hold a url")
-                        })?;
-                    Ok(match data_url(url) {
-                        Some((mime, data)) => {
-                            json!({"inline_data": {"mime_type": mime, "data": data}})
-                        }
-                        None => {
-                            json!({"file_data": {"file_uri": url, "mime_type": guess_mime(url)}})
-                        }
-                    })
-                }
-                _ => Err(bad(
-                    format!("{at}.content[{j}].type"),
-                    "Gemini deployments take `text` and `image_url` parts",
-                )),
-            })
-            .collect(),
-        Some(_) => Err(bad(
-            format!("{at}.content"),
-            "must be a string or a list of parts",
-        )),
-    }
+/// A message's text and image parts as Gemini parts.
+fn parts(m: &Message<'_>, i: usize) -> Result<Vec<Value>, Error> {
+    m.parts()
+        .enumerate()
+        .map(|(j, part)| match part {
+            Part::Text(text) => Ok(json!({"text": text})),
+            Part::Image(Image::Data { mime, data }) => {
+                Ok(json!({"inline_data": {"mime_type": mime, "data": data}}))
+            }
+            Part::Image(Image::Url(url)) => {
+                Ok(json!({"file_data": {"file_uri": url, "mime_type": guess_mime(url)}}))
+            }
+            Part::Other(_) => Err(unsupported_part(
+                i,
+                j,
+                "Gemini deployments take `text` and `image_url` parts",
+            )),
+        })
+        .collect()
 }
 
 fn guess_mime(url: &str) -> &'static str {
@@ -81,45 +61,36 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
     let mut system = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     // Tool results name the function, not the call id: remember which call was which.
-    let mut call_names: Vec<(String, Value)> = Vec::new();
-    for (i, m) in chat_messages(req).iter().enumerate() {
-        let at = format!("messages[{i}]");
-        match m.get("role").and_then(Value::as_str).unwrap_or("user") {
-            "system" | "developer" => system.extend(parts(m.get("content"), &at)?),
-            "assistant" => {
-                let mut p = parts(m.get("content"), &at)?;
-                for (id, name, args) in tool_calls(m) {
-                    if let Some(id) = id.as_str() {
-                        call_names.push((id.to_string(), name.clone()));
-                    }
-                    p.push(json!({"functionCall": {"name": name, "args": args}}));
+    let mut call_names: Vec<(&str, &str)> = Vec::new();
+    for (i, m) in chat::messages(&req.body).enumerate() {
+        match m.role {
+            Role::System => system.extend(parts(&m, i)?),
+            Role::Assistant => {
+                let mut p = parts(&m, i)?;
+                for call in m.tool_calls() {
+                    call_names.push((call.id, call.name));
+                    p.push(json!({"functionCall": {"name": call.name, "args": call.input()}}));
                 }
                 push_turn(&mut contents, "model", "parts", p);
             }
-            "tool" | "function" => {
-                let id = m.get("tool_call_id").and_then(Value::as_str).unwrap_or("");
+            Role::Tool => {
+                let id = m.tool_call_id().unwrap_or("");
                 let name = call_names
                     .iter()
-                    .find(|(c, _)| c == id)
-                    .map(|(_, n)| n.clone())
-                    .or_else(|| m.get("name").cloned())
-                    .unwrap_or(json!(""));
-                let content = m.get("content").cloned().unwrap_or(json!(""));
+                    .find(|(c, _)| *c == id)
+                    .map(|(_, n)| *n)
+                    .or(m.name())
+                    .unwrap_or("");
                 push_turn(
                     &mut contents,
                     "user",
                     "parts",
                     vec![
-                        json!({"functionResponse": {"name": name, "response": {"content": content}}}),
+                        json!({"functionResponse": {"name": name, "response": {"content": m.text()}}}),
                     ],
                 );
             }
-            _ => push_turn(
-                &mut contents,
-                "user",
-                "parts",
-                parts(m.get("content"), &at)?,
-            ),
+            Role::User => push_turn(&mut contents, "user", "parts", parts(&m, i)?),
         }
     }
     let mut out = Map::new();

@@ -187,7 +187,7 @@ mod tests {
     fn upstream_body_renames_model_and_fills_defaults() {
         let cfg = Config::from_text(
             r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"openai/real-name","temperature":0.1,"seed":9}}]}"#,
-            &|_| None,
+            &|_: &str| None,
         )
         .unwrap();
         let mut b = with("temperature", json!(0.7));

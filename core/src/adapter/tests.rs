@@ -8,7 +8,7 @@ use serde_json::json;
 
 fn deployment(params: &str) -> Deployment {
     let text = format!(r#"{{"model_list":[{{"model_name":"g","litellm_params":{{{params}}}}}]}}"#);
-    Config::from_text(&text, &|_| None)
+    Config::from_text(&text, &|_: &str| None)
         .unwrap()
         .deployments
         .remove(0)
@@ -526,7 +526,7 @@ fn bedrock_request_is_converse_and_signed() {
     );
     let missing = Config::from_text(
         r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"bedrock/x"}}]}"#,
-        &|_| None,
+        &|_: &str| None,
     );
     assert!(missing.unwrap_err().message().contains("aws_access_key_id"));
 }
@@ -595,4 +595,29 @@ fn bedrock_response_errors_and_stream() {
     assert_eq!(v[5]["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(v[6]["usage"]["prompt_tokens"], 8);
     assert_eq!(out.last(), Some(&Piece::Done));
+}
+
+/// A tool result whose content is a list of text parts (as LangChain sends it) reaches every
+/// translating provider as its text, not as nothing.
+#[test]
+fn tool_results_given_as_parts_arrive_as_text() {
+    let req = chat(json!({
+        "model": "g",
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id":"t1","type":"function","function":{"name":"weather","arguments":"{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": [{"type":"text","text":"sun"},{"type":"text","text":"ny"}]}
+        ]
+    }));
+    let b = body_of(&build(&bedrock(), &req, 0.0).unwrap());
+    assert_eq!(
+        b["messages"][2]["content"][0]["toolResult"]["content"],
+        json!([{"text": "sunny"}])
+    );
+    let b = body_of(&build(&anthropic(), &req, 0.0).unwrap());
+    assert_eq!(b["messages"][2]["content"][0]["content"], "sunny");
+    let b = body_of(&build(&gemini(), &req, 0.0).unwrap());
+    let response = &b["contents"][2]["parts"][0]["functionResponse"];
+    assert_eq!(response["name"], "weather");
+    assert_eq!(response["response"]["content"], "sunny");
 }

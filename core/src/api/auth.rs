@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::http::HttpRequest;
+use crate::ports::KeyStore;
 use crate::router::Router;
 
 /// Who is calling.
@@ -16,7 +17,11 @@ pub enum Caller {
 
 /// With a `master_key`, every API call must carry it, or a virtual key, as
 /// `Authorization: Bearer` (or `api-key`).
-pub(super) async fn authorize(router: &Router, req: &HttpRequest) -> Result<Caller, Error> {
+pub(super) async fn authorize(
+    router: &Router,
+    keys: &dyn KeyStore,
+    req: &HttpRequest,
+) -> Result<Caller, Error> {
     let config = router.config();
     let Some(master) = config.general.master_key.as_deref() else {
         return Ok(Caller::Open);
@@ -41,8 +46,7 @@ pub(super) async fn authorize(router: &Router, req: &HttpRequest) -> Result<Call
         Some(k) if constant_time_eq(k.as_bytes(), master.as_bytes()) => Ok(Caller::Master),
         Some(k) => {
             let hash = crate::keys::hash(k);
-            match router
-                .keys()
+            match keys
                 .apply(crate::keys::KeyOp::Get { hash: hash.clone() })
                 .await?
             {

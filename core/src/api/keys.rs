@@ -1,6 +1,7 @@
 //! LiteLLM's key routes (`/key/generate`, `/key/info`, `/key/update`, `/key/delete`), master
 //! key only.
 
+use super::Services;
 use crate::error::Error;
 use crate::http::HttpResponse;
 use crate::keys::{self, apply_fields, KeyOp, KeyRecord, KeyReply};
@@ -48,16 +49,18 @@ fn key_param(v: &Value, query: &str) -> Result<String, Error> {
 
 pub async fn handle(
     router: &Router,
+    services: &Services,
     route: KeyRoute,
     body: &[u8],
     query: &str,
 ) -> Result<HttpResponse, Error> {
-    let store = router.keys().clone();
+    let store = services.keys.clone();
     let now = router.now_ms();
     match route {
         KeyRoute::Generate => {
             let v = body_json(body)?;
-            let key = router.new_key().ok_or_else(|| Error::Internal {
+            let minted = services.minter.as_ref().and_then(|m| m.new_key());
+            let key = minted.ok_or_else(|| Error::Internal {
                 message: "No secure random source to make a key.".into(),
             })?;
             let mut record = KeyRecord {

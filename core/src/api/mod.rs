@@ -3,6 +3,7 @@
 //! [`HttpResponse`] back; everything between is tested natively.
 
 mod admin;
+mod admission;
 mod auth;
 mod keys;
 mod log_line;
@@ -11,10 +12,13 @@ mod model_call;
 mod routes;
 
 use crate::error::Error;
+use crate::ports::{CacheStore, Clock, KeyMinter, KeyStore};
 use crate::router::Router;
+use crate::stores::{MemoryCache, MemoryKeys};
 use auth::{authorize, require_master, Caller};
 use routes::{match_route, Route};
 use serde_json::json;
+use std::rc::Rc;
 
 pub use crate::http::{HttpBody, HttpRequest, HttpResponse};
 pub use log_line::log_line;
@@ -27,10 +31,36 @@ const FALLBACK_BODY_LIMIT: usize = 10 * 1024 * 1024;
 /// Response headers a browser client may read (CORS).
 const EXPOSED_HEADERS: &str = "x-litellm-call-id, x-litellm-model-id, x-litellm-model-group, x-litellm-model-api-base, x-litellm-attempted-retries, x-litellm-attempted-fallbacks, x-litellm-response-cost, x-litellm-cache-key, x-switchyard-cache, x-litellm-version, retry-after";
 
+/// Answers the in-memory cache keeps at most.
+const MEMORY_CACHE_ENTRIES: usize = 1_000;
+
 /// The application: a router, or the reason there is none (an invalid config is reported on
-/// every request rather than crashing the Worker).
+/// every request rather than crashing the Worker), and the services beside it.
 pub struct App {
     router: Result<Router, Error>,
+    services: Services,
+}
+
+/// What the HTTP surface keeps beside the router: the response cache, the book of virtual keys
+/// and the key minter. The host keeps them across config reloads (a new config is a new
+/// router, not a new book of keys).
+#[derive(Clone)]
+pub struct Services {
+    pub cache: Rc<dyn CacheStore>,
+    pub keys: Rc<dyn KeyStore>,
+    /// Makes virtual keys; `None` (no secure random source): `/key/generate` refuses.
+    pub minter: Option<Rc<dyn KeyMinter>>,
+}
+
+impl Services {
+    /// Cache and keys in this isolate's memory, no minter.
+    pub fn in_memory(clock: Rc<dyn Clock>) -> Self {
+        Services {
+            cache: Rc::new(MemoryCache::new(clock.clone(), MEMORY_CACHE_ENTRIES)),
+            keys: Rc::new(MemoryKeys::new(clock)),
+            minter: None,
+        }
+    }
 }
 
 /// What [`App::begin`] learned of a request before its body: where it goes and who sent it,
@@ -45,8 +75,8 @@ enum Stage {
 }
 
 impl App {
-    pub fn new(router: Result<Router, Error>) -> Self {
-        App { router }
+    pub fn new(router: Result<Router, Error>, services: Services) -> Self {
+        App { router, services }
     }
 
     /// Whether the host should write the per-request log line.
@@ -101,7 +131,7 @@ impl App {
             Err(e) => return Begun(Err(e.clone())),
         };
         Begun(
-            authorize(router, head)
+            authorize(router, &*self.services.keys, head)
                 .await
                 .map(|caller| Stage::Authorized(route, caller)),
         )
@@ -142,7 +172,7 @@ impl App {
         if let Route::Keys(op) = route {
             require_master(router, &caller)?;
             let query = req.path.split_once('?').map_or("", |(_, q)| q).to_string();
-            return keys::handle(router, op, &req.body, &query).await;
+            return keys::handle(router, &self.services, op, &req.body, &query).await;
         }
         if let Route::Admin(admin) = route {
             require_master(router, &caller)?;
@@ -156,7 +186,9 @@ impl App {
             });
         }
         match route {
-            Route::Model(endpoint) => model_call::model_call(router, endpoint, req, &caller).await,
+            Route::Model(endpoint) => {
+                model_call::model_call(router, &self.services, endpoint, req, &caller).await
+            }
             Route::Models => Ok(models(router)),
             Route::Liveliness | Route::Readiness | Route::Admin(_) | Route::Keys(_) => {
                 Err(Error::Internal {

@@ -1,15 +1,17 @@
 //! A call to a model endpoint: admitted for its key, looked up in the cache, routed through
 //! its model group, stored, charged, and answered with LiteLLM's headers.
 
+use super::admission;
 use super::auth::Caller;
-use super::VERSION;
+use super::{Services, VERSION};
 use crate::cache;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::http::{sse_headers, HttpBody, HttpRequest, HttpResponse};
-use crate::keys::admission;
+use crate::ports::{CacheStore, KeyStore, LocalFuture};
 use crate::request::ModelRequest;
 use crate::router::{Routed, RoutedBody, Router};
+use std::rc::Rc;
 
 /// The caller's virtual key, once admitted: its hash and the hold to settle.
 type Admitted<'a> = Option<(&'a str, Option<u64>)>;
@@ -18,20 +20,22 @@ type Admitted<'a> = Option<(&'a str, Option<u64>)>;
 /// charge, headers.
 pub(super) async fn model_call(
     router: &Router,
+    services: &Services,
     endpoint: Endpoint,
     http: HttpRequest,
     caller: &Caller,
 ) -> Result<HttpResponse, Error> {
+    let keys = &services.keys;
     let mut req = parse(endpoint, http)?;
-    let key = admit(router, caller, &mut req).await?;
+    let key = admit(router, keys, caller, &mut req).await?;
     let call_id = router.call_id();
     let plan = match cache_plan(router, caller, key, &req) {
         Ok(p) => p,
-        Err(e) => return Err(release(router, key, e).await),
+        Err(e) => return Err(release(keys, key, e).await),
     };
-    if let Some(hit) = cache_lookup(router, plan.as_ref()).await {
+    if let Some(hit) = cache_lookup(router, &*services.cache, plan.as_ref()).await {
         // Served without a call: nothing spent, the hold let go before the answer.
-        release(router, key, ()).await;
+        release(keys, key, ()).await;
         let key_name = plan.as_ref().map_or("", |p| p.key.as_str());
         return Ok(cached_response(hit, &req, call_id, key_name));
     }
@@ -39,14 +43,14 @@ pub(super) async fn model_call(
     let routed = match routed {
         Ok(r) => r,
         Err(e) => {
-            let mut resp = HttpResponse::from_error(&release(router, key, e).await);
+            let mut resp = HttpResponse::from_error(&release(keys, key, e).await);
             resp.trace = trace;
             return Ok(resp);
         }
     };
     let mut background = Vec::new();
-    background.extend(cache_store(router, plan.as_ref(), &routed));
-    let (routed, settle_later) = charge(router, key, routed).await;
+    background.extend(cache_store(router, &services.cache, plan.as_ref(), &routed));
+    let (routed, settle_later) = charge(keys, key, routed).await;
     background.extend(settle_later);
     let headers = headers(&routed, call_id, plan.as_ref());
     let body = match routed.body {
@@ -76,6 +80,7 @@ fn parse(endpoint: Endpoint, http: HttpRequest) -> Result<ModelRequest, Error> {
 /// anything else happens.
 async fn admit<'a>(
     router: &Router,
+    keys: &Rc<dyn KeyStore>,
     caller: &'a Caller,
     req: &mut ModelRequest,
 ) -> Result<Admitted<'a>, Error> {
@@ -84,15 +89,15 @@ async fn admit<'a>(
     };
     let config = router.config();
     let hold = admission::expected(&config, &**router.state(), router.now_ms(), req);
-    let admitted = admission::admit(&**router.keys(), hash, req, hold).await?;
+    let admitted = admission::admit(&**keys, hash, req, hold).await?;
     req.allowed_models = admitted.models;
     Ok(Some((hash.as_str(), admitted.hold)))
 }
 
 /// A call that ends without spending (an error, a cache hit) lets go of its key's hold.
-async fn release<T>(router: &Router, key: Admitted<'_>, passing: T) -> T {
+async fn release<T>(keys: &Rc<dyn KeyStore>, key: Admitted<'_>, passing: T) -> T {
     if let Some((hash, hold @ Some(_))) = key {
-        admission::settle(router.keys().clone(), hash, hold, 0, 0.0).await;
+        admission::settle(keys.clone(), hash, hold, 0, 0.0).await;
     }
     passing
 }
@@ -113,35 +118,47 @@ fn cache_plan(
     cache::plan(router.config().cache.as_ref(), req, scope)
 }
 
-async fn cache_lookup(router: &Router, plan: Option<&cache::CachePlan>) -> Option<cache::Stored> {
+async fn cache_lookup(
+    router: &Router,
+    store: &dyn CacheStore,
+    plan: Option<&cache::CachePlan>,
+) -> Option<cache::Stored> {
     let p = plan.filter(|p| p.read)?;
-    router.cached(p).await
+    let bytes = store.get(&p.key).await?;
+    cache::fresh(&bytes, p, router.now_ms())
 }
 
 /// The work that stores a complete JSON answer, to run after the response.
 fn cache_store(
     router: &Router,
+    store: &Rc<dyn CacheStore>,
     plan: Option<&cache::CachePlan>,
     routed: &Routed,
-) -> Option<crate::ports::LocalFuture<()>> {
-    match (plan.filter(|p| p.write), &routed.body) {
-        (Some(p), RoutedBody::Json(bytes)) => router.store_job(p, routed, bytes),
-        _ => None,
-    }
+) -> Option<LocalFuture<()>> {
+    let (Some(p), RoutedBody::Json(bytes)) = (plan.filter(|p| p.write), &routed.body) else {
+        return None;
+    };
+    let at = cache::Origin {
+        group: &routed.group,
+        deployment_id: &routed.deployment_id,
+        now_ms: router.now_ms(),
+    };
+    let stored = cache::stored(p, &at, bytes)?;
+    Some(store.put(&p.key, stored, p.ttl_secs))
 }
 
 /// Charges the key: a complete answer before it goes out when it holds against a limit (else
 /// after, in the background), a stream when it ends however it ends (the returned background
 /// work covers a hang-up).
 async fn charge(
-    router: &Router,
+    keys: &Rc<dyn KeyStore>,
     key: Admitted<'_>,
     mut routed: Routed,
-) -> (Routed, Option<crate::ports::LocalFuture<()>>) {
+) -> (Routed, Option<LocalFuture<()>>) {
     let Some((hash, hold)) = key else {
         return (routed, None);
     };
-    let store = router.keys().clone();
+    let store = keys.clone();
     match (routed.body, routed.stream_usage.take()) {
         (RoutedBody::Stream(st), Some(usage)) => {
             let (st, job) = admission::settle_at_end(store, hash, hold, st, usage);

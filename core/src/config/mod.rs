@@ -10,6 +10,7 @@ mod secrets;
 mod settings;
 
 use crate::error::Error;
+use crate::ports::Secrets;
 use crate::provider::{self, Provider};
 use raw::{RawConfig, RawDeployment};
 use serde_json::{Map, Value};
@@ -184,7 +185,7 @@ pub struct GeneralSettings {
 impl Config {
     /// Parses config text (JSON or YAML). `env` looks up Worker secrets and variables for
     /// `os.environ/NAME` values.
-    pub fn from_text(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Error> {
+    pub fn from_text(text: &str, env: &dyn Secrets) -> Result<Config, Error> {
         let trimmed = text.trim_start();
         if trimmed.is_empty() {
             return Err(config_error("the config is empty: set ROUTER_CONFIG"));
@@ -199,10 +200,7 @@ impl Config {
         Config::from_value(tree, env)
     }
 
-    pub fn from_value(
-        mut tree: Value,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, Error> {
+    pub fn from_value(mut tree: Value, env: &dyn Secrets) -> Result<Config, Error> {
         if !tree.is_object() {
             return Err(config_error(
                 "the config must be a mapping with a `model_list`",
@@ -269,7 +267,7 @@ impl Config {
         &self,
         client_names: &[&str],
         config_names: &[&str],
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &dyn Secrets,
     ) -> Result<Option<Config>, Error> {
         let mut extra: Vec<(String, Vec<Deployment>)> = Vec::new();
         let all = client_names
@@ -300,7 +298,7 @@ impl Config {
                 continue;
             };
             let var = provider::key_variable(provider.name).unwrap_or("API_KEY");
-            let Some(key) = env(var) else {
+            let Some(key) = env.secret(var) else {
                 continue;
             };
             extra.push((

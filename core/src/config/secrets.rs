@@ -2,26 +2,23 @@
 //! a Worker secret (`wrangler secret put NAME`) or variable.
 
 use crate::error::Error;
+use crate::ports::Secrets;
 use serde_json::Value;
 
 pub const SECRET_PREFIX: &str = "os.environ/";
 
 /// Replaces every `os.environ/NAME` string in the tree with the value of NAME. A name that is not
 /// set is an error naming the key path and the secret, never a silent empty key.
-pub(super) fn resolve(tree: &mut Value, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
+pub(super) fn resolve(tree: &mut Value, env: &dyn Secrets) -> Result<(), Error> {
     walk(tree, &mut String::new(), env)
 }
 
-fn walk(
-    v: &mut Value,
-    path: &mut String,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), Error> {
+fn walk(v: &mut Value, path: &mut String, env: &dyn Secrets) -> Result<(), Error> {
     match v {
         Value::String(s) => {
             if let Some(name) = s.strip_prefix(SECRET_PREFIX) {
                 let name = name.trim();
-                match env(name) {
+                match env.secret(name) {
                     Some(value) => *s = value,
                     None => {
                         return Err(Error::Config {

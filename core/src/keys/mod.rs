@@ -2,16 +2,15 @@
 //! handed to clients, each with allowed models, rpm/tpm limits, a budget and an expiry. Only a
 //! key's SHA-256 is stored. The book of keys lives in one Durable Object (`keys`) so limits and
 //! spend are exact across isolates, or in the isolate's memory without one.
-
-pub mod admission;
+//!
+//! Here: the book itself (records, the operations on it, their rules), plain data that the
+//! `KeyStore` port carries. Admission and settling of model calls are in `api/admission.rs`.
 
 use crate::error::Error;
-use crate::ports::LocalFuture;
 use crate::state::minute_of;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 pub fn hash(key: &str) -> String {
@@ -425,24 +424,6 @@ fn roll(rec: &mut KeyRecord, now_ms: f64) {
         rec.minute = m;
         rec.requests_this_minute = 0;
         rec.tokens_this_minute = 0;
-    }
-}
-
-/// Where the book of keys lives.
-pub trait KeyStore {
-    fn apply(&self, op: KeyOp) -> LocalFuture<Result<KeyReply, Error>>;
-}
-
-/// The book in this isolate's memory (no Durable Object bound).
-pub struct MemoryKeys {
-    pub book: RefCell<KeyBook>,
-    pub clock: std::rc::Rc<dyn crate::ports::Clock>,
-}
-
-impl KeyStore for MemoryKeys {
-    fn apply(&self, op: KeyOp) -> LocalFuture<Result<KeyReply, Error>> {
-        let reply = self.book.borrow_mut().apply(op, self.clock.now_ms());
-        Box::pin(async move { Ok(reply) })
     }
 }
 

@@ -61,8 +61,7 @@ impl Router {
         if let Some(m) = source.as_object_mut() {
             m.insert("model_list".into(), Value::Array(list));
         }
-        let secrets = self.secrets.clone();
-        Config::from_value(source, &move |n| secrets(n))
+        Config::from_value(source, &*self.secrets)
     }
 
     fn install(&self, next: Config) {

@@ -295,7 +295,7 @@ fn runtime_changes_are_an_overlay_a_new_config_keeps_its_own_groups() {
             {"model_name":"g","litellm_params":{"model":"openai/gpt-4o","api_base":"http://a.test/v1"},"model_info":{"id":"a"}},
             {"model_name":"g","litellm_params":{"model":"openai/gpt-4o-mini","api_base":"http://b.test/v1"},"model_info":{"id":"b"}},
             {"model_name":"h","litellm_params":{"model":"openai/y","api_base":"http://h.test/v1"},"model_info":{"id":"h1"}}]}"#,
-        &|_| None,
+        &|_: &str| None,
     )
     .unwrap();
     let next = Router::new(

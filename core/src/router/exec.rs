@@ -66,8 +66,7 @@ pub(super) async fn completion(
                 .filter(|n| may_use(req, &config, n)),
         );
     }
-    let secrets = router.secrets.clone();
-    if let Some(c) = config.with_implicit(&client, &from_config, &move |n| secrets(n))? {
+    if let Some(c) = config.with_implicit(&client, &from_config, &*router.secrets)? {
         config = Rc::new(c);
     }
     if !config.knows(&req.model) {

@@ -4,7 +4,8 @@ use super::Candidate;
 use crate::config::{Deployment, RouterSettings};
 use crate::cost;
 use crate::error::Error;
-use crate::state::{minute_of, RouterState, MINUTE_MS};
+use crate::ports::RouterState;
+use crate::state::{minute_of, MINUTE_MS};
 
 /// What selection needs to know about the request.
 #[derive(Debug, Default)]

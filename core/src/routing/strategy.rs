@@ -160,7 +160,7 @@ mod tests {
             .collect();
         Config::from_text(
             &format!(r#"{{"model_list":[{}]}}"#, list.join(",")),
-            &|_| None,
+            &|_: &str| None,
         )
         .unwrap()
     }
@@ -320,7 +320,7 @@ mod tests {
             {"model_name":"g","litellm_params":{"model":"openai/gpt-4o-mini"}},
             {"model_name":"g","litellm_params":{"model":"openai/mystery"}},
             {"model_name":"g","litellm_params":{"model":"openai/priced"},"model_info":{"input_cost_per_token":0.0000001,"output_cost_per_token":0.0000001}}]}"#;
-        let cfg = Config::from_text(text, &|_| None).unwrap();
+        let cfg = Config::from_text(text, &|_: &str| None).unwrap();
         let c = crafted(&cfg, vec![snap(0, 0, None); 4]);
         assert_eq!(
             histogram(RoutingStrategy::CostBased, &c, &StrategyArgs::default()),

@@ -1,24 +1,18 @@
 //! What the router remembers between requests, per deployment: cooldowns, this minute's
-//! requests, tokens and failures, calls in flight, recent latencies, and running totals.
+//! requests, tokens and failures, calls in flight, recent latencies, and running totals; and
+//! what isolates and shards send each other about it.
 //!
-//! The router reads and writes it through [`RouterState`]. Two implementations:
-//! - [`MemoryState`]: this isolate only (also the authoritative store inside a shard's Durable
-//!   Object, see [`ShardStore`]);
-//! - [`SharedView`]: an isolate's view of the shared state: the shards' last replies plus its own
-//!   outcomes not yet reported, which it reports in batches through a [`StateBackend`].
+//! Plain records and the rules that update them. The router reads and writes them through the
+//! `RouterState` port (`ports.rs`); the core's own keepers (isolate memory, a shard, an isolate's
+//! shared view) are in `stores/`.
 
 mod entry;
-mod memory;
-mod shard;
-mod shared;
+mod messages;
 
 pub use entry::Entry;
-pub use memory::MemoryState;
-pub use shard::{Event, Limits, Reservation, ShardReply, ShardRequest, ShardStore};
-pub use shared::{SharedView, StateBackend, SyncPlan};
+pub use messages::{Event, Limits, Reservation, ShardReply, ShardRequest};
 
-use crate::error::{Error, ErrorClass};
-use crate::ports::LocalFuture;
+use crate::error::ErrorClass;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -120,7 +114,8 @@ impl Totals {
         self.duration_sum_ms += ms;
     }
 
-    fn add(&mut self, o: &Totals) {
+    /// Adds another record's totals (one deployment's, from several places) to these.
+    pub fn add(&mut self, o: &Totals) {
         if self.group.is_empty() {
             self.group = o.group.clone();
         }
@@ -141,52 +136,5 @@ impl Totals {
             *a += b;
         }
         self.duration_sum_ms += o.duration_sum_ms;
-    }
-}
-
-pub trait RouterState {
-    fn snapshot(&self, id: &str, now_ms: f64) -> Snapshot;
-    /// A call starts: one more in flight (a slot that lapses at `until_ms` if the call's end is
-    /// never reported), one more request this minute.
-    fn call_started_until(&self, id: &str, now_ms: f64, until_ms: f64);
-    /// [`RouterState::call_started_until`] with the longest deadline a call can have.
-    fn call_started(&self, id: &str, now_ms: f64) {
-        self.call_started_until(id, now_ms, now_ms + MAX_SLOT_MS);
-    }
-    /// The call that `call_started` (or a granted `reserve`) counted has ended.
-    fn call_ended(&self, id: &str, outcome: &Outcome, now_ms: f64);
-    fn cool_down(&self, id: &str, until_ms: f64);
-    fn totals(&self) -> Vec<(String, Totals)>;
-    /// One deployment's running totals (cheaper than [`RouterState::totals`] where the state
-    /// can find them directly).
-    fn totals_of(&self, id: &str) -> Totals {
-        self.totals()
-            .into_iter()
-            .find(|(d, _)| d == id)
-            .map(|(_, t)| t)
-            .unwrap_or_default()
-    }
-    fn reset_cost(&self);
-    /// For limits that must hold exactly (`rpm`, `max_parallel_requests`): checks them and, if
-    /// there is room, counts the call as started (its slot lapsing at `until_ms`), in one step.
-    /// `Ok(false)`: no room.
-    fn reserve(
-        &self,
-        id: &str,
-        group: &str,
-        limits: Limits,
-        now_ms: f64,
-        until_ms: f64,
-    ) -> LocalFuture<Result<bool, Error>>;
-    /// The deployments (id, model group) in force; shared state shards by group.
-    fn set_deployments(&self, _pairs: Vec<(String, String)>) {}
-    /// Work to await before the first routing decision for `group` in this isolate (a shared
-    /// view that has never heard from the group's shard loads it once); `None` when ready.
-    fn prepare(&self, _group: &str) -> Option<LocalFuture<()>> {
-        None
-    }
-    /// Where the state lives and whether it answers (`/health/readiness`).
-    fn reachable(&self) -> LocalFuture<(&'static str, bool)> {
-        Box::pin(async { ("isolate memory", true) })
     }
 }

@@ -1,7 +1,8 @@
 use super::*;
 use crate::config::Config;
 use crate::error::ErrorClass;
-use crate::state::{MemoryState, Outcome};
+use crate::state::Outcome;
+use crate::stores::MemoryState;
 
 fn config(deployments: &[&str], settings: &str) -> Config {
     let list: Vec<String> = deployments
@@ -16,7 +17,7 @@ fn config(deployments: &[&str], settings: &str) -> Config {
             r#"{{"model_list":[{}],"router_settings":{{{settings}}}}}"#,
             list.join(",")
         ),
-        &|_| None,
+        &|_: &str| None,
     )
     .unwrap()
 }
@@ -188,7 +189,7 @@ fn pre_call_check_filters_small_context_windows() {
               "router_settings":{{"enable_pre_call_checks":{checks}}}}}"#
         )
     };
-    let cfg = Config::from_text(&text(true), &|_| None).unwrap();
+    let cfg = Config::from_text(&text(true), &|_: &str| None).unwrap();
     let s = state();
     let facts = RequestFacts {
         prompt_tokens: 500,
@@ -203,7 +204,7 @@ fn pre_call_check_filters_small_context_windows() {
         run(&cfg, &s, 0.0, &facts).unwrap_err(),
         Error::ContextWindowExceeded { .. }
     ));
-    let off = Config::from_text(&text(false), &|_| None).unwrap();
+    let off = Config::from_text(&text(false), &|_: &str| None).unwrap();
     assert_eq!(
         run(&off, &s, 0.0, &facts).unwrap(),
         vec!["small", "big"],

@@ -2,75 +2,10 @@
 //! deployments, kept in that group's Durable Object. Isolates send it their outcomes in batches
 //! (`Event`s) and reservations for exact limits; it answers with its current records.
 
-use super::{Entry, MemoryState, Outcome, RouterState};
-use serde::{Deserialize, Serialize};
+use super::MemoryState;
+use crate::ports::RouterState;
+use crate::state::{Entry, Event, ShardReply, ShardRequest, MAX_SLOT_MS};
 use std::collections::HashMap;
-
-/// One thing an isolate saw happen, reported to the shard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Event {
-    Started {
-        id: String,
-        at: f64,
-        /// When the call's slot lapses if its end never arrives (older isolates: none).
-        #[serde(default)]
-        until: Option<f64>,
-    },
-    Ended {
-        id: String,
-        at: f64,
-        outcome: Outcome,
-    },
-    CoolDown {
-        id: String,
-        until: f64,
-    },
-    ResetCost,
-}
-
-/// Limits a reservation checks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Limits {
-    pub rpm: Option<u64>,
-    pub max_parallel: Option<u32>,
-}
-
-impl Limits {
-    pub fn any(&self) -> bool {
-        self.rpm.is_some() || self.max_parallel.is_some()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reservation {
-    pub id: String,
-    pub limits: Limits,
-    /// When the call's slot lapses if its end never arrives.
-    #[serde(default)]
-    pub until: Option<f64>,
-}
-
-/// What an isolate sends a shard.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ShardRequest {
-    #[serde(default)]
-    pub events: Vec<Event>,
-    #[serde(default)]
-    pub reserve: Option<Reservation>,
-    /// The config's `routing_strategy_args` for latencies: (TTL ms, window size). The shard
-    /// has no config of its own, so every caller says what it routes by.
-    #[serde(default)]
-    pub latency: Option<(f64, usize)>,
-}
-
-/// What a shard answers: its records after the request, and a reservation's verdict.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ShardReply {
-    pub entries: HashMap<String, Entry>,
-    #[serde(default)]
-    pub granted: Option<bool>,
-}
 
 /// The shard's own state, as its Durable Object holds it.
 pub struct ShardStore {
@@ -106,7 +41,7 @@ impl ShardStore {
             match ev {
                 Event::Started { id, at, until } => {
                     self.state
-                        .call_started_until(&id, at, until.unwrap_or(at + super::MAX_SLOT_MS))
+                        .call_started_until(&id, at, until.unwrap_or(at + MAX_SLOT_MS))
                 }
                 Event::Ended { id, at, outcome } => self.state.call_ended(&id, &outcome, at),
                 Event::CoolDown { id, until } => self.state.cool_down(&id, until),
@@ -115,7 +50,7 @@ impl ShardStore {
         }
         self.state.lapse_slots(now_ms);
         let granted = req.reserve.map(|r| {
-            let until = r.until.unwrap_or(now_ms + super::MAX_SLOT_MS);
+            let until = r.until.unwrap_or(now_ms + MAX_SLOT_MS);
             self.state.try_reserve(&r.id, r.limits, now_ms, until)
         });
         // Bring every record to the shard's current minute before answering.
@@ -134,6 +69,7 @@ impl ShardStore {
 mod tests {
     use super::*;
     use crate::error::ErrorClass;
+    use crate::state::{Limits, Outcome, Reservation};
 
     fn ended(id: &str, at: f64, error: Option<ErrorClass>) -> Event {
         Event::Ended {

@@ -1,8 +1,8 @@
 //! Router state in one place's memory: an isolate's own, or a shard's inside its Durable Object.
 
-use super::{Entry, Limits, Outcome, RouterState, Snapshot, Totals};
 use crate::error::Error;
-use crate::ports::LocalFuture;
+use crate::ports::{LocalFuture, RouterState};
+use crate::state::{Entry, Limits, Outcome, Snapshot, Totals};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -123,9 +123,9 @@ impl RouterState for MemoryState {
 
 #[cfg(test)]
 mod tests {
-    use super::super::MINUTE_MS;
     use super::*;
     use crate::error::ErrorClass;
+    use crate::state::MINUTE_MS;
 
     fn outcome(error: Option<ErrorClass>, tokens: u64, latency: Option<f64>) -> Outcome {
         Outcome {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::error::ErrorClass;
-use crate::state::ShardStore;
+use crate::stores::ShardStore;
 use crate::testing::ManualClock;
 use futures::executor::block_on;
 

@@ -6,18 +6,15 @@
 //! the view. A shard not heard from for `refresh_ms` is asked again with the next batch. Only a
 //! reservation for an exact limit (`rpm`, `max_parallel_requests`) waits for its shard.
 
-use super::shard::{Reservation, ShardRequest};
-use super::{Entry, Event, Limits, Outcome, RouterState, ShardReply, Snapshot, Totals};
 use crate::error::Error;
-use crate::ports::{Clock, LocalFuture};
+use crate::ports::{Clock, LocalFuture, RouterState, StateBackend};
+use crate::state::{
+    Entry, Event, Limits, Outcome, Reservation, ShardReply, ShardRequest, Snapshot, Totals,
+    MAX_SLOT_MS,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-
-/// Sends a request to one shard (a model group's Durable Object).
-pub trait StateBackend {
-    fn exchange(&self, shard: &str, req: ShardRequest) -> LocalFuture<Result<ShardReply, Error>>;
-}
 
 /// Outcomes queued for one shard, and the same folded into records for reading.
 #[derive(Default)]
@@ -33,7 +30,7 @@ impl Queue {
                 .delta
                 .entry(id.clone())
                 .or_default()
-                .started(*at, until.unwrap_or(*at + super::MAX_SLOT_MS)),
+                .started(*at, until.unwrap_or(*at + MAX_SLOT_MS)),
             Event::Ended { id, at, outcome } => self
                 .delta
                 .entry(id.clone())

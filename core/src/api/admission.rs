@@ -1,13 +1,12 @@
 //! What a virtual key does to a model call: admitted before it (its expected cost and tokens
 //! held against the budget and tpm), settled after it with what it really cost.
 
-use super::{Hold, KeyOp, KeyReply, KeyStore};
 use crate::config::Config;
 use crate::error::Error;
-use crate::ports::LocalFuture;
+use crate::keys::{Hold, KeyOp, KeyReply};
+use crate::ports::{KeyStore, LocalFuture, RouterState};
 use crate::relay::{ClientStream, StreamUsage};
 use crate::request::ModelRequest;
-use crate::state::RouterState;
 use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;

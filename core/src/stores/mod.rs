@@ -1,0 +1,19 @@
+//! The core's own keepers of what the ports carry, for hosts that bind nothing better:
+//! - [`MemoryState`]: router state in this isolate only (also the authoritative records inside a
+//!   shard's Durable Object, see [`ShardStore`]);
+//! - [`SharedView`]: an isolate's view of the shared state: the shards' last replies plus its
+//!   own outcomes not yet reported, which it reports in batches through a `StateBackend`;
+//! - [`MemoryKeys`] and [`MemoryCache`]: the book of virtual keys and the response cache in
+//!   this isolate's memory.
+
+mod cache;
+mod keys;
+mod memory;
+mod shard;
+mod shared;
+
+pub use cache::MemoryCache;
+pub use keys::MemoryKeys;
+pub use memory::MemoryState;
+pub use shard::ShardStore;
+pub use shared::{SharedView, SyncPlan};
