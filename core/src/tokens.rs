@@ -25,7 +25,7 @@ pub fn estimate_request_tokens(body: &serde_json::Map<String, Value>) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
-pub fn estimate_prompt_tokens(messages: Option<&Value>) -> u64 {
+fn estimate_prompt_tokens(messages: Option<&Value>) -> u64 {
     let Some(Value::Array(list)) = messages else {
         return 0;
     };

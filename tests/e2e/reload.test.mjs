@@ -47,3 +47,37 @@ test("a config stored in KV is used, and a change to it takes effect without a r
   const still = await chat("changed");
   assert.equal(still.status, 200, "an invalid config is refused; the running one stays");
 });
+
+test("a reload keeps the virtual keys of an isolate without the Durable Object (a new config is not a new book)", async () => {
+  const mock = await startMock();
+  cleanup.push(() => mock.close());
+  const config = (name) => `general_settings: { master_key: sk-master }
+model_list: [{ model_name: ${name}, litellm_params: { model: openai/m, api_base: "${mock.base(name)}" } }]`;
+  const base = workerOptions(config("first"), { shared: false, bindings: { CONFIG_RELOAD_SECONDS: "1" } });
+  const mf = new Miniflare({ ...base, kvNamespaces: [...(base.kvNamespaces || []), "CONFIG_KV"] });
+  cleanup.push(() => mf.dispose());
+  const kv = await mf.getKVNamespace("CONFIG_KV");
+  await kv.put("router_config", config("first"));
+  const w = await mf.getWorker();
+  const call = async (key, path, body) => {
+    const res = await w.fetch(`http://router${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const made = await call("sk-master", "/key/generate", {});
+  assert.equal(made.status, 200);
+  const key = made.body.key;
+  const chat = (model) => call(key, "/v1/chat/completions", { model, messages: [{ role: "user", content: "hi" }] });
+  assert.equal((await chat("first")).status, 200);
+
+  await kv.put("router_config", config("second"));
+  await sleep(1_100);
+  await chat("first"); // a response after the check interval triggers the check
+  await sleep(300);
+  const after = await chat("second");
+  assert.equal(after.status, 200, `the key still opens the reloaded router: ${JSON.stringify(after.body)}`);
+  assert.equal(mock.callsTo("second").length, 1);
+});

@@ -458,7 +458,7 @@ pub(super) fn set_id(entry: &mut Value, id: &str) {
 
 /// Replaces secret values with a mask that keeps only their last four characters.
 /// `os.environ/NAME` references are names, not secrets, and stay.
-pub fn mask_secrets(v: &mut Value) {
+fn mask_secrets(v: &mut Value) {
     match v {
         Value::Object(m) => {
             for (k, val) in m.iter_mut() {

@@ -214,6 +214,39 @@ fn the_routers_other_methods_route_their_endpoints() {
         .err()
         .unwrap();
     assert_eq!(e.param(), Some("prompt"));
+
+    // Each of the others reaches its own path (whichever deployment the router picks).
+    let answer = |path: &str, body: &str| {
+        for base in ["http://a.test", "http://b.test"] {
+            up.push(&format!("{base}{path}"), Reply::json(200, body));
+        }
+    };
+    let last_path = || {
+        let calls = up.calls.borrow();
+        let url = calls.last().map(|c| c.url.clone()).unwrap_or_default();
+        url.split_once(".test")
+            .map(|(_, p)| p.to_string())
+            .unwrap_or(url)
+    };
+    answer(
+        "/v1/images/generations",
+        r#"{"created":1,"data":[{"url":"https://x/i.png"}]}"#,
+    );
+    block_on(r.image_generation(&json!({"model": "g", "prompt": "a cat"}))).unwrap();
+    assert_eq!(last_path(), "/v1/images/generations");
+    answer(
+        "/v1/moderations",
+        r#"{"id":"m","model":"x","results":[{"flagged":false}]}"#,
+    );
+    block_on(r.moderation(&json!({"model": "g", "input": "hello"}))).unwrap();
+    assert_eq!(last_path(), "/v1/moderations");
+    answer("/v1/audio/speech", "{}");
+    block_on(r.speech(&json!({"model": "g", "input": "hello", "voice": "alloy"}))).unwrap();
+    assert_eq!(last_path(), "/v1/audio/speech");
+    answer("/v1/audio/transcriptions", r#"{"text":"hi"}"#);
+    let form = b"--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ng\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF\r\n--B--\r\n";
+    block_on(r.transcription("multipart/form-data; boundary=B", form.to_vec())).unwrap();
+    assert_eq!(last_path(), "/v1/audio/transcriptions");
 }
 
 /// A deployments store that can be told to fail, as an unreachable Durable Object would.

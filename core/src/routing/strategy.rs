@@ -49,7 +49,7 @@ fn random_among_lowest(scores: &[f64], tolerance: f64, rng: &mut Rng) -> usize {
 /// 1. the fewest calls in flight (counted from the start of each upstream call to its last
 ///    byte, streams included);
 /// 2. ties broken at random.
-pub fn least_busy(c: &[Candidate<'_>], rng: &mut Rng) -> usize {
+fn least_busy(c: &[Candidate<'_>], rng: &mut Rng) -> usize {
     let scores: Vec<f64> = c.iter().map(|x| f64::from(x.snap.in_flight)).collect();
     random_among_lowest(&scores, 0.0, rng)
 }
@@ -58,7 +58,7 @@ pub fn least_busy(c: &[Candidate<'_>], rng: &mut Rng) -> usize {
 /// 1. deployments whose `rpm`/`tpm` this request would exceed were already filtered out;
 /// 2. the fewest tokens used this minute;
 /// 3. ties broken at random.
-pub fn lowest_usage(c: &[Candidate<'_>], rng: &mut Rng) -> usize {
+fn lowest_usage(c: &[Candidate<'_>], rng: &mut Rng) -> usize {
     let scores: Vec<f64> = c.iter().map(|x| x.snap.tokens_this_minute as f64).collect();
     random_among_lowest(&scores, 0.0, rng)
 }
@@ -68,7 +68,7 @@ pub fn lowest_usage(c: &[Candidate<'_>], rng: &mut Rng) -> usize {
 ///    completions, time to first token for streams) within the TTL;
 /// 2. one with no sample yet counts as fastest, so every deployment gets measured;
 /// 3. a random pick among those within `lowest_latency_buffer` of the best (0: the best).
-pub fn lowest_latency(c: &[Candidate<'_>], buffer: f64, rng: &mut Rng) -> usize {
+fn lowest_latency(c: &[Candidate<'_>], buffer: f64, rng: &mut Rng) -> usize {
     let scores: Vec<f64> = c.iter().map(|x| x.snap.latency_ms.unwrap_or(0.0)).collect();
     random_among_lowest(&scores, buffer, rng)
 }
@@ -78,7 +78,7 @@ pub fn lowest_latency(c: &[Candidate<'_>], buffer: f64, rng: &mut Rng) -> usize 
 /// 2. the lowest `input_cost_per_token + output_cost_per_token` (from `model_info`, else the
 ///    built-in table); a deployment with no known price comes last;
 /// 3. ties broken at random.
-pub fn cheapest(c: &[Candidate<'_>], rng: &mut Rng) -> usize {
+fn cheapest(c: &[Candidate<'_>], rng: &mut Rng) -> usize {
     let scores: Vec<f64> = c
         .iter()
         .map(|x| {

@@ -251,7 +251,7 @@ impl SharedView {
             .insert(shard.to_string(), self.0.clock.now_ms());
     }
 
-    /// Outcomes queued or in flight to the shards, for tests and metrics.
+    /// Outcomes queued or in flight to the shards (what a test waits on).
     pub fn unacknowledged(&self) -> usize {
         let count = |m: &HashMap<String, Queue>| m.values().map(|q| q.events.len()).sum::<usize>();
         count(&self.0.pending.borrow()) + count(&self.0.sending.borrow())
