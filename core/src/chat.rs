@@ -231,10 +231,10 @@ pub fn check(messages: Option<&Value>) -> Result<(), Error> {
 
 fn check_parts(i: usize, parts: &[Value]) -> Result<(), Error> {
     for (j, p) in parts.iter().enumerate() {
-        let at = format!("messages[{i}].content[{j}]");
+        let at = || format!("messages[{i}].content[{j}]");
         let Some(kind) = p.get("type").and_then(Value::as_str) else {
             return Err(Error::invalid_value(
-                &format!("{at}.type"),
+                &format!("{}.type", at()),
                 "each content part must be an object with a string `type`",
             ));
         };
@@ -246,7 +246,7 @@ fn check_parts(i: usize, parts: &[Value]) -> Result<(), Error> {
         if !complete {
             let field = if kind == "text" { "text" } else { "image_url" };
             return Err(Error::invalid_value(
-                &format!("{at}.{field}"),
+                &format!("{}.{field}", at()),
                 if kind == "text" {
                     "a text part must hold a string `text`"
                 } else {

@@ -260,10 +260,10 @@ fn strategies_pick_by_their_rule_in_wasm() {
 
 /// Shards in this process, as their Durable Objects would be.
 struct Loopback(
-    std::cell::RefCell<std::collections::HashMap<String, switchyard_core::state::ShardStore>>,
+    std::cell::RefCell<std::collections::HashMap<String, switchyard_core::stores::ShardStore>>,
 );
 
-impl switchyard_core::state::StateBackend for Loopback {
+impl switchyard_core::ports::StateBackend for Loopback {
     fn exchange(
         &self,
         shard: &str,
@@ -274,7 +274,7 @@ impl switchyard_core::state::StateBackend for Loopback {
             .0
             .borrow_mut()
             .entry(shard.to_string())
-            .or_insert_with(|| switchyard_core::state::ShardStore::new(1e12, 10))
+            .or_insert_with(|| switchyard_core::stores::ShardStore::new(1e12, 10))
             .handle(req, js_sys::Date::now());
         Box::pin(async move { Ok(reply) })
     }
@@ -282,7 +282,8 @@ impl switchyard_core::state::StateBackend for Loopback {
 
 #[wasm_bindgen_test]
 async fn shared_view_merges_and_syncs_in_wasm() {
-    use switchyard_core::state::{RouterState, SharedView};
+    use switchyard_core::ports::RouterState;
+    use switchyard_core::stores::SharedView;
     let backend = Rc::new(Loopback(Default::default()));
     let a = SharedView::new(backend.clone(), Rc::new(JsClock), 1e12, 10).with_timing(20.0, 50.0);
     let b = SharedView::new(backend, Rc::new(JsClock), 1e12, 10).with_timing(20.0, 50.0);
