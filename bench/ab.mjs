@@ -1,4 +1,4 @@
-// A/B of two builds of the Worker in one run: alternates them under the same wrk load and
+// A/B of two builds of the Worker in one run (needs wrk: scripts/bench-setup.sh installs it): alternates them under the same wrk load and
 // reports each one's requests/s and workerd CPU per request (medians), so a change's effect is
 // measured against its own drift. Used to decide whether an optimisation stays.
 //

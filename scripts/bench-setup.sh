@@ -5,6 +5,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+# wrk drives the A/B benchmark (bench/ab.mjs); Debian's package.
+if ! command -v wrk >/dev/null; then
+  echo "bench-setup: apt-get install wrk"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
 LITELLM_VERSION=1.106.12  # 1.107.0 was a compromised release; from 1.108 on the proxy extra needs litellm-proxy, which this registry lacks
 if ! grep -qx "$LITELLM_VERSION" bench/.venv/.litellm-version 2>/dev/null; then
   echo "bench-setup: installing litellm[proxy]==$LITELLM_VERSION into bench/.venv"
