@@ -30,6 +30,8 @@ pub enum Error {
     MethodNotAllowed { method: String, path: String },
     /// The requested model is not a group of this router.
     ModelNotFound { model: String },
+    /// `GET /v1/models/{id}` for a model this caller cannot see (OpenAI's 404).
+    NoSuchModel { model: String },
     /// The body exceeds `general_settings.max_request_size_mb`.
     PayloadTooLarge { limit_bytes: usize },
     /// The client did not finish sending its body within `general_settings.request_body_timeout`.
@@ -182,6 +184,7 @@ impl Error {
             Error::RouteNotFound { .. } => (404, INVALID, Some("unknown_url")),
             Error::MethodNotAllowed { .. } => (405, INVALID, Some("method_not_allowed")),
             Error::ModelNotFound { .. } => (400, INVALID, Some("model_not_found")),
+            Error::NoSuchModel { .. } => (404, INVALID, Some("model_not_found")),
             Error::PayloadTooLarge { .. } => (413, INVALID, Some("request_too_large")),
             Error::BodyTimeout { .. } => (408, INVALID, Some("request_timeout")),
             Error::Upstream {
@@ -216,7 +219,7 @@ impl Error {
     pub fn param(&self) -> Option<&str> {
         match self {
             Error::InvalidRequest { param, .. } => param.as_deref(),
-            Error::ModelNotFound { .. } => Some("model"),
+            Error::ModelNotFound { .. } | Error::NoSuchModel { .. } => Some("model"),
             _ => None,
         }
     }
@@ -265,6 +268,7 @@ impl Error {
             Error::ModelNotFound { model } => format!(
                 "The model `{model}` does not exist on this router. GET /v1/models lists the available models."
             ),
+            Error::NoSuchModel { model } => format!("The model `{model}` does not exist."),
             Error::PayloadTooLarge { limit_bytes } => {
                 format!("Request body is larger than the limit of {limit_bytes} bytes.")
             }
@@ -528,6 +532,11 @@ mod tests {
             (
                 Error::ModelNotFound { model: "m".into() },
                 400,
+                "invalid_request_error",
+            ),
+            (
+                Error::NoSuchModel { model: "m".into() },
+                404,
                 "invalid_request_error",
             ),
             (

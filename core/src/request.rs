@@ -85,6 +85,9 @@ pub struct ModelRequest {
     /// The model groups the caller's virtual key may use (`None`: any). Set by the HTTP layer
     /// after admission; every group the request can reach is checked against it.
     pub allowed_models: Option<Vec<String>>,
+    /// The alias the client asked for, when `model` is the group it names
+    /// (`model_group_alias`).
+    pub alias: Option<String>,
 }
 
 impl ModelRequest {
@@ -94,6 +97,16 @@ impl ModelRequest {
     }
 
     pub fn parse_for(endpoint: Endpoint, bytes: &[u8]) -> Result<Self, Error> {
+        ModelRequest::parse_named(endpoint, bytes, None)
+    }
+
+    /// [`ModelRequest::parse_for`] for a route whose path names the model (Azure's
+    /// `/openai/deployments/{model}/...`): that name wins over the body's, which may be absent.
+    pub fn parse_named(
+        endpoint: Endpoint,
+        bytes: &[u8],
+        path_model: Option<&str>,
+    ) -> Result<Self, Error> {
         let value: Value =
             crate::strict_json::from_slice(bytes).map_err(|e| Error::InvalidRequest {
                 message: format!("We could not parse the JSON body of your request: {e}"),
@@ -106,14 +119,17 @@ impl ModelRequest {
                 None,
             ));
         };
-        let model = match body.remove("model") {
-            Some(Value::String(m)) if !m.trim().is_empty() => m,
-            Some(Value::String(_)) => {
+        let model = match (path_model, body.remove("model")) {
+            (Some(named), _) => named.to_string(),
+            (None, Some(Value::String(m))) if !m.trim().is_empty() => m,
+            (None, Some(Value::String(_))) => {
                 return Err(Error::invalid_value("model", "must not be empty"))
             }
-            Some(_) => return Err(Error::invalid_value("model", "must be a string")),
-            None if endpoint == Endpoint::Moderations => DEFAULT_MODERATION_MODEL.to_string(),
-            None => return Err(Error::missing("model")),
+            (None, Some(_)) => return Err(Error::invalid_value("model", "must be a string")),
+            (None, None) if endpoint == Endpoint::Moderations => {
+                DEFAULT_MODERATION_MODEL.to_string()
+            }
+            (None, None) => return Err(Error::missing("model")),
         };
         let stream = match endpoint {
             Endpoint::Chat => {
@@ -183,6 +199,7 @@ impl ModelRequest {
             router_fields,
             upload: None,
             allowed_models: None,
+            alias: None,
         })
     }
 
@@ -217,6 +234,7 @@ impl ModelRequest {
                 body: std::rc::Rc::new(body),
             }),
             allowed_models: None,
+            alias: None,
         })
     }
 }

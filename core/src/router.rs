@@ -79,6 +79,8 @@ pub struct Routed {
     pub response_cost: Option<f64>,
     /// For a stream: (tokens, cost), set when it ends.
     pub stream_usage: Option<StreamUsage>,
+    /// The provider's `x-request-id`, passed on to the client.
+    pub request_id: Option<String>,
 }
 
 pub enum RoutedBody {

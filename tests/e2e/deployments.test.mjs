@@ -41,7 +41,7 @@ model_list:
 general_settings: { master_key: "${MASTER}" }
 `;
 
-test("admin routes need the master key, and no secret is ever shown", async () => {
+test("admin routes need the master key (model info a key), and no secret is ever shown", async () => {
   const r = await startRouter(config);
   cleanup.push(() => r.close());
   const w = await r.mf.getWorker();
@@ -55,8 +55,11 @@ test("admin routes need the master key, and no secret is ever shown", async () =
 
   const open = await startRouter((mock) => `model_list: [{ model_name: x, litellm_params: { model: openai/m, api_base: "${mock.base("x")}" } }]`);
   cleanup.push(() => open.close());
-  const res = await client(await open.mf.getWorker(), null).call("GET", "/model/info");
-  assert.equal(res.status, 403, "no master key configured: the admin API is off");
+  const w2 = await open.mf.getWorker();
+  assert.equal((await client(w2, null).call("POST", "/model/new", {})).status, 403, "no master key configured: the admin API is off");
+  const res = await client(w2, null).call("GET", "/model/info");
+  assert.equal(res.status, 200, "an open router shows its models, as LiteLLM does");
+  assert.equal(res.json.data[0].model_name, "x");
 });
 
 test("add, update and delete take effect for later requests, in every isolate", async () => {

@@ -18,10 +18,13 @@ const PRICE_OUT = 0.000011;
 const DEPLOYMENTS = ["alpha-flaky", "alpha-steady", "beta-flaky", "beta-steady"];
 let r;
 
+// The call timeout (1.5 s) ends the calls the mock leaves hanging; it stays well above a busy
+// machine's transit time, or an answer the mock completed would time out on its way and be asked
+// for again (a duplicate the check below counts).
 before(async () => {
   r = await startRouter((mock) => {
     const dep = (name) =>
-      `  - { model_name: ${name.split("-")[0]}, litellm_params: { model: openai/m, api_base: "${mock.base(name)}", timeout: 0.5, stream_timeout: 0.5 }, model_info: { id: ${name}, input_cost_per_token: ${PRICE_IN}, output_cost_per_token: ${PRICE_OUT} } }`;
+      `  - { model_name: ${name.split("-")[0]}, litellm_params: { model: openai/m, api_base: "${mock.base(name)}", timeout: 1.5, stream_timeout: 1.5 }, model_info: { id: ${name}, input_cost_per_token: ${PRICE_IN}, output_cost_per_token: ${PRICE_OUT} } }`;
     return `
 model_list:
 ${DEPLOYMENTS.map(dep).join("\n")}

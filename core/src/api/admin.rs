@@ -11,7 +11,6 @@ pub enum AdminRoute {
     ModelNew,
     ModelUpdate,
     ModelDelete,
-    ModelInfo,
     /// `POST /model/reset`: drops every runtime change (the config's list is in force).
     ModelReset,
     /// `GET /health[?model=]`: the Router's `health_check`.
@@ -91,7 +90,6 @@ async fn run(
                 .map(|m| m.replace("%2F", "/").replace('+', " "));
             Ok(ok(router.health_check(model.as_deref()).await?))
         }
-        AdminRoute::ModelInfo => Ok(ok(json!({"data": router.get_deployments()}))),
         AdminRoute::ModelNew => {
             let id = router.add_deployment(body_json(body)?).await?;
             Ok(ok(json!({"message": "deployment added", "model_id": id})))

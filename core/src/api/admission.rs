@@ -80,6 +80,7 @@ pub async fn admit(
         .apply(KeyOp::Admit {
             hash: hash.into(),
             model: req.model.clone(),
+            alias: req.alias.clone(),
             hold,
         })
         .await?

@@ -9,6 +9,7 @@ mod keys;
 mod log_line;
 mod metrics;
 mod model_call;
+mod models;
 mod routes;
 
 use crate::error::Error;
@@ -29,7 +30,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 const FALLBACK_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 /// Response headers a browser client may read (CORS).
-const EXPOSED_HEADERS: &str = "x-litellm-call-id, x-litellm-model-id, x-litellm-model-group, x-litellm-model-api-base, x-litellm-attempted-retries, x-litellm-attempted-fallbacks, x-litellm-response-cost, x-litellm-cache-key, x-switchyard-cache, x-litellm-version, retry-after";
+const EXPOSED_HEADERS: &str = "x-request-id, x-litellm-call-id, x-litellm-model-id, x-litellm-model-group, x-litellm-model-api-base, x-litellm-attempted-retries, x-litellm-attempted-fallbacks, x-litellm-response-cost, x-litellm-cache-key, x-switchyard-cache, x-litellm-version, retry-after";
 
 /// Answers the in-memory cache keeps at most.
 const MEMORY_CACHE_ENTRIES: usize = 1_000;
@@ -185,11 +186,21 @@ impl App {
                 limit_bytes: router.config().general.max_request_size_bytes,
             });
         }
+        let services = &self.services;
         match route {
             Route::Model(endpoint) => {
-                model_call::model_call(router, &self.services, endpoint, req, &caller).await
+                model_call::model_call(router, services, endpoint, req, &caller, None).await
             }
-            Route::Models => Ok(models(router)),
+            Route::AzureModel(endpoint, model) => {
+                let model = Some(model.as_str());
+                model_call::model_call(router, services, endpoint, req, &caller, model).await
+            }
+            Route::Models => models::list(router, services, &caller).await,
+            Route::ModelRetrieve(id) => models::retrieve(router, services, &caller, &id).await,
+            Route::ModelInfo => {
+                let query = req.path.split_once('?').map_or("", |(_, q)| q);
+                models::info(router, services, &caller, query).await
+            }
             Route::Liveliness | Route::Readiness | Route::Admin(_) | Route::Keys(_) => {
                 Err(Error::Internal {
                     message: "unreachable route".into(),
@@ -273,22 +284,6 @@ impl App {
             resp.headers.push(("vary", "origin".into()));
         }
     }
-}
-
-/// `GET /v1/models`: the model groups, in OpenAI's list shape.
-fn models(router: &Router) -> HttpResponse {
-    let data: Vec<_> = router
-        .config()
-        .group_order
-        .iter()
-        .map(|g| json!({"id": g, "object": "model", "created": 0, "owned_by": "switchyard"}))
-        .collect();
-    HttpResponse::json(
-        200,
-        json!({"object": "list", "data": data})
-            .to_string()
-            .into_bytes(),
-    )
 }
 
 #[cfg(test)]

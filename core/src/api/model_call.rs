@@ -24,9 +24,11 @@ pub(super) async fn model_call(
     endpoint: Endpoint,
     http: HttpRequest,
     caller: &Caller,
+    path_model: Option<&str>,
 ) -> Result<HttpResponse, Error> {
     let keys = &services.keys;
-    let mut req = parse(endpoint, http)?;
+    let mut req = parse(endpoint, http, path_model)?;
+    router.config().resolve_alias(&mut req);
     let key = admit(router, keys, caller, &mut req).await?;
     let call_id = router.call_id();
     let plan = match cache_plan(router, caller, key, &req) {
@@ -66,14 +68,58 @@ pub(super) async fn model_call(
     })
 }
 
-/// The client's body, checked field by field (a multipart form for audio uploads).
-fn parse(endpoint: Endpoint, http: HttpRequest) -> Result<ModelRequest, Error> {
-    if endpoint.takes_form() {
+/// The client's body, checked field by field (a multipart form for audio uploads), and the
+/// router controls LiteLLM's proxy reads from headers.
+fn parse(
+    endpoint: Endpoint,
+    http: HttpRequest,
+    path_model: Option<&str>,
+) -> Result<ModelRequest, Error> {
+    let controls = header_controls(&http)?;
+    let mut req = if endpoint.takes_form() {
         let content_type = http.header("content-type").unwrap_or("").to_string();
-        ModelRequest::parse_upload(endpoint, &content_type, http.body)
+        ModelRequest::parse_upload(endpoint, &content_type, http.body)?
     } else {
-        ModelRequest::parse_for(endpoint, &http.body)
+        ModelRequest::parse_named(endpoint, &http.body, path_model)?
+    };
+    for (field, value) in controls {
+        req.router_fields.entry(field).or_insert(value);
     }
+    Ok(req)
+}
+
+/// `x-litellm-timeout` (seconds) and `x-litellm-num-retries`, as the body fields `timeout` and
+/// `num_retries` (a body that sets the field wins); checked and capped like them.
+fn header_controls(http: &HttpRequest) -> Result<Vec<(String, serde_json::Value)>, Error> {
+    let mut out = Vec::new();
+    for (header, field, whole) in [
+        ("x-litellm-timeout", "timeout", false),
+        ("x-litellm-num-retries", "num_retries", true),
+    ] {
+        let Some(text) = http.header(header).map(str::trim) else {
+            continue;
+        };
+        let value = if whole {
+            text.parse::<u64>().ok().map(serde_json::Value::from)
+        } else {
+            text.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(serde_json::Value::from)
+        };
+        let value = value.ok_or_else(|| {
+            Error::invalid_value(
+                header,
+                if whole {
+                    "must be a whole number"
+                } else {
+                    "must be a positive number of seconds"
+                },
+            )
+        })?;
+        out.push((field.to_string(), value));
+    }
+    Ok(out)
 }
 
 /// A virtual key is admitted (its models noted on the request, its expected cost held) before
@@ -212,6 +258,9 @@ fn headers(
     ]);
     if let Some(cost) = routed.response_cost {
         headers.push(("x-litellm-response-cost", format!("{cost}")));
+    }
+    if let Some(id) = &routed.request_id {
+        headers.push(("x-request-id", id.clone()));
     }
     if let Some(p) = plan {
         headers.push(("x-litellm-cache-key", p.key.clone()));

@@ -7,7 +7,13 @@ use crate::error::Error;
 
 pub(super) enum Route {
     Model(Endpoint),
+    /// Azure OpenAI's path: `/openai/deployments/{model}/<endpoint>`; the model is the path's.
+    AzureModel(Endpoint, String),
     Models,
+    /// `GET /v1/models/{id}`.
+    ModelRetrieve(String),
+    /// `GET /model/info`: deployments, for the master key or (filtered) a virtual key.
+    ModelInfo,
     Liveliness,
     Readiness,
     Admin(AdminRoute),
@@ -40,7 +46,7 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/model/update" => (Route::Admin(AdminRoute::ModelUpdate), "POST"),
         "/model/delete" => (Route::Admin(AdminRoute::ModelDelete), "POST"),
         "/model/reset" => (Route::Admin(AdminRoute::ModelReset), "POST"),
-        "/model/info" | "/v1/model/info" => (Route::Admin(AdminRoute::ModelInfo), "GET"),
+        "/model/info" | "/v1/model/info" => (Route::ModelInfo, "GET"),
         "/health" => (Route::Admin(AdminRoute::Health), "GET"),
         "/key/generate" => (Route::Keys(KeyRoute::Generate), "POST"),
         "/key/info" => (Route::Keys(KeyRoute::Info), "GET"),
@@ -52,11 +58,14 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/cost/reset" => (Route::Admin(AdminRoute::CostReset), "POST"),
         "/metrics/deployments" => (Route::Admin(AdminRoute::DeploymentMetrics), "GET"),
         "/metrics" => (Route::Admin(AdminRoute::Prometheus), "GET"),
-        _ => {
-            return Err(Error::RouteNotFound {
-                path: path_only.to_string(),
-            })
-        }
+        other => match with_name(other) {
+            Some(found) => found,
+            None => {
+                return Err(Error::RouteNotFound {
+                    path: path_only.to_string(),
+                })
+            }
+        },
     };
     if method == allowed || (allowed == "GET" && method == "HEAD") {
         Ok(route)
@@ -65,5 +74,94 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
             method: method.to_string(),
             path: path_only.to_string(),
         })
+    }
+}
+
+/// Routes whose path holds a name: `/v1/models/{id}` (an id may hold `/`, as in
+/// `openai/gpt-4o`, written as is or as `%2F`) and Azure's deployment paths.
+fn with_name(path: &str) -> Option<(Route, &'static str)> {
+    if let Some(id) = path
+        .strip_prefix("/v1/models/")
+        .or_else(|| path.strip_prefix("/models/"))
+    {
+        return Some((Route::ModelRetrieve(decode(id)), "GET"));
+    }
+    let rest = path
+        .strip_prefix("/openai/deployments/")
+        .or_else(|| path.strip_prefix("/deployments/"))?;
+    let (model, endpoint) = rest.rsplit_once('/').map(|(m, e)| match e {
+        "completions" => m
+            .strip_suffix("/chat")
+            .map_or((m, Endpoint::Completions), |m| (m, Endpoint::Chat)),
+        "embeddings" => (m, Endpoint::Embeddings),
+        _ => (m, Endpoint::Speech),
+    })?;
+    if endpoint == Endpoint::Speech || model.is_empty() {
+        return None;
+    }
+    Some((Route::AzureModel(endpoint, decode(model)), "POST"))
+}
+
+/// `%XX` escapes in a path segment, decoded (an invalid one is kept as written).
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_routes_read_their_name() {
+        match match_route("GET", "/v1/models/openai%2Fgpt-4o").unwrap() {
+            Route::ModelRetrieve(id) => assert_eq!(id, "openai/gpt-4o"),
+            _ => panic!("not a retrieve"),
+        }
+        match match_route("GET", "/v1/models/openai/gpt-4o").unwrap() {
+            Route::ModelRetrieve(id) => assert_eq!(id, "openai/gpt-4o"),
+            _ => panic!("not a retrieve"),
+        }
+        for (path, endpoint, model) in [
+            (
+                "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+                Endpoint::Chat,
+                "gpt-4o",
+            ),
+            (
+                "/openai/deployments/my%20dep/embeddings",
+                Endpoint::Embeddings,
+                "my dep",
+            ),
+            (
+                "/openai/deployments/davinci/completions",
+                Endpoint::Completions,
+                "davinci",
+            ),
+        ] {
+            match match_route("POST", path).unwrap() {
+                Route::AzureModel(e, m) => assert_eq!((e, m.as_str()), (endpoint, model), "{path}"),
+                _ => panic!("{path}: not an Azure route"),
+            }
+        }
+        assert!(match_route("POST", "/openai/deployments/x/images/generations").is_err());
+        assert!(match_route("POST", "/openai/deployments//chat/completions").is_err());
+        assert!(match_route("GET", "/openai/deployments/x/chat/completions").is_err());
+        assert_eq!(decode("a%2"), "a%2");
+        assert_eq!(decode("%41%zz"), "A%zz");
     }
 }

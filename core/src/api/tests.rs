@@ -415,7 +415,6 @@ fn virtual_keys_are_generated_limited_and_kept_off_admin_routes() {
         ("GET", "/usage"),
         ("GET", "/metrics"),
         ("POST", "/key/generate"),
-        ("GET", "/model/info"),
     ] {
         assert_eq!(
             with_key(m, p, "{}").status,
@@ -672,4 +671,206 @@ fn a_key_without_limits_is_charged_after_the_answer_one_with_a_budget_before() {
             spend(&key)
         );
     }
+}
+
+/// A config with an alias (and a hidden one), a deployment with its own retries, and two
+/// groups a key may or may not use.
+fn alias_app(up: &Rc<ScriptedUpstream>) -> App {
+    app_with(
+        r#"{"model_list":[
+              {"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1","num_retries":0},"model_info":{"id":"g-1"}},
+              {"model_name":"h","litellm_params":{"model":"m","api_base":"http://up.test/v1"},"model_info":{"id":"h-1"}}],
+            "router_settings":{"num_retries":2,"model_group_alias":{"gpt-4":"g","secret":{"model":"h","hidden":true}}},
+            "general_settings":{"master_key":"sk-master"}}"#,
+        up,
+    )
+}
+
+fn key_for(a: &App, models: &str) -> String {
+    let gen = block_on(a.handle(req(
+        "POST",
+        "/key/generate",
+        &[AUTH],
+        &format!(r#"{{"models":{models}}}"#),
+    )));
+    assert_eq!(gen.status, 200);
+    body_json(&gen)["key"].as_str().unwrap().to_string()
+}
+
+fn ids(r: &HttpResponse) -> Vec<String> {
+    body_json(r)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_alias_routes_to_its_group_and_a_hidden_one_is_not_listed() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::json(200, COMPLETION));
+    let a = alias_app(&up);
+    let r = block_on(a.handle(req(
+        "POST",
+        "/v1/chat/completions",
+        &[AUTH],
+        r#"{"model":"gpt-4","messages":[{"role":"user","content":"hi"}]}"#,
+    )));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-litellm-model-group"), Some("g"));
+    let sent: Value = serde_json::from_slice(&up.calls.borrow()[0].body).unwrap();
+    assert_eq!(sent["model"], "m", "the deployment's model goes upstream");
+    let listed = block_on(a.handle(req("GET", "/v1/models", &[AUTH], "")));
+    assert_eq!(ids(&listed), ["g", "h", "gpt-4"]);
+    let hidden = block_on(a.handle(req("GET", "/v1/models/secret", &[AUTH], "")));
+    assert_eq!(hidden.status, 404);
+    assert_eq!(body_json(&hidden)["error"]["code"], "model_not_found");
+    let found = block_on(a.handle(req("GET", "/v1/models/gpt-4", &[AUTH], "")));
+    assert_eq!(body_json(&found)["id"], "gpt-4");
+}
+
+#[test]
+fn a_key_sees_and_calls_only_its_models_by_either_name() {
+    let up = Rc::new(ScriptedUpstream::default());
+    for _ in 0..3 {
+        up.push(UP, Reply::json(200, COMPLETION));
+    }
+    let a = alias_app(&up);
+    let by_alias = key_for(&a, r#"["gpt-4"]"#);
+    let by_group = key_for(&a, r#"["g"]"#);
+    let call = |key: &str, model: &str| {
+        let auth = format!("Bearer {key}");
+        block_on(a.handle(req(
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", &auth)],
+            &format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#),
+        )))
+        .status
+    };
+    assert_eq!(call(&by_alias, "gpt-4"), 200);
+    assert_eq!(call(&by_group, "gpt-4"), 200, "the group's key may use its alias");
+    assert_eq!(call(&by_alias, "g"), 403, "an alias opens its own name only");
+    assert_eq!(call(&by_group, "h"), 403);
+    assert_eq!(call(&by_group, "secret"), 403, "a hidden alias of another group");
+    let get = |key: &str, path: &str| {
+        let auth = format!("Bearer {key}");
+        block_on(a.handle(req("GET", path, &[("authorization", &auth)], "")))
+    };
+    assert_eq!(ids(&get(&by_group, "/v1/models")), ["g", "gpt-4"]);
+    assert_eq!(get(&by_group, "/v1/models/h").status, 404);
+    let info = get(&by_group, "/model/info");
+    assert_eq!(info.status, 200);
+    let groups: Vec<String> = body_json(&info)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["model_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(groups, ["g"], "a key sees only the deployments it may use");
+    let one = block_on(a.handle(req("GET", "/model/info?litellm_model_id=h-1", &[AUTH], "")));
+    let data = body_json(&one)["data"].clone();
+    assert_eq!(data.as_array().unwrap().len(), 1);
+    assert_eq!(data[0]["model_info"]["id"], "h-1");
+}
+
+#[test]
+fn a_deployment_with_its_own_num_retries_is_not_retried() {
+    let up = Rc::new(ScriptedUpstream::default());
+    for _ in 0..3 {
+        up.push(UP, Reply::json(500, r#"{"error":{"message":"boom"}}"#));
+    }
+    let a = alias_app(&up);
+    let call = |model: &str| {
+        block_on(a.handle(req(
+            "POST",
+            "/v1/chat/completions",
+            &[AUTH],
+            &format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#),
+        )))
+    };
+    assert_eq!(call("g").status, 500);
+    assert_eq!(up.calls.borrow().len(), 1, "g's deployment says num_retries: 0");
+    up.calls.borrow_mut().clear();
+    for _ in 0..3 {
+        up.push(UP, Reply::json(500, r#"{"error":{"message":"boom"}}"#));
+    }
+    assert_eq!(call("h").status, 500);
+    assert_eq!(up.calls.borrow().len(), 3, "h keeps the router's num_retries: 2");
+}
+
+#[test]
+fn litellm_control_headers_set_timeout_and_retries() {
+    let up = Rc::new(ScriptedUpstream::default());
+    for _ in 0..3 {
+        up.push(UP, Reply::json(500, r#"{"error":{"message":"boom"}}"#));
+    }
+    let a = alias_app(&up);
+    let r = block_on(a.handle(req(
+        "POST",
+        "/v1/chat/completions",
+        &[AUTH, ("x-litellm-num-retries", "0")],
+        r#"{"model":"h","messages":[{"role":"user","content":"hi"}]}"#,
+    )));
+    assert_eq!(r.status, 500);
+    assert_eq!(up.calls.borrow().len(), 1, "the header asked for no retries");
+    for (header, value) in [
+        ("x-litellm-num-retries", "lots"),
+        ("x-litellm-timeout", "-1"),
+        ("x-litellm-timeout", "soon"),
+    ] {
+        let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[AUTH, (header, value)], CHAT)));
+        assert_eq!(r.status, 400, "{header}: {value}");
+        assert_eq!(body_json(&r)["error"]["param"], header);
+    }
+}
+
+#[test]
+fn azure_style_paths_take_the_model_from_the_path() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::json(200, COMPLETION));
+    up.push(
+        "http://up.test/v1/embeddings",
+        Reply::json(200, r#"{"object":"list","data":[]}"#),
+    );
+    let a = alias_app(&up);
+    let r = block_on(a.handle(req(
+        "POST",
+        "/openai/deployments/gpt-4/chat/completions?api-version=2024-10-21",
+        &[("api-key", "sk-master")],
+        r#"{"messages":[{"role":"user","content":"hi"}]}"#,
+    )));
+    assert_eq!(r.status, 200, "{:?}", body_json(&r));
+    assert_eq!(r.header("x-litellm-model-group"), Some("g"));
+    let r = block_on(a.handle(req(
+        "POST",
+        "/openai/deployments/h/embeddings?api-version=2024-10-21",
+        &[("api-key", "sk-master")],
+        r#"{"input":"hello","model":"ignored"}"#,
+    )));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-litellm-model-group"), Some("h"));
+}
+
+#[test]
+fn the_providers_request_id_reaches_the_client() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        UP,
+        Reply::Full {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-request-id".into(), "req_abc123".into()),
+            ],
+            body: COMPLETION.as_bytes().to_vec(),
+        },
+    );
+    up.push(UP, Reply::json(200, COMPLETION));
+    let a = app(&up);
+    let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[AUTH], CHAT)));
+    assert_eq!(r.header("x-request-id"), Some("req_abc123"));
+    let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[AUTH], CHAT)));
+    assert_eq!(r.header("x-request-id"), None, "none invented");
 }

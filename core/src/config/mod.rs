@@ -12,13 +12,14 @@ mod settings;
 use crate::error::Error;
 use crate::ports::Secrets;
 use crate::provider::{self, Provider};
+use crate::request::ModelRequest;
 use raw::{RawConfig, RawDeployment};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 pub use secrets::SECRET_PREFIX;
 pub use settings::{
-    ClientCaps, Fallbacks, RetryPolicy, RouterSettings, RoutingStrategy, StrategyArgs,
+    Alias, ClientCaps, Fallbacks, RetryPolicy, RouterSettings, RoutingStrategy, StrategyArgs,
     DEFAULT_ALLOWED_FAILS, DEFAULT_COOLDOWN_SECS, DEFAULT_MAX_FALLBACKS, DEFAULT_NUM_RETRIES,
 };
 
@@ -84,7 +85,10 @@ pub struct Deployment {
     pub organization: Option<String>,
     pub timeout_ms: u64,
     pub stream_timeout_ms: u64,
+    /// At most this many retries on this deployment within one request (`max_retries`).
     pub max_retries: Option<u32>,
+    /// Retries after this deployment fails, instead of the group's (`litellm_params.num_retries`).
+    pub num_retries: Option<u32>,
     pub weight: Option<f64>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
@@ -320,6 +324,7 @@ impl Config {
                         .stream_timeout_ms
                         .unwrap_or(self.router.timeout_ms),
                     max_retries: None,
+                    num_retries: None,
                     weight: None,
                     rpm: None,
                     tpm: None,
@@ -345,6 +350,23 @@ impl Config {
     }
 
     /// Whether requests for `name` can be routed at all.
+    /// The group an alias (`model_group_alias`) names. An alias wins over a group of the
+    /// same name, as in LiteLLM (the config warns of it).
+    pub fn alias_target(&self, name: &str) -> Option<&str> {
+        self.router.aliases.get(name).map(|a| a.group.as_str())
+    }
+
+    /// Points a request for an alias at its group (once: an alias never names another).
+    pub fn resolve_alias(&self, req: &mut ModelRequest) {
+        if req.alias.is_some() {
+            return;
+        }
+        if let Some(group) = self.alias_target(&req.model) {
+            let group = group.to_string();
+            req.alias = Some(std::mem::replace(&mut req.model, group));
+        }
+    }
+
     pub fn knows(&self, name: &str) -> bool {
         self.groups.contains_key(name) || self.deployments.iter().any(|d| d.id == name)
     }
@@ -545,6 +567,22 @@ fn build(
         members.push(i);
         deployments.push(dep);
     }
+    let mut names: Vec<(&String, &settings::Alias)> = router.aliases.iter().collect();
+    names.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, alias) in names {
+        if groups.contains_key(name) {
+            warnings.push(format!(
+                "router_settings.model_group_alias.{name}: also a model group; requests for it go to `{}`",
+                alias.group
+            ));
+        }
+        if !groups.contains_key(&alias.group) {
+            warnings.push(format!(
+                "router_settings.model_group_alias.{name}: `{}` is not a model group of this config",
+                alias.group
+            ));
+        }
+    }
     Ok(Config {
         deployments,
         groups,
@@ -649,6 +687,7 @@ fn deployment(
         timeout_ms,
         stream_timeout_ms,
         max_retries: p.max_retries,
+        num_retries: p.num_retries,
         weight: p.weight,
         rpm: p.rpm,
         tpm: p.tpm,

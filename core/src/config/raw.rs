@@ -55,6 +55,9 @@ pub struct RawLitellmParams {
     /// Seconds to the first chunk of a stream.
     #[serde(default)]
     pub stream_timeout: Option<f64>,
+    /// Retries after this deployment fails, instead of the group's.
+    #[serde(default)]
+    pub num_retries: Option<u32>,
     #[serde(default)]
     pub max_retries: Option<u32>,
     #[serde(default)]
@@ -193,6 +196,10 @@ with_shared_router_keys! {
         /// group": `{"gpt-4": ["gpt-3.5-turbo"]}`. Used by cost-based routing only.
         #[serde(default)]
         pub cost_substitutes: Option<Map<String, Value>>,
+        /// Other names for model groups: `{"gpt-4": "my-gpt4"}` or
+        /// `{"gpt-4": {"model": "my-gpt4", "hidden": true}}`.
+        #[serde(default)]
+        pub model_group_alias: Option<Map<String, Value>>,
         #[serde(default)]
         pub enable_tag_filtering: Option<bool>,
         /// Caps on what a client may ask for in its request body (Switchyard's).

@@ -147,9 +147,19 @@ pub struct RouterSettings {
     pub pre_call_checks: bool,
     pub default_max_parallel_requests: Option<u32>,
     pub cost_substitutes: HashMap<String, Vec<String>>,
+    /// `model_group_alias`: other names for groups.
+    pub aliases: HashMap<String, Alias>,
     pub tag_filtering: bool,
     /// What a client may ask for in its body, at most (a tenant must not starve others).
     pub client_caps: ClientCaps,
+}
+
+/// Another name for a model group (`model_group_alias`); a hidden one is left out of
+/// `/v1/models`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alias {
+    pub group: String,
+    pub hidden: bool,
 }
 
 /// Caps on the router controls a client sends (`timeout`, `num_retries`, `fallbacks`, cache
@@ -287,7 +297,40 @@ pub(super) fn build(
             );
         }
     }
+    let mut aliases = HashMap::new();
+    for (name, v) in rs.model_group_alias.iter().flatten() {
+        let path = format!("router_settings.model_group_alias.{name}");
+        let alias = match v {
+            Value::String(group) => Alias {
+                group: group.clone(),
+                hidden: false,
+            },
+            Value::Object(m) => Alias {
+                group: m
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| config_error(format!("{path}.model: must name a model group")))?
+                    .to_string(),
+                hidden: match m.get("hidden") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(b)) => *b,
+                    Some(_) => {
+                        return Err(config_error(format!(
+                            "{path}.hidden: must be true or false"
+                        )))
+                    }
+                },
+            },
+            _ => {
+                return Err(config_error(format!(
+                    "{path}: must be a group name or {{model, hidden}}"
+                )))
+            }
+        };
+        aliases.insert(name.clone(), alias);
+    }
     Ok(RouterSettings {
+        aliases,
         routing_strategy,
         strategy_args: args,
         timeout_ms,

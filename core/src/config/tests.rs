@@ -220,3 +220,42 @@ fn litellm_settings_request_timeout_applies_when_router_has_none() {
     .unwrap();
     assert_eq!(c.deployments[0].timeout_ms, 12_000);
 }
+
+#[test]
+fn model_group_alias_in_both_spellings() {
+    let c = load(
+        r#"
+model_list:
+  - { model_name: g, litellm_params: { model: openai/m, num_retries: 1 } }
+router_settings:
+  model_group_alias:
+    gpt-4: g
+    quiet: { model: g, hidden: true }
+    g: g
+    lost: nowhere
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.alias_target("gpt-4"), Some("g"));
+    assert!(c.router.aliases["quiet"].hidden);
+    assert!(!c.router.aliases["gpt-4"].hidden);
+    assert_eq!(c.deployments[0].num_retries, Some(1));
+    assert!(
+        c.deployments[0].body_defaults.get("num_retries").is_none(),
+        "never sent upstream"
+    );
+    let warned = |needle: &str| c.warnings.iter().any(|w| w.contains(needle));
+    assert!(warned("model_group_alias.g: also a model group"), "{:?}", c.warnings);
+    assert!(warned("model_group_alias.lost: `nowhere` is not a model group"));
+    for (bad, path) in [
+        ("{ x: 3 }", "model_group_alias.x"),
+        ("{ x: { hidden: true } }", "model_group_alias.x.model"),
+        ("{ x: { model: g, hidden: maybe } }", "model_group_alias.x.hidden"),
+    ] {
+        let text = format!(
+            "model_list: [{{ model_name: g, litellm_params: {{ model: openai/m }} }}]\nrouter_settings: {{ model_group_alias: {bad} }}"
+        );
+        let e = message(load(&text).unwrap_err());
+        assert!(e.contains(path), "{bad}: {e}");
+    }
+}

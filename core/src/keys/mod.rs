@@ -118,6 +118,10 @@ pub enum KeyOp {
     Admit {
         hash: String,
         model: String,
+        /// The alias the client called `model` by (`model_group_alias`): a key that lists
+        /// either name may use it.
+        #[serde(default)]
+        alias: Option<String>,
         #[serde(default)]
         hold: Hold,
     },
@@ -336,7 +340,12 @@ impl KeyBook {
                     .filter(|h| self.keys.remove(*h).is_some())
                     .count(),
             },
-            KeyOp::Admit { hash, model, hold } => self.admit(&hash, &model, hold, now_ms),
+            KeyOp::Admit {
+                hash,
+                model,
+                alias,
+                hold,
+            } => self.admit(&hash, &model, alias.as_deref(), hold, now_ms),
             KeyOp::Charge {
                 hash,
                 tokens,
@@ -356,7 +365,14 @@ impl KeyBook {
         }
     }
 
-    fn admit(&mut self, hash: &str, model: &str, hold: Hold, now_ms: f64) -> KeyReply {
+    fn admit(
+        &mut self,
+        hash: &str,
+        model: &str,
+        alias: Option<&str>,
+        hold: Hold,
+        now_ms: f64,
+    ) -> KeyReply {
         let refuse = |refusal: Refusal| KeyReply::Refused { refusal };
         let Some(rec) = self.keys.get_mut(hash) else {
             return refuse(Refusal::UnknownKey);
@@ -364,7 +380,8 @@ impl KeyBook {
         if rec.expires_ms.is_some_and(|e| now_ms >= e) {
             return refuse(Refusal::Expired);
         }
-        if !rec.models.is_empty() && !rec.models.iter().any(|m| key_allows(m, model)) {
+        let listed = |name: &str| rec.models.iter().any(|m| key_allows(m, name));
+        if !rec.models.is_empty() && !listed(model) && !alias.is_some_and(listed) {
             return refuse(Refusal::ModelNotAllowed {
                 model: model.to_string(),
             });
@@ -455,6 +472,7 @@ mod tests {
             KeyOp::Admit {
                 hash: h.into(),
                 model: model.into(),
+                alias: None,
                 hold: Hold::default(),
             },
             now,
@@ -470,6 +488,7 @@ mod tests {
             KeyOp::Admit {
                 hash: h.into(),
                 model: "m".into(),
+                alias: None,
                 hold: Hold {
                     id: 0,
                     cost,
@@ -643,6 +662,7 @@ mod tests {
         let op = KeyOp::Admit {
             hash: h.clone(),
             model: "m".into(),
+            alias: None,
             hold: Hold::default(),
         };
         let text = serde_json::to_string(&op).unwrap();

@@ -22,6 +22,8 @@ pub(super) struct Answer {
     pub cost: Option<f64>,
     /// For a stream: filled with (tokens, cost) when it ends.
     pub stream_usage: Option<StreamUsage>,
+    /// The provider's `x-request-id`, for the client (the SDKs' `_request_id`).
+    pub request_id: Option<String>,
 }
 
 impl Router {
@@ -71,6 +73,10 @@ impl Router {
             }
             Err(e) => return Err(self.failed(config, d, e, client_bound)),
         };
+        let request_id = resp
+            .header("x-request-id")
+            .filter(|id| id.len() <= 256 && !crate::names::has_control(id))
+            .map(str::to_string);
         match resp.body {
             UpstreamBody::Full(raw) => {
                 let bytes = match adapter::response(d, req, raw) {
@@ -104,6 +110,7 @@ impl Router {
                     body: RoutedBody::Json(bytes),
                     cost: Some(cost),
                     stream_usage: None,
+                    request_id,
                 })
             }
             UpstreamBody::Stream(stream) if req.endpoint == Endpoint::Speech => {
@@ -127,6 +134,7 @@ impl Router {
                     },
                     cost: Some(spoken),
                     stream_usage: None,
+                    request_id,
                 })
             }
             UpstreamBody::Stream(stream) => {
@@ -165,6 +173,7 @@ impl Router {
                     body: RoutedBody::Stream(relay.on_end(on_end).into_client_stream(first)),
                     cost: None,
                     stream_usage: Some(usage_cell),
+                    request_id,
                 })
             }
         }

@@ -39,6 +39,21 @@ pub(super) async fn completion(
     trace: &mut Vec<String>,
 ) -> Result<Routed, Error> {
     let mut config = router.config();
+    // A library caller's request for an alias (the HTTP surface resolves its own before the
+    // key is admitted).
+    let aliased;
+    let req = match config
+        .alias_target(&req.model)
+        .filter(|_| req.alias.is_none())
+    {
+        Some(_) => {
+            let mut r = req.clone();
+            config.resolve_alias(&mut r);
+            aliased = r;
+            &aliased
+        }
+        None => req,
+    };
     let configured = config.knows(&req.model);
     let opts = RequestOptions::parse(&req.router_fields, &req.model, &config.router.client_caps)?;
     // Names that are not groups get deployments for this request: a wildcard deployment's
@@ -153,7 +168,8 @@ pub(super) fn may_use(req: &ModelRequest, config: &Config, name: &str) -> bool {
         return true;
     };
     let listed = |n: &str| list.iter().any(|m| crate::keys::key_allows(m, n));
-    if listed(name) {
+    // The alias the client called the group by opens it too.
+    if listed(name) || (name == req.model && req.alias.as_deref().is_some_and(listed)) {
         return true;
     }
     match config.deployments_for(name) {
@@ -229,6 +245,7 @@ impl Served {
             attempted_fallbacks: tally.fallbacks,
             response_cost: self.answer.cost,
             stream_usage: self.answer.stream_usage,
+            request_id: self.answer.request_id,
         }
     }
 }
@@ -352,9 +369,11 @@ impl GroupRun<'_> {
             let allowed = match e.class() {
                 Some(class) => match policy.per_class.get(&class) {
                     Some(n) => *n,
-                    None if policy.retries_for(class) > 0 => {
-                        self.opts.num_retries.unwrap_or(policy.retries_for(class))
-                    }
+                    None if policy.retries_for(class) > 0 => self
+                        .opts
+                        .num_retries
+                        .or(d.num_retries)
+                        .unwrap_or(policy.retries_for(class)),
                     None => 0,
                 },
                 None => 0,
