@@ -24,7 +24,6 @@ model_list:
     litellm_params: { model: openai/x, api_base: "${mock.base("retried")}" }
 router_settings:
   num_retries: 2
-  retry_policy: { InternalServerErrorRetries: 2 }
   model_group_alias:
     gpt-4: gpt-4o
     internal-name: { model: embedder, hidden: true }
@@ -56,14 +55,16 @@ test("an alias serves its group; the SDK's models.list and models.retrieve see w
 
   const key = await keyFor(["gpt-4"]);
   const tenant = r.client(key);
-  assert.deepEqual((await tenant.models.list()).data.map((m) => m.id), ["gpt-4o", "gpt-4"]);
+  assert.deepEqual((await tenant.models.list()).data.map((m) => m.id), ["gpt-4"], "the name it was given, not the group's");
+  const groupKey = await keyFor(["gpt-4o"]);
+  assert.deepEqual((await r.client(groupKey).models.list()).data.map((m) => m.id), ["gpt-4o", "gpt-4"], "a group's key sees its alias");
   await assert.rejects(tenant.models.retrieve("embedder"), (e) => e.status === 404 && e.code === "model_not_found");
   const served = await tenant.chat.completions.create({ model: "gpt-4", messages: hi });
   assert.equal(served.object, "chat.completion");
   await assert.rejects(tenant.embeddings.create({ model: "internal-name", input: "x" }), (e) => e.status === 403);
   const info = await fetch(`${r.url}/model/info`, { headers: { authorization: `Bearer ${key}` } });
   assert.equal(info.status, 200);
-  assert.deepEqual((await info.json()).data.map((d) => d.model_name), ["gpt-4o"]);
+  assert.deepEqual((await info.json()).data.map((d) => d.model_name), ["gpt-4o"], "the alias's deployments");
   const one = await fetch(`${r.url}/model/info?litellm_model_id=emb-1`, { headers: { authorization: `Bearer ${MASTER}` } });
   assert.deepEqual((await one.json()).data.map((d) => d.model_info.id), ["emb-1"]);
 });

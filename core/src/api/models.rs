@@ -97,10 +97,18 @@ pub(super) async fn info(
         .split('&')
         .find_map(|p| p.strip_prefix("litellm_model_id="))
         .map(|v| v.replace("%2F", "/").replace('+', " "));
+    let config = router.config();
+    // A group's deployments show for a key that lists the group or an alias of it.
     let listed = |group: &str| {
-        allow
-            .as_deref()
-            .is_none_or(|list| list.iter().any(|m| key_allows(m, group)))
+        allow.as_deref().is_none_or(|list| {
+            let named = |name: &str| list.iter().any(|m| key_allows(m, name));
+            named(group)
+                || config
+                    .router
+                    .aliases
+                    .iter()
+                    .any(|(alias, a)| a.group == group && named(alias))
+        })
     };
     let data: Vec<Value> = router
         .get_deployments()

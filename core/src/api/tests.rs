@@ -750,10 +750,22 @@ fn a_key_sees_and_calls_only_its_models_by_either_name() {
         .status
     };
     assert_eq!(call(&by_alias, "gpt-4"), 200);
-    assert_eq!(call(&by_group, "gpt-4"), 200, "the group's key may use its alias");
-    assert_eq!(call(&by_alias, "g"), 403, "an alias opens its own name only");
+    assert_eq!(
+        call(&by_group, "gpt-4"),
+        200,
+        "the group's key may use its alias"
+    );
+    assert_eq!(
+        call(&by_alias, "g"),
+        403,
+        "an alias opens its own name only"
+    );
     assert_eq!(call(&by_group, "h"), 403);
-    assert_eq!(call(&by_group, "secret"), 403, "a hidden alias of another group");
+    assert_eq!(
+        call(&by_group, "secret"),
+        403,
+        "a hidden alias of another group"
+    );
     let get = |key: &str, path: &str| {
         let auth = format!("Bearer {key}");
         block_on(a.handle(req("GET", path, &[("authorization", &auth)], "")))
@@ -791,13 +803,21 @@ fn a_deployment_with_its_own_num_retries_is_not_retried() {
         )))
     };
     assert_eq!(call("g").status, 500);
-    assert_eq!(up.calls.borrow().len(), 1, "g's deployment says num_retries: 0");
+    assert_eq!(
+        up.calls.borrow().len(),
+        1,
+        "g's deployment says num_retries: 0"
+    );
     up.calls.borrow_mut().clear();
     for _ in 0..3 {
         up.push(UP, Reply::json(500, r#"{"error":{"message":"boom"}}"#));
     }
     assert_eq!(call("h").status, 500);
-    assert_eq!(up.calls.borrow().len(), 3, "h keeps the router's num_retries: 2");
+    assert_eq!(
+        up.calls.borrow().len(),
+        3,
+        "h keeps the router's num_retries: 2"
+    );
 }
 
 #[test]
@@ -814,13 +834,22 @@ fn litellm_control_headers_set_timeout_and_retries() {
         r#"{"model":"h","messages":[{"role":"user","content":"hi"}]}"#,
     )));
     assert_eq!(r.status, 500);
-    assert_eq!(up.calls.borrow().len(), 1, "the header asked for no retries");
+    assert_eq!(
+        up.calls.borrow().len(),
+        1,
+        "the header asked for no retries"
+    );
     for (header, value) in [
         ("x-litellm-num-retries", "lots"),
         ("x-litellm-timeout", "-1"),
         ("x-litellm-timeout", "soon"),
     ] {
-        let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[AUTH, (header, value)], CHAT)));
+        let r = block_on(a.handle(req(
+            "POST",
+            "/v1/chat/completions",
+            &[AUTH, (header, value)],
+            CHAT,
+        )));
         assert_eq!(r.status, 400, "{header}: {value}");
         assert_eq!(body_json(&r)["error"]["param"], header);
     }

@@ -245,12 +245,21 @@ router_settings:
         "never sent upstream"
     );
     let warned = |needle: &str| c.warnings.iter().any(|w| w.contains(needle));
-    assert!(warned("model_group_alias.g: also a model group"), "{:?}", c.warnings);
-    assert!(warned("model_group_alias.lost: `nowhere` is not a model group"));
+    assert!(
+        warned("model_group_alias.g: also a model group"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(warned(
+        "model_group_alias.lost: `nowhere` is not a model group"
+    ));
     for (bad, path) in [
         ("{ x: 3 }", "model_group_alias.x"),
         ("{ x: { hidden: true } }", "model_group_alias.x.model"),
-        ("{ x: { model: g, hidden: maybe } }", "model_group_alias.x.hidden"),
+        (
+            "{ x: { model: g, hidden: maybe } }",
+            "model_group_alias.x.hidden",
+        ),
     ] {
         let text = format!(
             "model_list: [{{ model_name: g, litellm_params: {{ model: openai/m }} }}]\nrouter_settings: {{ model_group_alias: {bad} }}"
