@@ -144,6 +144,13 @@ async function refresh() {
       if (!groups.has(d.model_name)) groups.set(d.model_name, []);
       groups.get(d.model_name).push(d);
     }
+    // Deployments the config could not use (the others serve): named, with the reason.
+    const leftOut = info.left_out || [];
+    $("left-out").hidden = leftOut.length === 0;
+    $("left-out").replaceChildren(
+      el("h3", { text: `Left out of the config (${leftOut.length})` }),
+      ...leftOut.map((l) => el("p", { class: "error", text: `${l.model_name || "(no model_name)"}: ${l.reason}` })),
+    );
     const root = $("groups");
     root.replaceChildren(
       ...[...groups].map(([name, deps]) =>

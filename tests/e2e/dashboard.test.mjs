@@ -21,6 +21,7 @@ before(async () => {
 model_list:
   - { model_name: alpha, litellm_params: { model: openai/alpha-good, api_base: "${mock.base("good")}", rpm: 600 }, model_info: { id: alpha-good } }
   - { model_name: alpha, litellm_params: { model: openai/alpha-flaky, api_base: "${mock.base("flaky")}" }, model_info: { id: alpha-flaky } }
+  - { model_name: typo-entry, litellm_params: { model: nosuch/x } }
 general_settings: { master_key: "${MASTER}" }
 router_settings: { allowed_fails: 0, cooldown_time: 120, num_retries: 1 }
 `,
@@ -61,6 +62,10 @@ test("the dashboard: sign in, deployments, add, cooldown, escaping, phone width"
   await page.waitForSelector("[data-deployment=alpha-good]");
   assert.equal(await page.locator(".dep").count(), 2);
   assert.ok(!page.url().includes(MASTER), "the key never goes in a URL");
+  // The config's unusable entry is named, with why, and the rest serve.
+  const leftOut = await page.locator("#left-out").textContent();
+  assert.match(leftOut, /Left out of the config \(1\)/);
+  assert.match(leftOut, /typo-entry: model_list\[2\]\.litellm_params\.model/);
 
   // Add a deployment from the form, then see it serve a request.
   await page.fill("#f-group", "added");

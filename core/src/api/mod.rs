@@ -213,12 +213,20 @@ impl App {
         match &self.router {
             Ok(r) => {
                 let (state, reachable) = r.state().reachable().await;
+                let config = r.config();
+                // Serving, with some deployments of the config left out: degraded, not down.
+                let status = match (reachable, config.left_out.is_empty()) {
+                    (false, _) => "unhealthy",
+                    (true, true) => "healthy",
+                    (true, false) => "degraded",
+                };
                 HttpResponse::json(
                     if reachable { 200 } else { 503 },
                     json!({
-                        "status": if reachable { "healthy" } else { "unhealthy" },
+                        "status": status,
                         "config": "valid",
-                        "deployments": r.config().deployments.len(),
+                        "deployments": config.deployments.len(),
+                        "left_out": config.left_out.len(),
                         "state": state,
                         "state_reachable": reachable,
                     })

@@ -120,7 +120,17 @@ pub(super) async fn info(
                 .is_none_or(|id| d.pointer("/model_info/id").and_then(Value::as_str) == Some(id))
         })
         .collect();
-    Ok(ok(json!({"data": data})))
+    let mut body = json!({"data": data});
+    if allow.is_none() && !matches!(caller, Caller::Key(_)) {
+        // What the config could not use, for whoever administers it (LiteLLM logs it only).
+        let left_out: Vec<Value> = config
+            .left_out
+            .iter()
+            .map(|l| json!({"index": l.index, "model_name": l.model_name, "reason": l.reason}))
+            .collect();
+        body["left_out"] = Value::Array(left_out);
+    }
+    Ok(ok(body))
 }
 
 fn ok(v: Value) -> HttpResponse {

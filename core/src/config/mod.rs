@@ -8,6 +8,7 @@
 mod raw;
 mod secrets;
 mod settings;
+mod yaml11;
 
 use crate::error::Error;
 use crate::ports::Secrets;
@@ -62,9 +63,21 @@ pub struct Config {
     pub cache: Option<CacheSettings>,
     /// Keys that were ignored, as key paths. Logged once at load.
     pub warnings: Vec<String>,
-    /// The config as written (secrets unresolved): runtime changes to the model list edit this
-    /// and parse it again, so they get exactly the same checks as the file.
+    /// The config as written (secrets unresolved), without the entries left out: runtime
+    /// changes to the model list edit this and parse it again, so they get exactly the same
+    /// checks as the file.
     pub source: Value,
+    /// `model_list` entries that could not be used (the others serve, as in LiteLLM).
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A `model_list` entry left out of the config, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeftOut {
+    /// Its position in `model_list` as written.
+    pub index: usize,
+    pub model_name: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -198,8 +211,10 @@ impl Config {
             serde_json::from_str(trimmed)
                 .map_err(|e| config_error(format!("the config is not valid JSON: {e}")))?
         } else {
-            serde_yaml_ng::from_str(trimmed)
-                .map_err(|e| config_error(format!("the config is not valid YAML: {e}")))?
+            let mut tree = serde_yaml_ng::from_str(trimmed)
+                .map_err(|e| config_error(format!("the config is not valid YAML: {e}")))?;
+            yaml11::normalize(&mut tree);
+            tree
         };
         Config::from_value(tree, env)
     }
@@ -210,27 +225,44 @@ impl Config {
                 "the config must be a mapping with a `model_list`",
             ));
         }
-        let source = tree.clone();
+        let mut source = tree.clone();
         merge_default_litellm_params(&mut tree);
         let ids = written_ids(&tree);
         let body_defaults = take_body_defaults(&mut tree);
-        secrets::resolve(&mut tree, env)?;
-
-        let mut warnings = Vec::new();
-        let raw: RawConfig = {
-            let mut note = |path: serde_ignored::Path| {
-                warnings.push(format!("{path}: unknown key, ignored"));
-            };
-            let ignored = serde_ignored::Deserializer::new(&tree, &mut note);
-            serde_path_to_error::deserialize(ignored).map_err(|e| {
-                config_error(format!(
-                    "{}: {}",
-                    display_path(&e.path().to_string()),
-                    e.inner()
-                ))
-            })?
+        // The model list is read entry by entry (one bad deployment is left out, as in
+        // LiteLLM); everything else must be right as a whole.
+        let entries = match tree.as_object_mut().and_then(|m| m.remove("model_list")) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list,
+            Some(_) => return Err(config_error("model_list: must be a list of deployments")),
         };
-        let mut config = build(raw, ids, body_defaults, warnings)?;
+        secrets::resolve(&mut tree, env)?;
+        let mut warnings = Vec::new();
+        let raw: RawConfig = read(&tree, "", &mut warnings)?;
+        let parsed: Vec<(String, Result<RawDeployment, Error>)> = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut entry)| {
+                let name = entry
+                    .get("model_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let at = format!("model_list[{i}]");
+                let read = secrets::resolve_at(&mut entry, &at, env)
+                    .and_then(|()| read(&entry, &at, &mut warnings));
+                (name, read)
+            })
+            .collect();
+        let mut config = build(raw, parsed, ids, body_defaults, warnings)?;
+        // The written list without what was left out: its entries line up with `deployments`.
+        if let Some(Value::Array(list)) = source.get_mut("model_list") {
+            let mut i = 0;
+            list.retain(|_| {
+                i += 1;
+                !config.left_out.iter().any(|l| l.index == i - 1)
+            });
+        }
         config.source = source;
         Ok(config)
     }
@@ -410,6 +442,26 @@ pub(crate) fn config_error(message: impl Into<String>) -> Error {
     }
 }
 
+/// Deserializes `tree` (found at `at`, `""` for the top), noting unknown keys in `warnings`;
+/// an error names the key path.
+fn read<T: serde::de::DeserializeOwned>(
+    tree: &Value,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Result<T, Error> {
+    let join = |path: &str| match (at, path) {
+        ("", p) => display_path(p).to_string(),
+        (a, ".") => a.to_string(),
+        (a, p) => format!("{a}.{p}"),
+    };
+    let mut note = |path: serde_ignored::Path| {
+        warnings.push(format!("{}: unknown key, ignored", join(&path.to_string())));
+    };
+    let ignored = serde_ignored::Deserializer::new(tree, &mut note);
+    serde_path_to_error::deserialize(ignored)
+        .map_err(|e| config_error(format!("{}: {}", join(&e.path().to_string()), e.inner())))
+}
+
 /// serde_path_to_error prints the root as `.`; say so in words.
 fn display_path(p: &str) -> &str {
     if p == "." {
@@ -485,6 +537,7 @@ pub(crate) fn secs_to_ms(path: &str, secs: Option<f64>) -> Result<Option<u64>, E
 
 fn build(
     raw: RawConfig,
+    entries: Vec<(String, Result<RawDeployment, Error>)>,
     ids: Vec<String>,
     mut body_defaults: Vec<Map<String, Value>>,
     warnings: Vec<String>,
@@ -523,49 +576,54 @@ fn build(
         request_body_timeout_ms: (body_timeout_s * 1000.0) as u64,
     };
 
-    let mut deployments = Vec::with_capacity(raw.model_list.len());
+    let written = entries.len();
+    let mut deployments: Vec<Deployment> = Vec::with_capacity(written);
     let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
     let mut group_order = Vec::new();
-    for (i, (d, id)) in raw.model_list.into_iter().zip(ids).enumerate() {
-        let defaults = std::mem::take(&mut body_defaults[i]);
-        let explicit = d.model_info.id.is_some();
-        let mut dep = deployment(i, d, id, defaults, &router)?;
-        // Names end up in response headers and metrics labels: a line break would inject a
-        // header, a `\r` make every answer of the group unsendable.
-        for (key, value) in [("model_name", &dep.group), ("model_info.id", &dep.id)]
-            .into_iter()
-            .chain(dep.tags.iter().map(|t| ("litellm_params.tags", t)))
-            .chain([("litellm_params.model", &dep.model)])
-        {
-            if crate::names::has_control(value) {
-                return Err(config_error(format!(
-                    "model_list[{i}].{key}: must not contain control characters (line breaks, tabs)"
-                )));
+    let mut left_out: Vec<LeftOut> = Vec::new();
+    for (i, ((name, entry), id)) in entries.into_iter().zip(ids).enumerate() {
+        let defaults = body_defaults
+            .get_mut(i)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let dep = entry.and_then(|d| checked(i, d, id, defaults, &router, &deployments));
+        let dep = match dep {
+            Ok(dep) => dep,
+            Err(e) => {
+                let reason = e
+                    .message()
+                    .trim_start_matches("Invalid router config: ")
+                    .to_string();
+                warnings.push(format!(
+                    "{reason}: this deployment is left out, the others serve"
+                ));
+                left_out.push(LeftOut {
+                    index: i,
+                    model_name: name,
+                    reason,
+                });
+                continue;
             }
-        }
-        if !explicit
-            && deployments
-                .iter()
-                .any(|other: &Deployment| other.id == dep.id)
-        {
-            // The same deployment written twice: keep both, with distinct, stable ids.
-            dep.id = format!("{}-{i}", dep.id);
-        }
-        if deployments
-            .iter()
-            .any(|other: &Deployment| other.id == dep.id)
-        {
-            return Err(config_error(format!(
-                "model_list[{i}].model_info.id: `{}` is used by another deployment",
-                dep.id
-            )));
-        }
+        };
         let members = groups.entry(dep.group.clone()).or_default();
         if members.is_empty() {
             group_order.push(dep.group.clone());
         }
-        members.push(i);
+        members.push(deployments.len());
         deployments.push(dep);
+    }
+    if written > 0 && deployments.is_empty() {
+        // Nothing to serve: the config as a whole is unusable, and says why.
+        return Err(match left_out.as_slice() {
+            [one] => config_error(one.reason.clone()),
+            all => config_error(format!(
+                "no deployment of model_list is usable: {}",
+                all.iter()
+                    .map(|l| l.reason.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+        });
     }
     let mut names: Vec<(&String, &settings::Alias)> = router.aliases.iter().collect();
     names.sort_by(|a, b| a.0.cmp(b.0));
@@ -584,6 +642,7 @@ fn build(
         }
     }
     Ok(Config {
+        left_out,
         deployments,
         groups,
         group_order,
@@ -593,6 +652,44 @@ fn build(
         warnings,
         source: Value::Null,
     })
+}
+
+/// A `model_list` entry as a deployment, with the checks that need the others: names free of
+/// control characters, an id of its own.
+fn checked(
+    i: usize,
+    d: RawDeployment,
+    id: String,
+    defaults: Map<String, Value>,
+    router: &RouterSettings,
+    others: &[Deployment],
+) -> Result<Deployment, Error> {
+    let explicit = d.model_info.id.is_some();
+    let mut dep = deployment(i, d, id, defaults, router)?;
+    // Names end up in response headers and metrics labels: a line break would inject a
+    // header, a `\r` make every answer of the group unsendable.
+    for (key, value) in [("model_name", &dep.group), ("model_info.id", &dep.id)]
+        .into_iter()
+        .chain(dep.tags.iter().map(|t| ("litellm_params.tags", t)))
+        .chain([("litellm_params.model", &dep.model)])
+    {
+        if crate::names::has_control(value) {
+            return Err(config_error(format!(
+                "model_list[{i}].{key}: must not contain control characters (line breaks, tabs)"
+            )));
+        }
+    }
+    if !explicit && others.iter().any(|other| other.id == dep.id) {
+        // The same deployment written twice: keep both, with distinct, stable ids.
+        dep.id = format!("{}-{i}", dep.id);
+    }
+    if others.iter().any(|other| other.id == dep.id) {
+        return Err(config_error(format!(
+            "model_list[{i}].model_info.id: `{}` is used by another deployment",
+            dep.id
+        )));
+    }
+    Ok(dep)
 }
 
 fn deployment(

@@ -6,8 +6,7 @@ use serde_json::{Map, Value};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
-    #[serde(default)]
-    pub model_list: Vec<RawDeployment>,
+    /// `model_list` is read entry by entry (`RawDeployment`), not with the rest.
     #[serde(default)]
     pub router_settings: RawRouterSettings,
     #[serde(default)]

@@ -10,7 +10,12 @@ pub const SECRET_PREFIX: &str = "os.environ/";
 /// Replaces every `os.environ/NAME` string in the tree with the value of NAME. A name that is not
 /// set is an error naming the key path and the secret, never a silent empty key.
 pub(super) fn resolve(tree: &mut Value, env: &dyn Secrets) -> Result<(), Error> {
-    walk(tree, &mut String::new(), env)
+    resolve_at(tree, "", env)
+}
+
+/// [`resolve`] for a subtree found at `path` (`model_list[2]`), which its errors name.
+pub(super) fn resolve_at(tree: &mut Value, path: &str, env: &dyn Secrets) -> Result<(), Error> {
+    walk(tree, &mut path.to_string(), env)
 }
 
 fn walk(v: &mut Value, path: &mut String, env: &dyn Secrets) -> Result<(), Error> {

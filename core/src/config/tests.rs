@@ -123,7 +123,7 @@ fn unknown_keys_are_warnings_not_errors() {
                   "router_settings":{"zzz":true},"something_else":{}}"#;
     let c = load(text).unwrap();
     let w = c.warnings.join("\n");
-    assert!(w.contains("model_list.0.litellm_params.frobnicate"), "{w}");
+    assert!(w.contains("model_list[0].litellm_params.frobnicate"), "{w}");
     assert!(w.contains("router_settings.zzz"), "{w}");
     assert!(w.contains("something_else"), "{w}");
 }
@@ -179,11 +179,81 @@ fn invalid_values_are_rejected() {
 }
 
 #[test]
-fn duplicate_ids_are_rejected() {
+fn a_duplicate_id_is_left_out() {
     let text = r#"{"model_list":[
         {"model_name":"a","litellm_params":{"model":"gpt-4o"},"model_info":{"id":"x"}},
         {"model_name":"b","litellm_params":{"model":"gpt-4o"},"model_info":{"id":"x"}}]}"#;
-    assert!(message(load(text).unwrap_err()).contains("`x`"));
+    let c = load(text).unwrap();
+    assert_eq!(c.deployments.len(), 1);
+    assert_eq!(c.left_out[0].index, 1);
+    assert!(c.left_out[0].reason.contains("`x`"));
+}
+
+/// LiteLLM's behaviour: one deployment that cannot be used (an unknown provider, a missing
+/// secret, a wrong type) is left out with a warning naming it; the others serve. Only a list
+/// with nothing usable fails.
+#[test]
+fn a_bad_deployment_is_left_out_and_the_others_serve() {
+    let text = r#"
+model_list:
+  - { model_name: good, litellm_params: { model: openai/gpt-4o, api_key: os.environ/OPENAI_API_KEY } }
+  - { model_name: bad-provider, litellm_params: { model: nosuch/x } }
+  - { model_name: bad-secret, litellm_params: { model: openai/gpt-4o, api_key: os.environ/NOT_SET } }
+  - { model_name: bad-type, litellm_params: { model: openai/gpt-4o, rpm: lots } }
+  - { model_name: good, litellm_params: { model: openai/gpt-4o-mini } }
+"#;
+    let c = load(text).unwrap();
+    assert_eq!(c.deployments.len(), 2);
+    assert_eq!(c.group_order, ["good"]);
+    assert_eq!(c.groups["good"], [0, 1]);
+    let out: Vec<(usize, &str)> = c
+        .left_out
+        .iter()
+        .map(|l| (l.index, l.model_name.as_str()))
+        .collect();
+    assert_eq!(
+        out,
+        [(1, "bad-provider"), (2, "bad-secret"), (3, "bad-type")]
+    );
+    assert!(
+        c.left_out[1].reason.contains("NOT_SET"),
+        "{:?}",
+        c.left_out[1]
+    );
+    assert!(
+        c.left_out[2]
+            .reason
+            .contains("model_list[3].litellm_params.rpm"),
+        "{:?}",
+        c.left_out[2]
+    );
+    assert!(c
+        .warnings
+        .iter()
+        .any(|w| w.contains("model_list[1]") && w.contains("left out")));
+    // The written list keeps only what serves, in step with the deployments.
+    let written = c.source["model_list"].as_array().unwrap();
+    assert_eq!(written.len(), 2);
+    assert_eq!(written[1]["litellm_params"]["model"], "openai/gpt-4o-mini");
+    // Nothing usable: the config fails, naming every reason.
+    let e = message(
+        load("model_list: [{ model_name: a, litellm_params: { model: nosuch/x } }, { model_name: b, litellm_params: { model: openai/m, rpm: x } }]")
+            .unwrap_err(),
+    );
+    assert!(e.contains("no deployment of model_list is usable"), "{e}");
+    assert!(
+        e.contains("model_list[0]") && e.contains("model_list[1]"),
+        "{e}"
+    );
+    // A secret outside the model list is still the whole config's.
+    let e = message(
+        load(
+            "model_list: []
+general_settings: { master_key: os.environ/NOT_SET }",
+        )
+        .unwrap_err(),
+    );
+    assert!(e.contains("NOT_SET"), "{e}");
 }
 
 #[test]
@@ -267,4 +337,20 @@ router_settings:
         let e = message(load(&text).unwrap_err());
         assert!(e.contains(path), "{bad}: {e}");
     }
+}
+
+#[test]
+fn yaml_1_1_spellings_load_as_litellm_reads_them() {
+    let c = load(
+        "model_list:\n  - { model_name: g, litellm_params: { model: openai/m, rpm: 20_000, timeout: 1_0 } }\nrouter_settings: { cache_responses: yes, enable_pre_call_checks: on }\n",
+    )
+    .unwrap();
+    assert_eq!(c.deployments[0].rpm, Some(20_000));
+    assert_eq!(c.deployments[0].timeout_ms, 10_000);
+    assert!(c.cache.is_some());
+    assert!(c.router.pre_call_checks);
+    // JSON has no such spellings: a string stays a string, and is refused where a number goes.
+    let e = load(r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"openai/m","rpm":"20_000"}}]}"#)
+        .unwrap_err();
+    assert!(message(e).contains("rpm"));
 }

@@ -61,7 +61,13 @@ impl Router {
         if let Some(m) = source.as_object_mut() {
             m.insert("model_list".into(), Value::Array(list));
         }
-        Config::from_value(source, &*self.secrets)
+        let config = Config::from_value(source, &*self.secrets)?;
+        // A file may carry a bad deployment (left out, the others serve); a runtime change
+        // that would be left out is refused instead.
+        match config.left_out.first() {
+            Some(bad) => Err(crate::config::config_error(bad.reason.clone())),
+            None => Ok(config),
+        }
     }
 
     fn install(&self, next: Config) {
