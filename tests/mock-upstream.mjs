@@ -13,6 +13,7 @@
 //                                  | {noDone: true}: every chunk, then a clean close without [DONE]
 //                                  | {json: "spaced"}: JSON as Python's json.dumps writes it
 //                                  | {echoKey: true}: a 401 whose message repeats the key sent
+//                                  | {rerank: "voyage"}: /v1/rerank answers in Voyage's shape
 //                                  | {chaos: {rate, seed}}: that share of calls fails, with a
 //                                    seeded mix of 429 (retry-after), 500, 503, silence (hang),
 //                                    reset before headers and (streams) a cut mid-answer
@@ -235,6 +236,17 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
         choices: [{ index: 0, text: ` completed: ${body.prompt}`, logprobs: null, finish_reason: "stop" }],
         usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
       }));
+    }
+    if (path === "/v1/rerank" || path === "/v2/rerank") {
+      // Cohere's shape (Jina and Together copy it), or Voyage's with `{rerank: "voyage"}`.
+      const docs = body.documents || [];
+      const n = Math.min(body.top_n ?? body.top_k ?? docs.length, docs.length);
+      const ranked = docs.map((d, index) => ({ index, relevance_score: Number((0.9 - index * 0.1).toFixed(2)) })).slice(0, n);
+      res.writeHead(200, { "content-type": "application/json" });
+      if (b.rerank === "voyage") {
+        return res.end(JSON.stringify({ object: "list", data: ranked, model: body.model, usage: { total_tokens: 7 } }));
+      }
+      return res.end(JSON.stringify({ id: "rr-mock", results: ranked, meta: { api_version: { version: "2" }, billed_units: { search_units: 1 } } }));
     }
     if (path === "/v1/moderations") {
       res.writeHead(200, { "content-type": "application/json" });

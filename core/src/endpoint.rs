@@ -11,6 +11,8 @@ pub enum Endpoint {
     Transcriptions,
     Translations,
     Speech,
+    /// `/v1/rerank` (Cohere's shape, as LiteLLM serves it).
+    Rerank,
 }
 
 impl Endpoint {
@@ -25,6 +27,7 @@ impl Endpoint {
             Endpoint::Transcriptions => "/audio/transcriptions",
             Endpoint::Translations => "/audio/translations",
             Endpoint::Speech => "/audio/speech",
+            Endpoint::Rerank => "/rerank",
         }
     }
 

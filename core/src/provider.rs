@@ -17,6 +17,27 @@ pub enum Wire {
     Bedrock,
 }
 
+/// How a provider takes its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// `Authorization: Bearer <key>` and `api-key: <key>` (Azure AI's endpoints take either).
+    BearerAndApiKey,
+}
+
+/// What a provider's rerank endpoint takes and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RerankShape {
+    /// Cohere's `{query, documents, top_n}` -> `{results: [{index, relevance_score}]}`, which
+    /// is what `/v1/rerank` speaks (Jina and Together copy it).
+    Cohere,
+    /// Voyage's `top_k` and `{data: [...]}`.
+    Voyage,
+}
+
+/// One row of the provider table: everything that differs between providers that speak a
+/// wire the router knows. Adding an OpenAI-compatible provider is one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Provider {
     /// LiteLLM's name for it (the `model` prefix).
@@ -24,74 +45,171 @@ pub struct Provider {
     /// Used when the deployment gives no `api_base`; `None` means `api_base` is required.
     pub default_api_base: Option<&'static str>,
     pub wire: Wire,
+    /// The secret (LiteLLM's environment variable) that holds its key, for a deployment on the
+    /// default `api_base` that gives none, and for models called by name.
+    pub key_variable: Option<&'static str>,
+    /// The endpoints it serves.
+    pub endpoints: &'static [Endpoint],
+    /// Put between `api_base` and the endpoint path (Ollama's OpenAI API is under `/v1`, its
+    /// `api_base` is the server's root, as LiteLLM writes it).
+    pub path_prefix: &'static str,
+    pub auth: Auth,
+    pub rerank: RerankShape,
+    /// Where its rerank API is when that is not `{default_api_base}/rerank` (Cohere's v2 API
+    /// beside its OpenAI compatibility API).
+    pub rerank_url: Option<&'static str>,
 }
 
+use crate::endpoint::Endpoint::{
+    self, Chat, Completions, Embeddings, ImageGenerations, Moderations, Rerank, Speech,
+    Transcriptions, Translations,
+};
+
+/// Every endpoint of OpenAI's API.
+const OPENAI_API: &[Endpoint] = &[
+    Chat,
+    Completions,
+    Embeddings,
+    Moderations,
+    ImageGenerations,
+    Transcriptions,
+    Translations,
+    Speech,
+];
+/// What self-hosted OpenAI-compatible servers (vLLM, LM Studio, llamafile...) serve.
+const SELF_HOSTED: &[Endpoint] = &[Chat, Completions, Embeddings, Transcriptions, Rerank];
+const CHAT: &[Endpoint] = &[Chat];
+const CHAT_TEXT: &[Endpoint] = &[Chat, Completions];
+const CHAT_EMBED: &[Endpoint] = &[Chat, Embeddings];
+const CHAT_TEXT_EMBED: &[Endpoint] = &[Chat, Completions, Embeddings];
+const EMBED_RERANK: &[Endpoint] = &[Embeddings, Rerank];
+
 impl Provider {
-    const fn openai(name: &'static str, base: Option<&'static str>) -> Self {
+    /// An OpenAI-compatible provider: its name, default base, key variable and endpoints.
+    const fn openai(
+        name: &'static str,
+        base: Option<&'static str>,
+        key: Option<&'static str>,
+        endpoints: &'static [Endpoint],
+    ) -> Self {
         Provider {
             name,
             default_api_base: base,
             wire: Wire::OpenAi,
+            key_variable: key,
+            endpoints,
+            path_prefix: "",
+            auth: Auth::Bearer,
+            rerank: RerankShape::Cohere,
+            rerank_url: None,
         }
+    }
+
+    const fn translated(
+        name: &'static str,
+        base: Option<&'static str>,
+        wire: Wire,
+        key: Option<&'static str>,
+    ) -> Self {
+        Provider {
+            wire,
+            ..Provider::openai(name, base, key, CHAT)
+        }
+    }
+
+    const fn under(self, path_prefix: &'static str) -> Self {
+        Provider {
+            path_prefix,
+            ..self
+        }
+    }
+
+    const fn auth(self, auth: Auth) -> Self {
+        Provider { auth, ..self }
+    }
+
+    const fn rerank(self, rerank: RerankShape) -> Self {
+        Provider { rerank, ..self }
+    }
+
+    const fn rerank_at(self, url: &'static str) -> Self {
+        Provider {
+            rerank_url: Some(url),
+            ..self
+        }
+    }
+
+    /// Whether it serves `endpoint` (its wire's adapter must too).
+    pub fn serves(&self, endpoint: Endpoint) -> bool {
+        self.endpoints.contains(&endpoint)
     }
 }
 
 /// Azure OpenAI's `api-version` when the deployment sets none (a GA version).
 pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
 
-/// Every provider this router knows by name, with its public endpoint.
+const fn some(s: &'static str) -> Option<&'static str> {
+    Some(s)
+}
+
+/// Every provider this router knows by name: LiteLLM's prefix, public endpoint, key variable
+/// and the endpoints it serves.
+#[rustfmt::skip]
 pub const PROVIDERS: &[Provider] = &[
-    Provider {
-        name: "azure",
-        default_api_base: None,
-        wire: Wire::Azure,
-    },
-    Provider {
-        name: "bedrock",
-        // Per region: https://bedrock-runtime.{aws_region_name}.amazonaws.com
-        default_api_base: None,
-        wire: Wire::Bedrock,
-    },
-    Provider {
-        name: "gemini",
-        default_api_base: Some("https://generativelanguage.googleapis.com"),
-        wire: Wire::Gemini,
-    },
-    Provider {
-        name: "anthropic",
-        default_api_base: Some("https://api.anthropic.com"),
-        wire: Wire::Anthropic,
-    },
-    Provider::openai("openai", Some("https://api.openai.com/v1")),
-    Provider::openai("groq", Some("https://api.groq.com/openai/v1")),
-    Provider::openai("mistral", Some("https://api.mistral.ai/v1")),
-    Provider::openai("deepseek", Some("https://api.deepseek.com/v1")),
-    Provider::openai("together_ai", Some("https://api.together.xyz/v1")),
-    Provider::openai(
-        "fireworks_ai",
-        Some("https://api.fireworks.ai/inference/v1"),
-    ),
-    Provider::openai("openrouter", Some("https://openrouter.ai/api/v1")),
-    Provider::openai("perplexity", Some("https://api.perplexity.ai")),
-    Provider::openai("xai", Some("https://api.x.ai/v1")),
-    Provider::openai("deepinfra", Some("https://api.deepinfra.com/v1/openai")),
-    Provider::openai("hosted_vllm", None),
+    // Their own wire formats (adapter/*.rs).
+    Provider { endpoints: OPENAI_API, ..Provider::translated("azure", None, Wire::Azure, some("AZURE_API_KEY")) },
+    // Per region: https://bedrock-runtime.{aws_region_name}.amazonaws.com
+    Provider::translated("bedrock", None, Wire::Bedrock, None),
+    Provider::translated("gemini", some("https://generativelanguage.googleapis.com"), Wire::Gemini, some("GEMINI_API_KEY")),
+    Provider::translated("anthropic", some("https://api.anthropic.com"), Wire::Anthropic, some("ANTHROPIC_API_KEY")),
+    // OpenAI and the servers that copy its API.
+    Provider::openai("openai", some("https://api.openai.com/v1"), some("OPENAI_API_KEY"), OPENAI_API),
+    Provider::openai("text-completion-openai", some("https://api.openai.com/v1"), some("OPENAI_API_KEY"), &[Completions]),
+    Provider::openai("openai_like", None, None, SELF_HOSTED),
+    Provider::openai("hosted_vllm", None, some("HOSTED_VLLM_API_KEY"), SELF_HOSTED),
+    Provider::openai("lm_studio", some("http://localhost:1234/v1"), some("LM_STUDIO_API_KEY"), SELF_HOSTED),
+    Provider::openai("llamafile", some("http://127.0.0.1:8080/v1"), None, SELF_HOSTED),
+    Provider::openai("ollama", some("http://localhost:11434"), None, CHAT_TEXT_EMBED).under("/v1"),
+    Provider::openai("ollama_chat", some("http://localhost:11434"), None, CHAT_TEXT_EMBED).under("/v1"),
+    Provider::openai("mistral", some("https://api.mistral.ai/v1"), some("MISTRAL_API_KEY"), CHAT_EMBED),
+    Provider::openai("codestral", some("https://codestral.mistral.ai/v1"), some("CODESTRAL_API_KEY"), CHAT),
+    Provider::openai("groq", some("https://api.groq.com/openai/v1"), some("GROQ_API_KEY"), &[Chat, Transcriptions, Translations, Speech]),
+    Provider::openai("deepseek", some("https://api.deepseek.com/v1"), some("DEEPSEEK_API_KEY"), CHAT_TEXT),
+    Provider::openai("together_ai", some("https://api.together.xyz/v1"), some("TOGETHERAI_API_KEY"), &[Chat, Completions, Embeddings, ImageGenerations, Rerank]),
+    Provider::openai("fireworks_ai", some("https://api.fireworks.ai/inference/v1"), some("FIREWORKS_AI_API_KEY"), CHAT_TEXT_EMBED),
+    Provider::openai("openrouter", some("https://openrouter.ai/api/v1"), some("OPENROUTER_API_KEY"), CHAT_TEXT),
+    Provider::openai("xai", some("https://api.x.ai/v1"), some("XAI_API_KEY"), &[Chat, ImageGenerations]),
+    Provider::openai("perplexity", some("https://api.perplexity.ai"), some("PERPLEXITYAI_API_KEY"), CHAT),
+    Provider::openai("cerebras", some("https://api.cerebras.ai/v1"), some("CEREBRAS_API_KEY"), CHAT_TEXT),
+    Provider::openai("deepinfra", some("https://api.deepinfra.com/v1/openai"), some("DEEPINFRA_API_KEY"), CHAT_TEXT_EMBED),
+    Provider::openai("nvidia_nim", some("https://integrate.api.nvidia.com/v1"), some("NVIDIA_NIM_API_KEY"), CHAT_TEXT_EMBED),
+    Provider::openai("sambanova", some("https://api.sambanova.ai/v1"), some("SAMBANOVA_API_KEY"), CHAT_EMBED),
+    Provider::openai("nebius", some("https://api.studio.nebius.ai/v1"), some("NEBIUS_API_KEY"), CHAT_TEXT_EMBED),
+    Provider::openai("novita", some("https://api.novita.ai/v3/openai"), some("NOVITA_API_KEY"), CHAT_TEXT),
+    Provider::openai("siliconflow", some("https://api.siliconflow.cn/v1"), some("SILICONFLOW_API_KEY"), CHAT_EMBED),
+    Provider::openai("moonshot", some("https://api.moonshot.ai/v1"), some("MOONSHOT_API_KEY"), CHAT),
+    Provider::openai("dashscope", some("https://dashscope-intl.aliyuncs.com/compatible-mode/v1"), some("DASHSCOPE_API_KEY"), CHAT_EMBED),
+    Provider::openai("volcengine", some("https://ark.cn-beijing.volces.com/api/v3"), some("VOLCENGINE_API_KEY"), CHAT_EMBED),
+    // Hugging Face's router: its OpenAI-compatible endpoint for the inference providers.
+    Provider::openai("huggingface", some("https://router.huggingface.co/v1"), some("HF_TOKEN"), CHAT),
+    Provider::openai("azure_ai", None, some("AZURE_AI_API_KEY"), CHAT_EMBED).auth(Auth::BearerAndApiKey),
+    // https://<workspace>.cloud.databricks.com/serving-endpoints
+    Provider::openai("databricks", None, some("DATABRICKS_API_KEY"), CHAT_TEXT_EMBED),
+    // Cohere's OpenAI compatibility API for chat and embeddings; rerank is its own v2 API.
+    Provider::openai("cohere", some("https://api.cohere.ai/compatibility/v1"), some("COHERE_API_KEY"), &[Chat, Embeddings, Rerank]).rerank_at("https://api.cohere.com/v2/rerank"),
+    Provider::openai("voyage", some("https://api.voyageai.com/v1"), some("VOYAGE_API_KEY"), EMBED_RERANK).rerank(RerankShape::Voyage),
+    Provider::openai("jina_ai", some("https://api.jina.ai/v1"), some("JINA_AI_API_KEY"), EMBED_RERANK),
 ];
 
 /// Providers LiteLLM knows whose own wire format this build does not translate yet.
-const NOT_YET: &[&str] = &[
-    "azure_ai",
-    "vertex_ai",
-    "cohere",
-    "ollama",
-    "ollama_chat",
-    "huggingface",
-    "replicate",
-    "sagemaker",
-    "watsonx",
-];
+const NOT_YET: &[&str] = &["vertex_ai", "replicate", "sagemaker", "watsonx"];
 
-const OPENAI: Provider = Provider::openai("openai", Some("https://api.openai.com/v1"));
+const OPENAI: Provider = Provider::openai(
+    "openai",
+    Some("https://api.openai.com/v1"),
+    Some("OPENAI_API_KEY"),
+    OPENAI_API,
+);
 
 pub fn lookup(name: &str) -> Option<Provider> {
     PROVIDERS.iter().copied().find(|p| p.name == name)
@@ -143,24 +261,9 @@ fn known(name: &str) -> Result<Provider, String> {
     }
 }
 
-/// The secret holding a provider's key for models called by name without a deployment in
-/// `model_list` (LiteLLM reads the same environment variables).
+/// The secret holding a provider's key (see [`Provider::key_variable`]).
 pub fn key_variable(provider: &str) -> Option<&'static str> {
-    Some(match provider {
-        "openai" => "OPENAI_API_KEY",
-        "anthropic" => "ANTHROPIC_API_KEY",
-        "gemini" => "GEMINI_API_KEY",
-        "groq" => "GROQ_API_KEY",
-        "mistral" => "MISTRAL_API_KEY",
-        "deepseek" => "DEEPSEEK_API_KEY",
-        "together_ai" => "TOGETHERAI_API_KEY",
-        "fireworks_ai" => "FIREWORKS_AI_API_KEY",
-        "openrouter" => "OPENROUTER_API_KEY",
-        "perplexity" => "PERPLEXITYAI_API_KEY",
-        "xai" => "XAI_API_KEY",
-        "deepinfra" => "DEEPINFRA_API_KEY",
-        _ => return None,
-    })
+    lookup(provider).and_then(|p| p.key_variable)
 }
 
 /// A model name that is not a group but names a provider's model: `groq/llama3-8b-8192`, or a
@@ -275,6 +378,63 @@ mod tests {
         );
         assert!(implicit("hosted_vllm/x").is_none());
         assert_eq!(key_variable("anthropic"), Some("ANTHROPIC_API_KEY"));
+    }
+
+    /// The table's rows are what a LiteLLM user writes: unique prefixes, a public https base or
+    /// a documented local one, a key variable for every hosted provider, something served.
+    #[test]
+    fn the_provider_table_is_consistent() {
+        let mut names: Vec<&str> = PROVIDERS.iter().map(|p| p.name).collect();
+        names.sort();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "a prefix twice");
+        assert!(before >= 35, "{before} providers");
+        for p in PROVIDERS {
+            assert!(!p.endpoints.is_empty(), "{}", p.name);
+            if let Some(base) = p.default_api_base {
+                let local =
+                    base.starts_with("http://localhost") || base.starts_with("http://127.0.0.1");
+                assert!(base.starts_with("https://") || local, "{}: {base}", p.name);
+                if !local {
+                    assert!(
+                        p.key_variable.is_some(),
+                        "{}: hosted without a key variable",
+                        p.name
+                    );
+                }
+            }
+            assert!(
+                !NOT_YET.contains(&p.name),
+                "{} is both served and not yet",
+                p.name
+            );
+        }
+        for (prefix, base, key) in [
+            ("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+            ("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
+            (
+                "huggingface",
+                "https://router.huggingface.co/v1",
+                "HF_TOKEN",
+            ),
+            ("voyage", "https://api.voyageai.com/v1", "VOYAGE_API_KEY"),
+        ] {
+            let (p, m) = resolve(&format!("{prefix}/some-model"), None).unwrap();
+            assert_eq!(
+                (p.default_api_base, p.key_variable),
+                (Some(base), Some(key))
+            );
+            assert_eq!(m, "some-model");
+        }
+        let voyage = lookup("voyage").unwrap();
+        assert!(voyage.serves(Endpoint::Rerank) && !voyage.serves(Endpoint::Chat));
+        assert_eq!(lookup("ollama").unwrap().path_prefix, "/v1");
+        assert!(resolve("databricks/dbrx", None)
+            .unwrap()
+            .0
+            .default_api_base
+            .is_none());
     }
 
     #[test]

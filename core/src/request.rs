@@ -167,6 +167,10 @@ impl ModelRequest {
                     None,
                 ))
             }
+            Endpoint::Rerank => {
+                check_rerank_fields(&body)?;
+                false
+            }
             Endpoint::ImageGenerations => {
                 match body.get("prompt") {
                     Some(Value::String(p)) if !p.is_empty() => {}
@@ -236,6 +240,42 @@ impl ModelRequest {
             allowed_models: None,
             alias: None,
         })
+    }
+}
+
+/// A rerank request: a `query`, `documents` (strings, or objects with `text`), an optional
+/// positive `top_n`.
+fn check_rerank_fields(body: &Map<String, Value>) -> Result<(), Error> {
+    match body.get("query") {
+        Some(Value::String(q)) if !q.is_empty() => {}
+        Some(_) => return Err(Error::invalid_value("query", "must be a non-empty string")),
+        None => return Err(Error::missing("query")),
+    }
+    match body.get("documents") {
+        Some(Value::Array(docs)) if !docs.is_empty() => {
+            let readable = |d: &Value| d.is_string() || d.get("text").is_some_and(Value::is_string);
+            if let Some(i) = docs.iter().position(|d| !readable(d)) {
+                return Err(Error::invalid_value(
+                    &format!("documents[{i}]"),
+                    "must be a string or an object with a string `text`",
+                ));
+            }
+        }
+        Some(_) => {
+            return Err(Error::invalid_value(
+                "documents",
+                "must be a non-empty array of documents",
+            ))
+        }
+        None => return Err(Error::missing("documents")),
+    }
+    match body.get("top_n") {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) if v.as_u64().is_some_and(|n| n > 0) => Ok(()),
+        Some(_) => Err(Error::invalid_value(
+            "top_n",
+            "must be a positive whole number",
+        )),
     }
 }
 

@@ -8,7 +8,12 @@
 /// from its own module's `response`, `error_body` and stream translator.
 macro_rules! translated_answers {
     ($stream:ident) => {
-        fn response(&self, req: &ModelRequest, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+        fn response(
+            &self,
+            _d: &Deployment,
+            req: &ModelRequest,
+            body: Vec<u8>,
+        ) -> Result<Vec<u8>, Error> {
             response(&body, &req.model)
         }
 
@@ -57,7 +62,12 @@ pub trait Adapter {
         headers: &mut Vec<(&'static str, String)>,
     ) -> Result<(String, Vec<u8>), Error>;
     /// A complete 2xx answer as the OpenAI JSON the client expects.
-    fn response(&self, _req: &ModelRequest, body: Vec<u8>) -> Result<Vec<u8>, Error> {
+    fn response(
+        &self,
+        _d: &Deployment,
+        _req: &ModelRequest,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, Error> {
         Ok(body)
     }
     /// A provider's error body, OpenAI-shaped (`{"error":{message,type,param,code}}`), keeping
@@ -94,6 +104,11 @@ fn of(d: &Deployment) -> &'static dyn Adapter {
     for_wire(d.provider.wire)
 }
 
+/// Whether `d` can serve `endpoint`: its provider offers it and its wire's adapter writes it.
+pub fn serves(d: &Deployment, endpoint: Endpoint) -> bool {
+    d.provider.serves(endpoint) && of(d).serves(endpoint)
+}
+
 /// The HTTP call for `req` on deployment `d`, at `now_ms` (Bedrock signs the time).
 pub fn build(d: &Deployment, req: &ModelRequest, now_ms: f64) -> Result<UpstreamRequest, Error> {
     let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(5);
@@ -118,7 +133,7 @@ pub fn build(d: &Deployment, req: &ModelRequest, now_ms: f64) -> Result<Upstream
 
 /// A complete 2xx answer as the OpenAI JSON the client expects.
 pub fn response(d: &Deployment, req: &ModelRequest, body: Vec<u8>) -> Result<Vec<u8>, Error> {
-    of(d).response(req, body)
+    of(d).response(d, req, body)
 }
 
 /// A provider's error body, OpenAI-shaped.

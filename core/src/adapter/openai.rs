@@ -4,8 +4,10 @@
 
 use super::Adapter;
 use crate::config::Deployment;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorClass};
 use crate::provider::endpoint_url;
+use crate::provider::{Auth, RerankShape};
 use crate::relay::{Piece, StreamTranslator};
 use crate::request::ModelRequest;
 use crate::sse::SseEvent;
@@ -62,11 +64,33 @@ impl Adapter for OpenAi {
     ) -> Result<(String, Vec<u8>), Error> {
         if let Some(key) = &d.api_key {
             headers.push(("authorization", format!("Bearer {key}")));
+            if d.provider.auth == Auth::BearerAndApiKey {
+                headers.push(("api-key", key.clone()));
+            }
         }
         if let Some(org) = &d.organization {
             headers.push(("openai-organization", org.clone()));
         }
-        Ok((endpoint_url(&d.api_base, req.endpoint.path()), body(req, d)))
+        if req.endpoint == Endpoint::Rerank {
+            return Ok((rerank_url(d), rerank_body(req, d)));
+        }
+        let url = match d.provider.path_prefix {
+            "" => endpoint_url(&d.api_base, req.endpoint.path()),
+            prefix => endpoint_url(&d.api_base, &format!("{prefix}{}", req.endpoint.path())),
+        };
+        Ok((url, body(req, d)))
+    }
+
+    fn response(
+        &self,
+        d: &Deployment,
+        req: &ModelRequest,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, Error> {
+        match (req.endpoint, d.provider.rerank) {
+            (Endpoint::Rerank, RerankShape::Voyage) => voyage_rerank_answer(&body),
+            _ => Ok(body),
+        }
     }
 
     openai_wire!();
@@ -150,6 +174,85 @@ fn write_json(out: &mut Vec<u8>, v: &Value) {
     if let Err(e) = serde_json::to_writer(&mut *out, v) {
         out.extend_from_slice(format!("null /* {e} */").as_bytes());
     }
+}
+
+/// Where a rerank call goes: `{api_base}/rerank`, or the provider's own rerank API when the
+/// deployment is on the provider's default base.
+fn rerank_url(d: &Deployment) -> String {
+    match d.provider.rerank_url {
+        Some(url) if Some(d.api_base.as_str()) == d.provider.default_api_base => url.to_string(),
+        _ => endpoint_url(&d.api_base, Endpoint::Rerank.path()),
+    }
+}
+
+/// A rerank body in the provider's shape: Cohere's as the client sent it; Voyage's with
+/// `top_k` for `top_n` and the documents as plain strings.
+fn rerank_body(req: &ModelRequest, d: &Deployment) -> Vec<u8> {
+    if d.provider.rerank != RerankShape::Voyage {
+        return body(req, d);
+    }
+    let mut out = Map::new();
+    out.insert("model".into(), Value::String(d.model.clone()));
+    for (k, v) in req.body.iter() {
+        match k.as_str() {
+            "top_n" => {
+                out.insert("top_k".into(), v.clone());
+            }
+            "documents" => {
+                let docs = v.as_array().map_or(Vec::new(), |docs| {
+                    docs.iter()
+                        .map(|d| d.get("text").unwrap_or(d).clone())
+                        .collect()
+                });
+                out.insert("documents".into(), Value::Array(docs));
+            }
+            // Cohere's fields Voyage does not take.
+            "return_documents" | "max_chunks_per_doc" | "rank_fields" => {}
+            _ => {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(out).to_string().into_bytes()
+}
+
+/// Voyage's rerank answer (`data`, `usage.total_tokens`) in Cohere's shape (`results`,
+/// `meta`), which `/v1/rerank` answers.
+fn voyage_rerank_answer(body: &[u8]) -> Result<Vec<u8>, Error> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| super::common::unreadable("Voyage", e))?;
+    let results: Vec<Value> = v
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let mut out = Map::new();
+            out.insert(
+                "index".into(),
+                r.get("index").cloned().unwrap_or(Value::Null),
+            );
+            out.insert(
+                "relevance_score".into(),
+                r.get("relevance_score").cloned().unwrap_or(Value::Null),
+            );
+            if let Some(doc) = r.get("document") {
+                out.insert("document".into(), serde_json::json!({ "text": doc }));
+            }
+            Value::Object(out)
+        })
+        .collect();
+    let tokens = v
+        .pointer("/usage/total_tokens")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let answer = serde_json::json!({
+        "id": v.get("id").cloned().unwrap_or(Value::Null),
+        "results": results,
+        "meta": {"billed_units": {"total_tokens": tokens}},
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    });
+    Ok(answer.to_string().into_bytes())
 }
 
 /// OpenAI's own stream: passed on as it is.

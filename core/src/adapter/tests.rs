@@ -621,3 +621,91 @@ fn tool_results_given_as_parts_arrive_as_text() {
     assert_eq!(response["name"], "weather");
     assert_eq!(response["response"]["content"], "sunny");
 }
+
+#[test]
+fn provider_quirks_ollama_path_azure_ai_headers_default_keys() {
+    let d = deployment(r#""model":"ollama/llama3""#);
+    let req = chat(json!({"model":"g","messages":[{"role":"user","content":"hi"}]}));
+    assert_eq!(
+        build(&d, &req, 0.0).unwrap().url,
+        "http://localhost:11434/v1/chat/completions",
+        "Ollama's OpenAI API is under /v1 of the server LiteLLM names"
+    );
+    let d = deployment(
+        r#""model":"azure_ai/mistral-large","api_base":"https://x.services.ai.azure.com/models","api_key":"k1""#,
+    );
+    let r = build(&d, &req, 0.0).unwrap();
+    assert_eq!(
+        r.url,
+        "https://x.services.ai.azure.com/models/chat/completions"
+    );
+    assert_eq!(header(&r, "authorization"), Some("Bearer k1"));
+    assert_eq!(header(&r, "api-key"), Some("k1"));
+    // No api_key: the provider's variable, only on its own endpoint.
+    let env = |n: &str| (n == "GROQ_API_KEY").then(|| "gsk-env".to_string());
+    let text = r#"{"model_list":[
+        {"model_name":"a","litellm_params":{"model":"groq/llama3"}},
+        {"model_name":"b","litellm_params":{"model":"groq/llama3","api_base":"https://elsewhere.example/v1"}}]}"#;
+    let c = Config::from_text(text, &env).unwrap();
+    assert_eq!(c.deployments[0].api_key.as_deref(), Some("gsk-env"));
+    assert_eq!(
+        c.deployments[1].api_key, None,
+        "never sent to another server"
+    );
+}
+
+fn rerank(body: Value) -> ModelRequest {
+    ModelRequest::parse_for(Endpoint::Rerank, body.to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn rerank_in_cohere_shape_and_voyage_translated() {
+    let req = rerank(
+        json!({"model":"g","query":"q","documents":["a",{"text":"b"}],"top_n":1,"return_documents":true}),
+    );
+    let cohere = deployment(r#""model":"cohere/rerank-v3.5","api_key":"co""#);
+    let r = build(&cohere, &req, 0.0).unwrap();
+    assert_eq!(
+        r.url, "https://api.cohere.com/v2/rerank",
+        "Cohere's own rerank API"
+    );
+    assert_eq!(body_of(&r)["top_n"], 1);
+    assert_eq!(body_of(&r)["model"], "rerank-v3.5");
+    let custom = deployment(r#""model":"cohere/rerank-v3.5","api_base":"http://127.0.0.1:9/v1""#);
+    assert_eq!(
+        build(&custom, &req, 0.0).unwrap().url,
+        "http://127.0.0.1:9/v1/rerank"
+    );
+
+    let voyage = deployment(r#""model":"voyage/rerank-2","api_key":"vo""#);
+    let r = build(&voyage, &req, 0.0).unwrap();
+    assert_eq!(r.url, "https://api.voyageai.com/v1/rerank");
+    let b = body_of(&r);
+    assert_eq!(b["top_k"], 1);
+    assert!(b.get("top_n").is_none() && b.get("return_documents").is_none());
+    assert_eq!(b["documents"], json!(["a", "b"]));
+    let answer = br#"{"object":"list","data":[{"relevance_score":0.9,"index":1,"document":"b"}],"model":"rerank-2","usage":{"total_tokens":12}}"#;
+    let out: Value =
+        serde_json::from_slice(&response(&voyage, &req, answer.to_vec()).unwrap()).unwrap();
+    assert_eq!(
+        out["results"],
+        json!([{"index":1,"relevance_score":0.9,"document":{"text":"b"}}])
+    );
+    assert_eq!(out["meta"]["billed_units"]["total_tokens"], 12);
+    // Cohere's answer passes through as it is.
+    let same = response(&cohere, &req, br#"{"results":[]}"#.to_vec()).unwrap();
+    assert_eq!(same, br#"{"results":[]}"#.to_vec());
+}
+
+#[test]
+fn a_deployment_serves_only_its_providers_endpoints() {
+    let voyage = deployment(r#""model":"voyage/voyage-3""#);
+    assert!(serves(&voyage, Endpoint::Embeddings));
+    assert!(serves(&voyage, Endpoint::Rerank));
+    assert!(!serves(&voyage, Endpoint::Chat));
+    let groq = deployment(r#""model":"groq/whisper-large-v3""#);
+    assert!(serves(&groq, Endpoint::Transcriptions));
+    assert!(!serves(&groq, Endpoint::Embeddings));
+    let anthropic = deployment(r#""model":"anthropic/claude-3-haiku""#);
+    assert!(!serves(&anthropic, Endpoint::Rerank));
+}

@@ -40,6 +40,7 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
             (Route::Model(Endpoint::Translations), "POST")
         }
         "/v1/audio/speech" | "/audio/speech" => (Route::Model(Endpoint::Speech), "POST"),
+        "/v1/rerank" | "/rerank" | "/v2/rerank" => (Route::Model(Endpoint::Rerank), "POST"),
         "/v1/models" | "/models" => (Route::Models, "GET"),
         "/health/liveliness" | "/health/liveness" => (Route::Liveliness, "GET"),
         "/model/new" => (Route::Admin(AdminRoute::ModelNew), "POST"),

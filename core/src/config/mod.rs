@@ -255,6 +255,15 @@ impl Config {
             })
             .collect();
         let mut config = build(raw, parsed, ids, body_defaults, warnings)?;
+        for d in &mut config.deployments {
+            // As in LiteLLM, a deployment without a key uses its provider's variable
+            // (GROQ_API_KEY, ...), but only on the provider's own endpoint: that key is never
+            // sent to some other server an `api_base` names.
+            let on_default = d.provider.default_api_base == Some(d.api_base.as_str());
+            if d.api_key.is_none() && on_default {
+                d.api_key = d.provider.key_variable.and_then(|var| env.secret(var));
+            }
+        }
         // The written list without what was left out: its entries line up with `deployments`.
         if let Some(Value::Array(list)) = source.get_mut("model_list") {
             let mut i = 0;

@@ -258,7 +258,7 @@ impl GroupRun<'_> {
             return (Vec::new(), false);
         };
         let endpoint = self.req.endpoint;
-        pool.retain(|d| crate::adapter::for_wire(d.provider.wire).serves(endpoint));
+        pool.retain(|d| crate::adapter::serves(d, endpoint));
         let s = &self.config.router;
         if s.routing_strategy == RoutingStrategy::CostBased {
             for sub in s.cost_substitutes.get(name).into_iter().flatten() {
@@ -268,7 +268,7 @@ impl GroupRun<'_> {
                 if let Some((more, _)) = self.config.deployments_for(sub) {
                     pool.extend(
                         more.into_iter()
-                            .filter(|d| crate::adapter::for_wire(d.provider.wire).serves(endpoint)),
+                            .filter(|d| crate::adapter::serves(d, endpoint)),
                     );
                 }
             }
