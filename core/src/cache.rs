@@ -58,12 +58,7 @@ pub fn plan(
     scope: Scope<'_>,
 ) -> Result<Option<CachePlan>, Error> {
     let Some(s) = settings else { return Ok(None) };
-    if !matches!(
-        req.endpoint,
-        crate::request::Endpoint::Chat
-            | crate::request::Endpoint::Completions
-            | crate::request::Endpoint::Embeddings
-    ) {
+    if !s.endpoints.contains(&req.endpoint) {
         return Ok(None);
     }
     let control = match req.router_fields.get("cache") {
@@ -165,11 +160,14 @@ pub struct Origin<'a> {
     pub now_ms: f64,
 }
 
-/// A complete answer (`body`, with `choices`) as the bytes to store under `plan`; `None` for
-/// anything else (an error body, a non-JSON answer), which is never stored.
+/// A complete answer (`body`: with `choices`, or an embeddings `data` list, or rerank
+/// `results`) as the bytes to store under `plan`; `None` for anything else (an error body, a
+/// non-JSON answer), which is never stored.
 pub fn stored(plan: &CachePlan, at: &Origin<'_>, body: &[u8]) -> Option<Vec<u8>> {
     let value: Value = serde_json::from_slice(body).ok()?;
-    value.get("choices")?;
+    ["choices", "data", "results"]
+        .iter()
+        .find_map(|k| value.get(*k).filter(|v| v.is_array()))?;
     let stored = Stored {
         created_ms: at.now_ms,
         ttl_ms: plan.ttl_secs as f64 * 1000.0,
@@ -265,6 +263,11 @@ mod tests {
                 .collect(),
             shared: false,
             max_ttl_secs: 3_600,
+            endpoints: vec![
+                crate::request::Endpoint::Chat,
+                crate::request::Endpoint::Completions,
+                crate::request::Endpoint::Embeddings,
+            ],
         }
     }
 

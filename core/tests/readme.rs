@@ -25,7 +25,11 @@ fn the_readme_lists_every_provider_prefix() {
         .filter_map(|l| l.split_once('/').map(|(name, _)| name))
         .collect();
     for p in PROVIDERS {
-        assert!(rows.contains(&p.name), "the README's provider table lacks `{}/`", p.name);
+        assert!(
+            rows.contains(&p.name),
+            "the README's provider table lacks `{}/`",
+            p.name
+        );
     }
     for name in &rows {
         assert!(

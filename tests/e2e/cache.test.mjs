@@ -153,3 +153,38 @@ test("cache_kwargs.scope: shared opts into one cache for every caller", async ()
     await shared.close();
   }
 });
+
+test("embeddings are cached too (the same input, one upstream call)", async () => {
+  const first = await client.embeddings.create({ model: "gpt-4", input: "cache me", encoding_format: "float" }).withResponse();
+  assert.equal(first.response.headers.get("x-switchyard-cache"), "miss");
+  await sleep(150);
+  const second = await client.embeddings.create({ model: "gpt-4", input: "cache me", encoding_format: "float" }).withResponse();
+  assert.equal(second.response.headers.get("x-switchyard-cache"), "hit");
+  assert.deepEqual(second.data.data[0].embedding, first.data.data[0].embedding);
+  assert.equal(r.mock.calls.length, 1);
+});
+
+test("cache_params.supported_call_types: only the call types listed are cached", async () => {
+  const only = await startRouter(
+    (mock) => `
+model_list:
+  - { model_name: m, litellm_params: { model: openai/x, api_base: "${mock.base("only")}" } }
+litellm_settings:
+  cache: true
+  cache_params: { supported_call_types: ["aembedding"] }
+`,
+  );
+  try {
+    const c = only.client("unused");
+    for (let i = 0; i < 2; i++) {
+      await c.chat.completions.create({ model: "m", messages: [{ role: "user", content: "same" }] });
+      await c.embeddings.create({ model: "m", input: "same", encoding_format: "float" });
+      await sleep(150);
+    }
+    const paths = only.mock.calls.map((x) => x.path);
+    assert.equal(paths.filter((p) => p === "/v1/chat/completions").length, 2, "chat is not a listed call type");
+    assert.equal(paths.filter((p) => p === "/v1/embeddings").length, 1, "embeddings are");
+  } finally {
+    await only.close();
+  }
+});

@@ -154,6 +154,8 @@ pub const DEFAULT_AWS_REGION: &str = "us-east-1";
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelInfo {
     pub mode: Option<String>,
+    /// How long its health check may take, when not the router's.
+    pub health_check_timeout_ms: Option<u64>,
     pub input_cost_per_token: Option<f64>,
     pub output_cost_per_token: Option<f64>,
     pub max_tokens: Option<u64>,
@@ -179,7 +181,12 @@ pub struct CacheSettings {
     pub shared: bool,
     /// The longest `ttl` a client may ask for (`router_settings.max_cache_ttl`).
     pub max_ttl_secs: u64,
+    /// The endpoints whose answers are cached (`supported_call_types`).
+    pub endpoints: Vec<crate::endpoint::Endpoint>,
 }
+
+/// Seconds a health check may take unless `general_settings.health_check_timeout` says.
+pub const DEFAULT_HEALTH_CHECK_TIMEOUT_SECS: f64 = 10.0;
 
 /// Seconds a client may take to send its request body unless
 /// `general_settings.request_body_timeout` says.
@@ -197,6 +204,8 @@ pub struct GeneralSettings {
     pub request_log: bool,
     /// How long a client may take to send its body.
     pub request_body_timeout_ms: u64,
+    /// How long a deployment's health check may take (`health_check_timeout`).
+    pub health_check_timeout_ms: u64,
 }
 
 impl Config {
@@ -583,6 +592,11 @@ fn build(
         cors_allowed_origins: gs.cors_allowed_origins.unwrap_or_default(),
         request_log: gs.request_log.unwrap_or(true),
         request_body_timeout_ms: (body_timeout_s * 1000.0) as u64,
+        health_check_timeout_ms: (positive(
+            "health_check_timeout",
+            gs.health_check_timeout,
+            DEFAULT_HEALTH_CHECK_TIMEOUT_SECS,
+        )? * 1000.0) as u64,
     };
 
     let written = entries.len();
@@ -795,8 +809,8 @@ fn deployment(
         max_retries: p.max_retries,
         num_retries: p.num_retries,
         weight: p.weight,
-        rpm: p.rpm,
-        tpm: p.tpm,
+        rpm: p.rpm.or(mi.rpm),
+        tpm: p.tpm.or(mi.tpm),
         order: p.order,
         tags: p.tags.unwrap_or_default(),
         max_parallel_requests: p
@@ -804,6 +818,10 @@ fn deployment(
             .or(router.default_max_parallel_requests),
         body_defaults,
         info: ModelInfo {
+            health_check_timeout_ms: secs_to_ms(
+                &format!("model_list[{i}].model_info.health_check_timeout"),
+                mi.health_check_timeout,
+            )?,
             mode: mi.mode,
             input_cost_per_token: mi.input_cost_per_token.or(p.input_cost_per_token),
             output_cost_per_token: mi.output_cost_per_token.or(p.output_cost_per_token),
@@ -819,6 +837,17 @@ fn deployment(
         },
     })
 }
+
+/// LiteLLM's call type names (each also with an `a` prefix, its async twin) for what the
+/// cache keeps.
+const CACHED_ENDPOINTS: &[(&str, crate::endpoint::Endpoint)] = &[
+    ("completion", crate::endpoint::Endpoint::Chat),
+    ("text_completion", crate::endpoint::Endpoint::Completions),
+    ("embedding", crate::endpoint::Endpoint::Embeddings),
+    ("rerank", crate::endpoint::Endpoint::Rerank),
+];
+/// Call types LiteLLM can cache that this cache does not (an upload's answer, audio).
+const UNCACHED_CALL_TYPES: &[&str] = &["transcription", "speech"];
 
 fn cache_settings(
     raw: &RawConfig,
@@ -884,12 +913,54 @@ fn cache_settings(
             ))
         }
     };
+    let endpoints = match param("supported_call_types") {
+        None | Some(Value::Null) => CACHED_ENDPOINTS.iter().map(|(_, e)| *e).collect(),
+        Some(Value::Array(names)) => {
+            let mut out = Vec::new();
+            for n in names {
+                let Some(name) = n.as_str() else {
+                    return Err(config_error(
+                        "cache_params.supported_call_types: must be a list of call type names",
+                    ));
+                };
+                let plain = name.strip_prefix('a').filter(|p| {
+                    CACHED_ENDPOINTS.iter().any(|(n, _)| n == p) || UNCACHED_CALL_TYPES.contains(p)
+                });
+                let plain = plain.unwrap_or(name);
+                match CACHED_ENDPOINTS.iter().find(|(n, _)| *n == plain) {
+                    Some((_, e)) if !out.contains(e) => out.push(*e),
+                    Some(_) => {}
+                    None if UNCACHED_CALL_TYPES.contains(&plain) => warnings.push(format!(
+                        "cache_params.supported_call_types: `{name}` answers are not cached here"
+                    )),
+                    None => {
+                        return Err(config_error(format!(
+                            "cache_params.supported_call_types: `{name}` is not one of {}",
+                            CACHED_ENDPOINTS
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .chain(UNCACHED_CALL_TYPES.iter().copied())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )))
+                    }
+                }
+            }
+            out
+        }
+        Some(_) => {
+            return Err(config_error(
+                "cache_params.supported_call_types: must be a list of call type names",
+            ))
+        }
+    };
     Ok(Some(CacheSettings {
         ttl_secs,
         namespace,
         caching_groups: rs.caching_groups.clone().unwrap_or_default(),
         shared,
         max_ttl_secs,
+        endpoints,
     }))
 }
 

@@ -85,8 +85,18 @@ pub struct RawModelInfo {
     #[serde(default)]
     #[allow(dead_code)]
     pub id: Option<String>,
+    /// What the deployment serves, for its health check: `chat`, `completion`, `embedding`,
+    /// `image_generation`, `audio_speech`, `audio_transcription`, `rerank`, `moderation`.
     #[serde(default)]
     pub mode: Option<String>,
+    /// LiteLLM's `load_balancer.yaml` puts a deployment's limits here.
+    #[serde(default)]
+    pub rpm: Option<u64>,
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    /// Seconds its health check may take.
+    #[serde(default)]
+    pub health_check_timeout: Option<f64>,
     #[serde(default)]
     pub input_cost_per_token: Option<f64>,
     #[serde(default)]
@@ -272,4 +282,7 @@ pub struct RawGeneralSettings {
     /// gets a 408 instead of holding the request open.
     #[serde(default)]
     pub request_body_timeout: Option<f64>,
+    /// Seconds a deployment's health check may take (default 10).
+    #[serde(default)]
+    pub health_check_timeout: Option<f64>,
 }

@@ -354,3 +354,44 @@ fn yaml_1_1_spellings_load_as_litellm_reads_them() {
         .unwrap_err();
     assert!(message(e).contains("rpm"));
 }
+
+#[test]
+fn supported_call_types_choose_what_is_cached() {
+    use crate::endpoint::Endpoint;
+    let with = |types: &str| {
+        load(&format!(
+            "model_list: [{{ model_name: g, litellm_params: {{ model: openai/m }} }}]\nlitellm_settings: {{ cache: true, cache_params: {{ supported_call_types: {types} }} }}"
+        ))
+    };
+    assert_eq!(with("[]").unwrap().cache.unwrap().endpoints, []);
+    assert_eq!(
+        with("[acompletion, completion, text_completion, arerank]")
+            .unwrap()
+            .cache
+            .unwrap()
+            .endpoints,
+        [Endpoint::Chat, Endpoint::Completions, Endpoint::Rerank]
+    );
+    let c = with("[embedding, atranscription]").unwrap();
+    assert_eq!(c.cache.as_ref().unwrap().endpoints, [Endpoint::Embeddings]);
+    assert!(
+        c.warnings.iter().any(|w| w.contains("atranscription")),
+        "{:?}",
+        c.warnings
+    );
+    let e = message(with("[chat]").unwrap_err());
+    assert!(
+        e.contains("supported_call_types") && e.contains("`chat`"),
+        "{e}"
+    );
+    let all = load("model_list: []\nrouter_settings: { cache_responses: true }").unwrap();
+    assert_eq!(
+        all.cache.unwrap().endpoints,
+        [
+            Endpoint::Chat,
+            Endpoint::Completions,
+            Endpoint::Embeddings,
+            Endpoint::Rerank
+        ]
+    );
+}

@@ -27,8 +27,6 @@ const SECRET_KEYS: &[&str] = &[
 /// At most this many health probes run at once (a Worker may hold six outgoing connections
 /// per request).
 const HEALTH_CONCURRENCY: usize = 6;
-/// A health probe gives up after this long, or the deployment's own timeout if shorter.
-const HEALTH_TIMEOUT_MS: u64 = 10_000;
 
 fn not_found(id: &str) -> Error {
     Error::InvalidRequest {
@@ -435,12 +433,13 @@ impl Router {
     }
 
     async fn probe(&self, d: &Deployment) -> Result<(), Error> {
-        let ping = json!({"model": d.group, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1});
-        let req = crate::request::ModelRequest::parse(ping.to_string().as_bytes())?;
+        let req = probe_request(d)?;
         let req = crate::adapter::build(d, &req, self.clock.now_ms())?;
-        let resp = self
-            .send_within(req, d.timeout_ms.min(HEALTH_TIMEOUT_MS))
-            .await?;
+        let within = d
+            .info
+            .health_check_timeout_ms
+            .unwrap_or(self.config().general.health_check_timeout_ms);
+        let resp = self.send_within(req, d.timeout_ms.min(within)).await?;
         if (200..300).contains(&resp.status) {
             return Ok(());
         }
@@ -450,6 +449,76 @@ impl Router {
         };
         Err(crate::adapter::upstream_error(d, resp.status, body, None))
     }
+}
+
+/// What a deployment is checked with: a call of its own kind (`model_info.mode`, else the
+/// first endpoint its provider serves), as small as that kind allows.
+fn probe_request(d: &Deployment) -> Result<crate::request::ModelRequest, Error> {
+    use crate::request::{Endpoint, ModelRequest};
+    let endpoint = match d.info.mode.as_deref() {
+        Some("completion") => Endpoint::Completions,
+        Some("embedding") => Endpoint::Embeddings,
+        Some("image_generation") => Endpoint::ImageGenerations,
+        Some("audio_speech") => Endpoint::Speech,
+        Some("audio_transcription") => Endpoint::Transcriptions,
+        Some("rerank") => Endpoint::Rerank,
+        Some("moderation") => Endpoint::Moderations,
+        Some(_) => Endpoint::Chat,
+        None if d.provider.serves(Endpoint::Chat) => Endpoint::Chat,
+        None => d
+            .provider
+            .endpoints
+            .first()
+            .copied()
+            .unwrap_or(Endpoint::Chat),
+    };
+    let m = &d.group;
+    let body = match endpoint {
+        Endpoint::Transcriptions | Endpoint::Translations => {
+            let boundary = "switchyard-health";
+            return ModelRequest::parse_upload(
+                endpoint,
+                &format!("multipart/form-data; boundary={boundary}"),
+                silent_wav_form(boundary, m),
+            );
+        }
+        Endpoint::Chat => {
+            json!({"model": m, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1})
+        }
+        Endpoint::Completions => json!({"model": m, "prompt": "ping", "max_tokens": 1}),
+        Endpoint::Embeddings | Endpoint::Moderations => json!({"model": m, "input": "ping"}),
+        Endpoint::ImageGenerations => json!({"model": m, "prompt": "health check", "n": 1}),
+        Endpoint::Speech => json!({"model": m, "input": "ping", "voice": "alloy"}),
+        Endpoint::Rerank => json!({"model": m, "query": "ping", "documents": ["ping"]}),
+    };
+    ModelRequest::parse_for(endpoint, body.to_string().as_bytes())
+}
+
+/// A multipart form with `model` and a tenth of a second of silence as a WAV `file`.
+fn silent_wav_form(boundary: &str, model: &str) -> Vec<u8> {
+    let samples = 1_600u32; // 16 kHz, 16-bit mono
+    let data_len = samples * 2;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&16_000u32.to_le_bytes());
+    wav.extend_from_slice(&32_000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.resize(44 + data_len as usize, 0);
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"health.wav\"\r\nContent-Type: audio/wav\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&wav);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    form
 }
 
 /// Makes `model_info.id` of a `model_list` entry say `id`.

@@ -363,3 +363,110 @@ fn runtime_changes_are_an_overlay_a_new_config_keeps_its_own_groups() {
     next.reset_deployments().now().unwrap();
     assert_eq!(next.config().deployments.len(), 3);
 }
+
+/// Each deployment is checked with a call of its own kind (`model_info.mode`, else what its
+/// provider serves), within `health_check_timeout`; model_info's rpm/tpm are its limits.
+#[test]
+fn health_checks_call_each_deployment_as_what_it_is() {
+    let up = Rc::new(ScriptedUpstream::default());
+    for path in [
+        "/v1/embeddings",
+        "/v1/images/generations",
+        "/v1/audio/speech",
+        "/v1/audio/transcriptions",
+        "/v1/rerank",
+        "/v1/moderations",
+        "/v1/completions",
+        "/v1/chat/completions",
+    ] {
+        up.push(&format!("http://h.test{path}"), Reply::json(200, "{}"));
+    }
+    let modes = [
+        "embedding",
+        "image_generation",
+        "audio_speech",
+        "audio_transcription",
+        "rerank",
+        "moderation",
+        "completion",
+    ];
+    let mut list: Vec<String> = modes
+        .iter()
+        .map(|m| format!(r#"{{"model_name":"{m}","litellm_params":{{"model":"openai/x","api_base":"http://h.test/v1"}},"model_info":{{"mode":"{m}"}}}}"#))
+        .collect();
+    list.push(r#"{"model_name":"v","litellm_params":{"model":"voyage/voyage-3","api_base":"http://h.test/v1"},"model_info":{"rpm":7,"tpm":70}}"#.into());
+    let config = format!(
+        r#"{{"model_list":[{}],"general_settings":{{"health_check_timeout":2}}}}"#,
+        list.join(",")
+    );
+    let r = Fixture::default().upstream(&up).router(&config);
+    let report: Value = block_on(r.health_check(None)).unwrap();
+    assert_eq!(report["healthy_count"], 8, "{report}");
+    let mut paths: Vec<String> = up
+        .calls
+        .borrow()
+        .iter()
+        .map(|c| c.url.trim_start_matches("http://h.test").to_string())
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/v1/audio/speech",
+            "/v1/audio/transcriptions",
+            "/v1/completions",
+            "/v1/embeddings",
+            "/v1/embeddings",
+            "/v1/images/generations",
+            "/v1/moderations",
+            "/v1/rerank",
+        ],
+        "voyage serves no chat: checked with an embedding"
+    );
+    let upload = up
+        .calls
+        .borrow()
+        .iter()
+        .find(|c| c.url.ends_with("/transcriptions"))
+        .map(|c| c.body.clone())
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&upload).contains("RIFF"),
+        "a real WAV file"
+    );
+    let v = r
+        .config()
+        .deployments
+        .iter()
+        .find(|d| d.group == "v")
+        .cloned()
+        .unwrap();
+    assert_eq!((v.rpm, v.tpm), (Some(7), Some(70)));
+    assert_eq!(r.config().general.health_check_timeout_ms, 2_000);
+}
+
+#[test]
+fn a_health_check_gives_up_after_health_check_timeout() {
+    for (general, info, waited) in [
+        ("", "", 10_000),
+        (
+            r#","general_settings":{"health_check_timeout":3}"#,
+            "",
+            3_000,
+        ),
+        (
+            r#","general_settings":{"health_check_timeout":3}"#,
+            r#","model_info":{"health_check_timeout":0.5}"#,
+            500,
+        ),
+    ] {
+        let f = Fixture::default();
+        f.up.push("http://h.test/v1/chat/completions", Reply::Hang);
+        let r = f.router(&format!(
+            r#"{{"model_list":[{{"model_name":"g","litellm_params":{{"model":"openai/x","api_base":"http://h.test/v1"}}{info}}}]{general}}}"#
+        ));
+        let report: Value = block_on(r.health_check(None)).unwrap();
+        assert_eq!(report["unhealthy_count"], 1);
+        assert_eq!(*f.clock.slept.borrow(), [waited], "{general} {info}");
+    }
+}
