@@ -29,6 +29,7 @@ const ROUTER_ONLY_FIELDS: &[&str] = &[
     "caching",
     "mock_response",
     "disable_fallbacks",
+    "drop_params",
     "extra_headers",
     "litellm_metadata",
     "user_config",
@@ -91,6 +92,15 @@ pub struct ModelRequest {
 }
 
 impl ModelRequest {
+    /// `drop_params: true` in the body: OpenAI parameters a provider does not take are dropped
+    /// instead of refused.
+    pub fn drops_params(&self) -> bool {
+        self.router_fields
+            .get("drop_params")
+            .and_then(Value::as_bool)
+            == Some(true)
+    }
+
     /// A chat completion request.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         ModelRequest::parse_for(Endpoint::Chat, bytes)

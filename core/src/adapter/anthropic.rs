@@ -377,5 +377,20 @@ impl super::Adapter for Anthropic {
         super::common::classify(status, body, &["prompt is too long", "context window"], &[])
     }
 
+    fn takes(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            "max_tokens",
+            "max_completion_tokens",
+            "temperature",
+            "top_p",
+            "stop",
+            "stream",
+            "stream_options",
+            "tools",
+            "tool_choice",
+            "user",
+        ])
+    }
+
     translated_answers!(AnthropicStream);
 }

@@ -365,6 +365,20 @@ impl super::Adapter for Bedrock {
         )
     }
 
+    fn takes(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            "max_tokens",
+            "max_completion_tokens",
+            "temperature",
+            "top_p",
+            "stop",
+            "stream",
+            "stream_options",
+            "tools",
+            "tool_choice",
+        ])
+    }
+
     translated_answers!(BedrockStream);
 
     fn event_stream_framing(&self) -> bool {

@@ -401,5 +401,24 @@ impl super::Adapter for Gemini {
         )
     }
 
+    fn takes(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            "max_tokens",
+            "max_completion_tokens",
+            "temperature",
+            "top_p",
+            "seed",
+            "presence_penalty",
+            "frequency_penalty",
+            "n",
+            "stop",
+            "stream",
+            "stream_options",
+            "tools",
+            "tool_choice",
+            "response_format",
+        ])
+    }
+
     translated_answers!(GeminiStream);
 }

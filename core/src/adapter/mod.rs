@@ -87,6 +87,74 @@ pub trait Adapter {
     fn event_stream_framing(&self) -> bool {
         false
     }
+    /// The OpenAI chat parameters it translates; `None`: it takes OpenAI's body as it is.
+    /// Any other OpenAI parameter in a request is refused, or dropped with `drop_params`.
+    fn takes(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+}
+
+/// OpenAI's chat parameters (besides `model` and `messages`): what a translating provider is
+/// checked against. Fields outside this list are not OpenAI's and are left alone.
+const OPENAI_CHAT_PARAMS: &[&str] = &[
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "presence_penalty",
+    "response_format",
+    "seed",
+    "service_tier",
+    "stop",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "user",
+    "functions",
+    "function_call",
+    "reasoning_effort",
+    "modalities",
+    "audio",
+    "prediction",
+    "store",
+    "web_search_options",
+];
+
+/// The OpenAI parameters of `req` that `d`'s provider does not take, unless dropping them is
+/// allowed (`drop_params` on the deployment, in `litellm_settings` or in the request).
+fn refused_params(d: &Deployment, req: &ModelRequest) -> Result<(), Error> {
+    let Some(takes) = of(d).takes() else {
+        return Ok(());
+    };
+    if d.drop_params || req.drops_params() {
+        return Ok(());
+    }
+    let refused: Vec<&str> = req
+        .body
+        .iter()
+        .filter(|(k, v)| !v.is_null() && OPENAI_CHAT_PARAMS.contains(&k.as_str()))
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !takes.contains(k))
+        .collect();
+    match refused.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::InvalidRequest {
+            message: format!(
+                "{} deployments do not take {}. Set `drop_params: true` (in litellm_settings, the deployment's litellm_params, or this request) to drop them.",
+                d.provider.name,
+                refused.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            ),
+            param: Some((*first).to_string()),
+            code: Some("unsupported_params"),
+        }),
+    }
 }
 
 /// The adapter for a wire format: the one place a provider is dispatched.
@@ -111,6 +179,17 @@ pub fn serves(d: &Deployment, endpoint: Endpoint) -> bool {
 
 /// The HTTP call for `req` on deployment `d`, at `now_ms` (Bedrock signs the time).
 pub fn build(d: &Deployment, req: &ModelRequest, now_ms: f64) -> Result<UpstreamRequest, Error> {
+    refused_params(d, req)?;
+    // Parameters this deployment must never get (`additional_drop_params`).
+    let trimmed;
+    let req = if d.additional_drop_params.is_empty() {
+        req
+    } else {
+        let mut r = req.clone();
+        r.body.retain(|k, _| !d.additional_drop_params.contains(k));
+        trimmed = r;
+        &trimmed
+    };
     let mut headers: Vec<(&'static str, String)> = Vec::with_capacity(5);
     let content_type = req
         .upload

@@ -102,6 +102,10 @@ pub struct Deployment {
     pub max_retries: Option<u32>,
     /// Retries after this deployment fails, instead of the group's (`litellm_params.num_retries`).
     pub num_retries: Option<u32>,
+    /// Drop the OpenAI parameters its provider does not take (else a request with one is a 400).
+    pub drop_params: bool,
+    /// Parameters never sent to it (`additional_drop_params`).
+    pub additional_drop_params: Vec<String>,
     pub weight: Option<f64>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
@@ -375,6 +379,8 @@ impl Config {
                         .unwrap_or(self.router.timeout_ms),
                     max_retries: None,
                     num_retries: None,
+                    drop_params: self.router.drop_params,
+                    additional_drop_params: Vec::new(),
                     weight: None,
                     rpm: None,
                     tpm: None,
@@ -808,6 +814,8 @@ fn deployment(
         stream_timeout_ms,
         max_retries: p.max_retries,
         num_retries: p.num_retries,
+        drop_params: p.drop_params.unwrap_or(router.drop_params),
+        additional_drop_params: p.additional_drop_params.unwrap_or_default(),
         weight: p.weight,
         rpm: p.rpm.or(mi.rpm),
         tpm: p.tpm.or(mi.tpm),

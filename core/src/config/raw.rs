@@ -71,6 +71,12 @@ pub struct RawLitellmParams {
     pub tags: Option<Vec<String>>,
     #[serde(default)]
     pub max_parallel_requests: Option<u32>,
+    /// OpenAI parameters this deployment's provider does not take are dropped, not refused.
+    #[serde(default)]
+    pub drop_params: Option<bool>,
+    /// Parameters never sent to this deployment, whatever its provider takes.
+    #[serde(default)]
+    pub additional_drop_params: Option<Vec<String>>,
     /// LiteLLM accepts prices in `litellm_params` too; `model_info` wins when both are set.
     #[serde(default)]
     pub input_cost_per_token: Option<f64>,
@@ -250,10 +256,10 @@ with_shared_router_keys! {
     pub struct RawLitellmSettings {
         #[serde(default)]
         pub request_timeout: Option<f64>,
-        /// LiteLLM switches accepted so configs carry over; they change nothing here.
+        /// Drop OpenAI parameters a provider does not take instead of refusing the request.
         #[serde(default)]
-        #[allow(dead_code)]
         pub drop_params: Option<bool>,
+        /// LiteLLM's switch, accepted so configs carry over; it changes nothing here.
         #[serde(default)]
         #[allow(dead_code)]
         pub set_verbose: Option<bool>,

@@ -149,6 +149,8 @@ pub struct RouterSettings {
     pub cost_substitutes: HashMap<String, Vec<String>>,
     /// `model_group_alias`: other names for groups.
     pub aliases: HashMap<String, Alias>,
+    /// `litellm_settings.drop_params`: for every deployment that does not say.
+    pub drop_params: bool,
     pub tag_filtering: bool,
     /// What a client may ask for in its body, at most (a tenant must not starve others).
     pub client_caps: ClientCaps,
@@ -330,6 +332,7 @@ pub(super) fn build(
         aliases.insert(name.clone(), alias);
     }
     Ok(RouterSettings {
+        drop_params: ls.drop_params.unwrap_or(false),
         aliases,
         routing_strategy,
         strategy_args: args,
