@@ -48,4 +48,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" >"$stamp"
 fi
+# Python clients for the drop-in tests (the openai SDK and the litellm package), pinned, in a
+# venv of their own; reinstalled only when the pins change.
+py_stamp="tests/.venv/.switchyard-pins"
+py_want="openai==$PY_OPENAI_VERSION litellm==$PY_LITELLM_VERSION"
+if [ ! -f "$py_stamp" ] || [ "$(cat "$py_stamp")" != "$py_want" ]; then
+  step "pip: $py_want (tests/.venv)"
+  python3 -m venv tests/.venv
+  # shellcheck disable=SC2086
+  tests/.venv/bin/pip install -q --disable-pip-version-check $py_want
+  echo "$py_want" >"$py_stamp"
+fi
 echo "setup: ok"

@@ -714,31 +714,53 @@ fn a_deployment_serves_only_its_providers_endpoints() {
 /// naming it, unless dropping is allowed; `additional_drop_params` never reach a deployment.
 #[test]
 fn unsupported_params_are_refused_unless_dropped() {
-    let req = chat(json!({"model":"g","messages":[{"role":"user","content":"hi"}],"logit_bias":{"1":2},"seed":3,"x_custom":1}));
+    let req = chat(
+        json!({"model":"g","messages":[{"role":"user","content":"hi"}],"logit_bias":{"1":2},"seed":3,"x_custom":1}),
+    );
     let e = build(&anthropic(), &req, 0.0).unwrap_err();
     assert_eq!(e.status(), 400);
     assert_eq!(e.param(), Some("logit_bias"));
-    assert!(e.message().contains("`logit_bias`, `seed`"), "{}", e.message());
+    assert!(
+        e.message().contains("`logit_bias`, `seed`"),
+        "{}",
+        e.message()
+    );
     assert!(e.message().contains("drop_params"));
     assert_eq!(e.code(), Some("unsupported_params"));
     let gemini_e = build(&gemini(), &req, 0.0).unwrap_err();
-    assert_eq!(gemini_e.param(), Some("logit_bias"), "Gemini takes seed, not logit_bias");
-    assert!(build(&deployment(r#""model":"openai/gpt-4o""#), &req, 0.0).is_ok(), "OpenAI takes them all");
+    assert_eq!(
+        gemini_e.param(),
+        Some("logit_bias"),
+        "Gemini takes seed, not logit_bias"
+    );
+    assert!(
+        build(&deployment(r#""model":"openai/gpt-4o""#), &req, 0.0).is_ok(),
+        "OpenAI takes them all"
+    );
 
     let dropped = deployment(r#""model":"anthropic/claude-3-haiku","drop_params":true"#);
     let b = body_of(&build(&dropped, &req, 0.0).unwrap());
     assert!(b.get("logit_bias").is_none() && b.get("seed").is_none());
     let mut asked = req.clone();
-    asked.router_fields.insert("drop_params".into(), json!(true));
-    assert!(build(&anthropic(), &asked, 0.0).is_ok(), "the request may ask for it");
+    asked
+        .router_fields
+        .insert("drop_params".into(), json!(true));
+    assert!(
+        build(&anthropic(), &asked, 0.0).is_ok(),
+        "the request may ask for it"
+    );
     let global = Config::from_text(
         r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"anthropic/claude-3-haiku"}}],"litellm_settings":{"drop_params":true}}"#,
         &|_: &str| None,
     )
     .unwrap();
-    assert!(build(&global.deployments[0], &req, 0.0).is_ok(), "litellm_settings.drop_params");
+    assert!(
+        build(&global.deployments[0], &req, 0.0).is_ok(),
+        "litellm_settings.drop_params"
+    );
 
-    let trimmed = deployment(r#""model":"openai/o1","additional_drop_params":["seed","logit_bias"]"#);
+    let trimmed =
+        deployment(r#""model":"openai/o1","additional_drop_params":["seed","logit_bias"]"#);
     let b = body_of(&build(&trimmed, &req, 0.0).unwrap());
     assert!(b.get("seed").is_none() && b.get("logit_bias").is_none());
     assert_eq!(b["x_custom"], 1);
