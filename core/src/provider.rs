@@ -189,6 +189,7 @@ pub const PROVIDERS: &[Provider] = &[
     Provider::openai("siliconflow", some("https://api.siliconflow.cn/v1"), some("SILICONFLOW_API_KEY"), CHAT_EMBED),
     Provider::openai("moonshot", some("https://api.moonshot.ai/v1"), some("MOONSHOT_API_KEY"), CHAT),
     Provider::openai("dashscope", some("https://dashscope-intl.aliyuncs.com/compatible-mode/v1"), some("DASHSCOPE_API_KEY"), CHAT_EMBED),
+    Provider::openai("zhipu", some("https://open.bigmodel.cn/api/paas/v4"), some("ZHIPUAI_API_KEY"), CHAT_EMBED),
     Provider::openai("volcengine", some("https://ark.cn-beijing.volces.com/api/v3"), some("VOLCENGINE_API_KEY"), CHAT_EMBED),
     // Hugging Face's router: its OpenAI-compatible endpoint for the inference providers.
     Provider::openai("huggingface", some("https://router.huggingface.co/v1"), some("HF_TOKEN"), CHAT),

@@ -249,6 +249,10 @@ impl Config {
             Some(Value::Array(list)) => list,
             Some(_) => return Err(config_error("model_list: must be a list of deployments")),
         };
+        // A section with everything commented out is `null` in YAML: absent, as LiteLLM reads it.
+        if let Some(m) = tree.as_object_mut() {
+            m.retain(|_, v| !v.is_null());
+        }
         secrets::resolve(&mut tree, env)?;
         let mut warnings = Vec::new();
         let raw: RawConfig = read(&tree, "", &mut warnings)?;
@@ -262,6 +266,7 @@ impl Config {
                     .unwrap_or("")
                     .to_string();
                 let at = format!("model_list[{i}]");
+                aws_from_environment(&mut entry, env);
                 let read = secrets::resolve_at(&mut entry, &at, env)
                     .and_then(|()| read(&entry, &at, &mut warnings));
                 (name, read)
@@ -463,6 +468,38 @@ fn merge_default_litellm_params(tree: &mut Value) {
 pub(crate) fn config_error(message: impl Into<String>) -> Error {
     Error::Config {
         message: format!("Invalid router config: {}", message.into()),
+    }
+}
+
+/// A Bedrock deployment without AWS credentials takes them from the environment's standard
+/// variables (Worker secrets of those names), as LiteLLM does through boto3.
+fn aws_from_environment(entry: &mut Value, env: &dyn Secrets) {
+    let Some(params) = entry
+        .get_mut("litellm_params")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let bedrock = params
+        .get("model")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.starts_with("bedrock/"))
+        || params.get("custom_llm_provider").and_then(Value::as_str) == Some("bedrock");
+    if !bedrock {
+        return;
+    }
+    for (key, vars) in [
+        ("aws_access_key_id", &["AWS_ACCESS_KEY_ID"][..]),
+        ("aws_secret_access_key", &["AWS_SECRET_ACCESS_KEY"][..]),
+        ("aws_session_token", &["AWS_SESSION_TOKEN"][..]),
+        ("aws_region_name", &["AWS_REGION_NAME", "AWS_REGION"][..]),
+    ] {
+        if params.get(key).is_some_and(|v| !v.is_null()) {
+            continue;
+        }
+        if let Some(value) = vars.iter().find_map(|v| env.secret(v)) {
+            params.insert(key.to_string(), Value::String(value));
+        }
     }
 }
 
@@ -735,6 +772,7 @@ fn deployment(
             at("model_name")
         )));
     }
+    let (entry_rpm, entry_tpm) = (d.rpm, d.tpm);
     let p = d.litellm_params;
     let (provider, model) = provider::resolve(&p.model, p.custom_llm_provider.as_deref())
         .map_err(|e| config_error(format!("{}: {e}", at("litellm_params.model"))))?;
@@ -817,8 +855,8 @@ fn deployment(
         drop_params: p.drop_params.unwrap_or(router.drop_params),
         additional_drop_params: p.additional_drop_params.unwrap_or_default(),
         weight: p.weight,
-        rpm: p.rpm.or(mi.rpm),
-        tpm: p.tpm.or(mi.tpm),
+        rpm: p.rpm.or(mi.rpm).or(entry_rpm),
+        tpm: p.tpm.or(mi.tpm).or(entry_tpm),
         order: p.order,
         tags: p.tags.unwrap_or_default(),
         max_parallel_requests: p

@@ -21,6 +21,11 @@ pub struct RawDeployment {
     pub litellm_params: RawLitellmParams,
     #[serde(default)]
     pub model_info: RawModelInfo,
+    /// LiteLLM's `load_balancer.yaml` writes a deployment's limits beside its params.
+    #[serde(default)]
+    pub rpm: Option<u64>,
+    #[serde(default)]
+    pub tpm: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

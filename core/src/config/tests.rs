@@ -395,3 +395,43 @@ fn supported_call_types_choose_what_is_cached() {
         ]
     );
 }
+
+#[test]
+fn empty_sections_and_aws_credentials_from_the_environment() {
+    // Everything under general_settings commented out: a null section, read as absent.
+    let c = load("model_list: [{ model_name: g, litellm_params: { model: openai/m } }]\ngeneral_settings:\nrouter_settings:\n").unwrap();
+    assert_eq!(c.deployments.len(), 1);
+    let env = |n: &str| match n {
+        "AWS_ACCESS_KEY_ID" => Some("AKID".to_string()),
+        "AWS_SECRET_ACCESS_KEY" => Some("SECRET".to_string()),
+        "AWS_REGION" => Some("eu-west-3".to_string()),
+        _ => None,
+    };
+    let text = "model_list:\n  - { model_name: b, litellm_params: { model: bedrock/anthropic.claude-3-haiku-20240307-v1:0 } }\n  - { model_name: own, litellm_params: { model: bedrock/x, aws_access_key_id: MINE, aws_secret_access_key: S2 } }\n";
+    let c = Config::from_text(text, &env).unwrap();
+    let aws = c.deployments[0].aws.as_ref().unwrap();
+    assert_eq!(
+        (aws.access_key_id.as_str(), aws.region.as_str()),
+        ("AKID", "eu-west-3")
+    );
+    assert_eq!(
+        c.deployments[1].aws.as_ref().unwrap().access_key_id,
+        "MINE",
+        "its own win"
+    );
+    assert!(c.left_out.is_empty());
+    // Without them in the environment either, that deployment is left out, naming the keys.
+    let c = load(text).unwrap();
+    assert_eq!(c.left_out.len(), 1);
+    assert!(c.left_out[0].reason.contains("aws_access_key_id"));
+}
+
+#[test]
+fn load_balancer_style_limits_beside_litellm_params() {
+    let c = load("model_list:\n  - model_name: g\n    litellm_params: { model: openai/m }\n    rpm: 3\n    tpm: 20000\n").unwrap();
+    assert_eq!(
+        (c.deployments[0].rpm, c.deployments[0].tpm),
+        (Some(3), Some(20_000))
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
