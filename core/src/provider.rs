@@ -15,6 +15,8 @@ pub enum Wire {
     Gemini,
     /// Bedrock's Converse API, signed with SigV4; streams in AWS event-stream frames.
     Bedrock,
+    /// OpenAI's `/completions` only: a chat request is turned into a completion.
+    TextCompletion,
 }
 
 /// How a provider takes its key.
@@ -164,7 +166,7 @@ pub const PROVIDERS: &[Provider] = &[
     Provider::translated("anthropic", some("https://api.anthropic.com"), Wire::Anthropic, some("ANTHROPIC_API_KEY")),
     // OpenAI and the servers that copy its API.
     Provider::openai("openai", some("https://api.openai.com/v1"), some("OPENAI_API_KEY"), OPENAI_API),
-    Provider::openai("text-completion-openai", some("https://api.openai.com/v1"), some("OPENAI_API_KEY"), &[Completions]),
+    Provider { wire: Wire::TextCompletion, ..Provider::openai("text-completion-openai", some("https://api.openai.com/v1"), some("OPENAI_API_KEY"), CHAT_TEXT) },
     Provider::openai("openai_like", None, None, SELF_HOSTED),
     Provider::openai("hosted_vllm", None, some("HOSTED_VLLM_API_KEY"), SELF_HOSTED),
     Provider::openai("lm_studio", some("http://localhost:1234/v1"), some("LM_STUDIO_API_KEY"), SELF_HOSTED),

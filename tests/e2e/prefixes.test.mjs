@@ -70,6 +70,14 @@ test("every OpenAI-compatible prefix reaches its server with its model name and 
   const text = await client.completions.create({ model: "old-style", prompt: "say" });
   assert.equal(text.object, "text_completion");
   assert.equal(r.mock.callsTo("instruct").at(-1).path, "/v1/completions");
+  // A chat request to a completions-only model becomes a completion, and comes back as chat.
+  const chat = await client.chat.completions.create({ model: "old-style", messages: [{ role: "user", content: "say hi" }] });
+  assert.equal(chat.object, "chat.completion");
+  assert.equal(chat.choices[0].message.content, " completed: say hi");
+  const sent = r.mock.callsTo("instruct").at(-1);
+  assert.equal(sent.path, "/v1/completions");
+  assert.equal(sent.body.prompt, "say hi");
+  assert.equal(sent.body.messages, undefined);
 });
 
 test("/v1/rerank answers in Cohere's shape from Cohere, Jina and Voyage", async () => {

@@ -32,6 +32,7 @@ mod bedrock;
 pub(crate) mod common;
 mod gemini;
 pub mod openai;
+mod text_completion;
 
 use crate::config::Deployment;
 use crate::endpoint::Endpoint;
@@ -165,6 +166,7 @@ pub fn for_wire(wire: Wire) -> &'static dyn Adapter {
         Wire::Anthropic => &anthropic::Anthropic,
         Wire::Gemini => &gemini::Gemini,
         Wire::Bedrock => &bedrock::Bedrock,
+        Wire::TextCompletion => &text_completion::TextCompletion,
     }
 }
 

@@ -33,7 +33,7 @@ const POLICY_WORDS: &[&str] = &[
     "responsibleaipolicyviolation",
 ];
 
-fn openai_class(status: u16, body: &[u8]) -> ErrorClass {
+pub(super) fn openai_class(status: u16, body: &[u8]) -> ErrorClass {
     super::common::classify(status, body, CONTEXT_WORDS, POLICY_WORDS)
 }
 

@@ -765,3 +765,74 @@ fn unsupported_params_are_refused_unless_dropped() {
     assert!(b.get("seed").is_none() && b.get("logit_bias").is_none());
     assert_eq!(b["x_custom"], 1);
 }
+
+/// `text-completion-openai/`: a chat request becomes a completion and its answer a chat
+/// answer, streams too; a completion request passes through.
+#[test]
+fn text_completion_models_answer_chat_requests() {
+    let d = deployment(r#""model":"text-completion-openai/gpt-3.5-turbo-instruct","api_key":"k""#);
+    let req = chat(
+        json!({"model":"g","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Say hi"}],"max_completion_tokens":5,"temperature":0}),
+    );
+    let r = build(&d, &req, 0.0).unwrap();
+    assert_eq!(r.url, "https://api.openai.com/v1/completions");
+    let b = body_of(&r);
+    assert_eq!(b["prompt"], "Be brief.\n\nSay hi");
+    assert_eq!(
+        (b["max_tokens"].clone(), b["temperature"].clone()),
+        (json!(5), json!(0))
+    );
+    assert!(b.get("messages").is_none());
+    let answer = br#"{"id":"cmpl-1","object":"text_completion","created":7,"model":"gpt-3.5-turbo-instruct","choices":[{"text":" hi","index":0,"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#;
+    let out: Value = serde_json::from_slice(&response(&d, &req, answer.to_vec()).unwrap()).unwrap();
+    assert_eq!(out["object"], "chat.completion");
+    assert_eq!(
+        out["choices"][0]["message"],
+        json!({"role":"assistant","content":" hi"})
+    );
+    assert_eq!(out["choices"][0]["finish_reason"], "stop");
+    assert_eq!(out["usage"]["total_tokens"], 6);
+
+    let mut streamed = req.clone();
+    streamed.stream = true;
+    let mut t = stream(&d, &streamed);
+    let mut pieces = Vec::new();
+    for data in [
+        r#"{"id":"c","object":"text_completion","created":1,"model":"m","choices":[{"text":"hel","index":0,"finish_reason":null}]}"#,
+        r#"{"id":"c","object":"text_completion","created":1,"model":"m","choices":[{"text":"lo","index":0,"finish_reason":"stop"}]}"#,
+        "[DONE]",
+    ] {
+        t.event(
+            crate::sse::SseEvent {
+                event: None,
+                data: data.as_bytes().to_vec(),
+            },
+            &mut pieces,
+        );
+    }
+    let chunks: Vec<Value> = pieces
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Data(d) => serde_json::from_slice(d).ok(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(chunks[0]["object"], "chat.completion.chunk");
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"],
+        json!({"role":"assistant","content":"hel"})
+    );
+    assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content":"lo"}));
+    assert_eq!(chunks[1]["choices"][0]["finish_reason"], "stop");
+    assert!(matches!(pieces.last(), Some(Piece::Done)));
+
+    let text =
+        ModelRequest::parse_for(Endpoint::Completions, br#"{"model":"g","prompt":"x"}"#).unwrap();
+    let r = build(&d, &text, 0.0).unwrap();
+    assert_eq!(body_of(&r)["prompt"], "x");
+    assert!(
+        serves(&d, Endpoint::Chat)
+            && serves(&d, Endpoint::Completions)
+            && !serves(&d, Endpoint::Embeddings)
+    );
+}
