@@ -17,9 +17,10 @@ use serde_json::{json, Map, Value};
 
 pub struct TextCompletion;
 
-/// The chat parameters a completion takes as they are.
-const CARRIED: &[&str] = &[
+/// The chat parameters a completion takes (`max_completion_tokens` as `max_tokens`).
+const TAKES: &[&str] = &[
     "max_tokens",
+    "max_completion_tokens",
     "temperature",
     "top_p",
     "n",
@@ -55,7 +56,7 @@ impl Adapter for TextCompletion {
         let mut out = Map::new();
         out.insert("model".into(), json!(d.model));
         out.insert("prompt".into(), json!(prompt(req)));
-        for key in CARRIED {
+        for key in TAKES.iter().filter(|k| **k != "max_completion_tokens") {
             let value = req
                 .body
                 .get(*key)
@@ -125,21 +126,7 @@ impl Adapter for TextCompletion {
     }
 
     fn takes(&self) -> Option<&'static [&'static str]> {
-        Some(&[
-            "max_tokens",
-            "max_completion_tokens",
-            "temperature",
-            "top_p",
-            "n",
-            "stop",
-            "presence_penalty",
-            "frequency_penalty",
-            "logit_bias",
-            "seed",
-            "user",
-            "stream",
-            "stream_options",
-        ])
+        Some(TAKES)
     }
 }
 
