@@ -108,3 +108,14 @@ test("the AzureOpenAI client reaches a group through /openai/deployments/{name},
   assert.deepEqual(vectors.data[0].embedding, [0.1, 0.2, 0.3]);
   assert.equal(r.mock.calls.at(-1).name, "emb");
 });
+
+test("a key with models [\"*\"] may call every model; a pattern, the models it matches", async () => {
+  const all = r.client(await keyFor(["*"]));
+  assert.equal((await all.chat.completions.create({ model: "gpt-4o", messages: hi })).object, "chat.completion");
+  assert.equal((await all.embeddings.create({ model: "embedder", input: "x", encoding_format: "float" })).data.length, 1);
+  assert.deepEqual((await all.models.list()).data.map((m) => m.id), ["gpt-4o", "embedder", "retried", "gpt-4"]);
+  const gpt = r.client(await keyFor(["gpt-*"]));
+  assert.equal((await gpt.chat.completions.create({ model: "gpt-4", messages: hi })).object, "chat.completion");
+  await assert.rejects(gpt.embeddings.create({ model: "embedder", input: "x" }), (e) => e.status === 403);
+  assert.deepEqual((await gpt.models.list()).data.map((m) => m.id), ["gpt-4o", "gpt-4"]);
+});
