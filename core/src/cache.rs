@@ -35,11 +35,7 @@ pub struct Stored {
 }
 
 fn bad(what: &str) -> Error {
-    Error::InvalidRequest {
-        message: format!("Invalid value for 'cache': {what}."),
-        param: Some("cache".into()),
-        code: Some("invalid_value"),
-    }
+    Error::invalid_value("cache", what)
 }
 
 /// Whose answers a request may read: a virtual key's own (by its hash), the master key's,

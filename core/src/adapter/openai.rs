@@ -201,7 +201,7 @@ fn rerank_body(req: &ModelRequest, d: &Deployment) -> Vec<u8> {
             "documents" => {
                 let docs = v.as_array().map_or(Vec::new(), |docs| {
                     docs.iter()
-                        .map(|d| d.get("text").unwrap_or(d).clone())
+                        .map(|doc| doc.get("text").unwrap_or(doc).clone())
                         .collect()
                 });
                 out.insert("documents".into(), Value::Array(docs));

@@ -11,8 +11,12 @@ pub enum Caller {
     /// No master key is configured: the API is open (and the admin API off).
     Open,
     Master,
-    /// A virtual key, by its hash.
-    Key(String),
+    /// A virtual key, by its hash, with the models it may use as its record said when the
+    /// request was authorized (empty: all).
+    Key {
+        hash: String,
+        models: Vec<String>,
+    },
 }
 
 /// With a `master_key`, every API call must carry it, or a virtual key, as
@@ -50,7 +54,10 @@ pub(super) async fn authorize(
                 .apply(crate::keys::KeyOp::Get { hash: hash.clone() })
                 .await?
             {
-                crate::keys::KeyReply::Record { record: Some(_) } => Ok(Caller::Key(hash)),
+                crate::keys::KeyReply::Record { record: Some(rec) } => Ok(Caller::Key {
+                    hash,
+                    models: rec.models,
+                }),
                 _ => Err(incorrect()),
             }
         }
@@ -60,7 +67,7 @@ pub(super) async fn authorize(
 pub(super) fn require_master(router: &Router, caller: &Caller) -> Result<(), Error> {
     match caller {
         Caller::Master => Ok(()),
-        Caller::Key(_) => Err(Error::Forbidden {
+        Caller::Key { .. } => Err(Error::Forbidden {
             message: "This route needs the master key.".into(),
         }),
         Caller::Open if router.config().general.master_key.is_none() => Err(Error::Forbidden {

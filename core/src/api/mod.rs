@@ -195,11 +195,11 @@ impl App {
                 let model = Some(model.as_str());
                 model_call::model_call(router, services, endpoint, req, &caller, model).await
             }
-            Route::Models => models::list(router, services, &caller).await,
-            Route::ModelRetrieve(id) => models::retrieve(router, services, &caller, &id).await,
+            Route::Models => models::list(router, &caller),
+            Route::ModelRetrieve(id) => models::retrieve(router, &caller, &id),
             Route::ModelInfo => {
                 let query = req.path.split_once('?').map_or("", |(_, q)| q);
-                models::info(router, services, &caller, query).await
+                models::info(router, &caller, query)
             }
             Route::Liveliness | Route::Readiness | Route::Admin(_) | Route::Keys(_) => {
                 Err(Error::Internal {

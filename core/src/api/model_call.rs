@@ -130,7 +130,7 @@ async fn admit<'a>(
     caller: &'a Caller,
     req: &mut ModelRequest,
 ) -> Result<Admitted<'a>, Error> {
-    let Caller::Key(hash) = caller else {
+    let Caller::Key { hash, .. } = caller else {
         return Ok(None);
     };
     let config = router.config();

@@ -3,25 +3,17 @@
 //! may use; the master key, and an open router (no master key), see all.
 
 use super::auth::Caller;
-use super::Services;
 use crate::error::Error;
 use crate::http::HttpResponse;
-use crate::keys::{key_allows, KeyOp, KeyReply};
+use crate::keys::key_allows;
 use crate::router::Router;
 use serde_json::{json, Value};
 
-/// The groups a caller may see: `None` for all.
-async fn allowlist(services: &Services, caller: &Caller) -> Result<Option<Vec<String>>, Error> {
-    let Caller::Key(hash) = caller else {
-        return Ok(None);
-    };
-    match services
-        .keys
-        .apply(KeyOp::Get { hash: hash.clone() })
-        .await?
-    {
-        KeyReply::Record { record: Some(rec) } if !rec.models.is_empty() => Ok(Some(rec.models)),
-        _ => Ok(None),
+/// The groups a caller may see: `None` for all. A key's list came with its authorization.
+fn allowlist(caller: &Caller) -> Option<&[String]> {
+    match caller {
+        Caller::Key { models, .. } if !models.is_empty() => Some(models),
+        _ => None,
     }
 }
 
@@ -53,13 +45,9 @@ fn model_object(id: &str) -> Value {
 }
 
 /// `GET /v1/models`: OpenAI's list shape.
-pub(super) async fn list(
-    router: &Router,
-    services: &Services,
-    caller: &Caller,
-) -> Result<HttpResponse, Error> {
-    let allow = allowlist(services, caller).await?;
-    let data: Vec<Value> = visible(router, allow.as_deref())
+pub(super) fn list(router: &Router, caller: &Caller) -> Result<HttpResponse, Error> {
+    let allow = allowlist(caller);
+    let data: Vec<Value> = visible(router, allow)
         .iter()
         .map(|n| model_object(n))
         .collect();
@@ -68,14 +56,9 @@ pub(super) async fn list(
 
 /// `GET /v1/models/{id}`: one model, or OpenAI's 404 (also for a model the key may not see:
 /// whether it exists is not the key's to learn).
-pub(super) async fn retrieve(
-    router: &Router,
-    services: &Services,
-    caller: &Caller,
-    id: &str,
-) -> Result<HttpResponse, Error> {
-    let allow = allowlist(services, caller).await?;
-    if visible(router, allow.as_deref()).iter().any(|n| n == id) {
+pub(super) fn retrieve(router: &Router, caller: &Caller, id: &str) -> Result<HttpResponse, Error> {
+    let allow = allowlist(caller);
+    if visible(router, allow).iter().any(|n| n == id) {
         Ok(ok(model_object(id)))
     } else {
         Err(Error::NoSuchModel {
@@ -86,13 +69,8 @@ pub(super) async fn retrieve(
 
 /// `GET /model/info[?litellm_model_id=<id>]`: the deployments (secrets masked) of the groups
 /// the caller may use.
-pub(super) async fn info(
-    router: &Router,
-    services: &Services,
-    caller: &Caller,
-    query: &str,
-) -> Result<HttpResponse, Error> {
-    let allow = allowlist(services, caller).await?;
+pub(super) fn info(router: &Router, caller: &Caller, query: &str) -> Result<HttpResponse, Error> {
+    let allow = allowlist(caller);
     let wanted = query
         .split('&')
         .find_map(|p| p.strip_prefix("litellm_model_id="))
@@ -100,7 +78,7 @@ pub(super) async fn info(
     let config = router.config();
     // A group's deployments show for a key that lists the group or an alias of it.
     let listed = |group: &str| {
-        allow.as_deref().is_none_or(|list| {
+        allow.is_none_or(|list| {
             let named = |name: &str| list.iter().any(|m| key_allows(m, name));
             named(group)
                 || config
@@ -121,7 +99,7 @@ pub(super) async fn info(
         })
         .collect();
     let mut body = json!({"data": data});
-    if allow.is_none() && !matches!(caller, Caller::Key(_)) {
+    if !matches!(caller, Caller::Key { .. }) {
         // What the config could not use, for whoever administers it (LiteLLM logs it only).
         let left_out: Vec<Value> = config
             .left_out

@@ -856,6 +856,70 @@ fn litellm_control_headers_set_timeout_and_retries() {
 }
 
 #[test]
+fn control_headers_are_capped_and_the_body_wins() {
+    // x-litellm-timeout is the call's deadline, held to max_request_timeout.
+    let f = Fixture::default();
+    let config = r#"{"model_list":[{"model_name":"h","litellm_params":{"model":"m","api_base":"http://up.test/v1"}}],
+        "router_settings":{"num_retries":0,"max_request_timeout":5,"max_request_num_retries":1}}"#;
+    for (value, waited) in [("2", 2_000), ("3600", 5_000)] {
+        f.up.push(UP, Reply::Hang);
+        f.clock.slept.borrow_mut().clear();
+        let r = block_on(f.app(config).handle(req(
+            "POST",
+            "/v1/chat/completions",
+            &[("x-litellm-timeout", value)],
+            r#"{"model":"h","messages":[{"role":"user","content":"hi"}]}"#,
+        )));
+        assert_eq!(r.status, 504, "{value}");
+        assert_eq!(
+            *f.clock.slept.borrow(),
+            [waited],
+            "x-litellm-timeout: {value}"
+        );
+    }
+    // x-litellm-num-retries is capped too, and a body's num_retries wins over it.
+    let up = f.up.clone();
+    up.calls.borrow_mut().clear();
+    for _ in 0..4 {
+        up.push(UP, Reply::json(500, r#"{"error":{"message":"boom"}}"#));
+    }
+    let a = f.app(config);
+    let call = |headers: &[(&str, &str)], body: &str| {
+        let before = up.calls.borrow().len();
+        block_on(a.handle(req("POST", "/v1/chat/completions", headers, body)));
+        up.calls.borrow().len() - before
+    };
+    let plain = r#"{"model":"h","messages":[{"role":"user","content":"hi"}]}"#;
+    assert_eq!(
+        call(&[("x-litellm-num-retries", "9")], plain),
+        2,
+        "capped at 1 retry"
+    );
+    let with_body = r#"{"model":"h","messages":[{"role":"user","content":"hi"}],"num_retries":0}"#;
+    assert_eq!(
+        call(&[("x-litellm-num-retries", "1")], with_body),
+        1,
+        "the body wins"
+    );
+    // A deployment's own num_retries holds where the router's is 0.
+    let own = r#"{"model_list":[{"model_name":"h","litellm_params":{"model":"m","api_base":"http://up.test/v1","num_retries":1}}],
+        "router_settings":{"num_retries":0}}"#;
+    for _ in 0..2 {
+        up.push(UP, Reply::json(500, r#"{"error":{"message":"boom"}}"#));
+    }
+    let before = up.calls.borrow().len();
+    block_on(
+        f.app(own)
+            .handle(req("POST", "/v1/chat/completions", &[], plain)),
+    );
+    assert_eq!(
+        up.calls.borrow().len() - before,
+        2,
+        "one retry, the deployment's"
+    );
+}
+
+#[test]
 fn azure_style_paths_take_the_model_from_the_path() {
     let up = Rc::new(ScriptedUpstream::default());
     up.push(UP, Reply::json(200, COMPLETION));

@@ -108,15 +108,17 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// How many retries an error of this class gets. Client mistakes get none unless the policy
-    /// says so: a bad request stays bad on every deployment.
-    pub fn retries_for(&self, class: ErrorClass) -> u32 {
+    /// How many retries an error of this class gets: the policy's count for the class, else,
+    /// for a transient error, `asked` (the request's or the deployment's `num_retries`) or the
+    /// policy's `max_retries`. Client mistakes get none unless the policy says so: a bad
+    /// request stays bad on every deployment.
+    pub fn retries_for(&self, class: ErrorClass, asked: Option<u32>) -> u32 {
         if let Some(n) = self.per_class.get(&class) {
             return *n;
         }
         match class {
             ErrorClass::RateLimit | ErrorClass::Timeout | ErrorClass::InternalServer => {
-                self.max_retries
+                asked.unwrap_or(self.max_retries)
             }
             ErrorClass::BadRequest
             | ErrorClass::Authentication

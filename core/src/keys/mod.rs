@@ -255,11 +255,7 @@ fn parse_duration_ms(d: &str) -> Option<f64> {
 
 /// Reads LiteLLM's `/key/generate` and `/key/update` fields into `rec`.
 pub fn apply_fields(rec: &mut KeyRecord, v: &Value, now_ms: f64) -> Result<(), Error> {
-    let bad = |k: &str, what: &str| Error::InvalidRequest {
-        message: format!("Invalid value for '{k}': {what}."),
-        param: Some(k.to_string()),
-        code: Some("invalid_value"),
-    };
+    let bad = Error::invalid_value;
     let present = |k: &str| v.get(k).filter(|x| !x.is_null());
     if let Some(m) = present("models") {
         rec.models = m

@@ -366,18 +366,10 @@ impl GroupRun<'_> {
             if !failed.contains(&d.id) {
                 failed.push(d.id.clone());
             }
-            let allowed = match e.class() {
-                Some(class) => match policy.per_class.get(&class) {
-                    Some(n) => *n,
-                    None if policy.retries_for(class) > 0 => self
-                        .opts
-                        .num_retries
-                        .or(d.num_retries)
-                        .unwrap_or(policy.retries_for(class)),
-                    None => 0,
-                },
-                None => 0,
-            };
+            let asked = self.opts.num_retries.or(d.num_retries);
+            let allowed = e
+                .class()
+                .map_or(0, |class| policy.retries_for(class, asked));
             if retries >= allowed {
                 return Err(e);
             }

@@ -93,11 +93,7 @@ fn non_null(v: Option<&Value>) -> Option<&Value> {
 }
 
 fn bad(field: &str, what: &str) -> Error {
-    Error::InvalidRequest {
-        message: format!("Invalid value for '{field}': {what}."),
-        param: Some(field.to_string()),
-        code: Some("invalid_value"),
-    }
+    Error::invalid_value(field, what)
 }
 
 fn strings(field: &str, v: &Value) -> Result<Vec<String>, Error> {
