@@ -23,6 +23,10 @@
 //   mock.answeredFor(prompt)       completed answers to that prompt (to find lost or doubled ones)
 //   mock.faults                    per name: how many of each chaos fault were played
 //   mock.abandoned                 per name: streams whose connection closed before their end
+//   mock.google                    Google's OAuth token endpoint at /<name>/token: `keys` (the
+//                                  service-account public keys it trusts, PEM; the fixture's by
+//                                  default), `users` (refresh tokens it honours), `issued` (the
+//                                  access tokens it gave), `expiresIn` (seconds, default 3599)
 //
 // JSON is written compactly, or with spaces after `:` and `,` (Python's json.dumps, LiteLLM's
 // fake endpoint, many OpenAI-compatible servers) for every call when MOCK_JSON=spaced is set
@@ -32,6 +36,9 @@
 import http from "node:http";
 import crypto from "node:crypto";
 import zlib from "node:zlib";
+import fs from "node:fs";
+
+const FIXTURE_GOOGLE_KEY = fs.readFileSync(new URL("./fixtures/google-service-account.pub.pem", import.meta.url), "utf8");
 
 /** JSON with a space after every `:` and `,`, as Python's json.dumps writes it. */
 export function spacedJson(v) {
@@ -101,6 +108,7 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
     s.completion_tokens += usage.completion_tokens;
   };
   const sockets = new Set();
+  const google = { keys: [FIXTURE_GOOGLE_KEY], users: ["1//mock-refresh-token"], issued: [], expiresIn: 3599 };
 
   const server = http.createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req, res) => {
     let raw = "";
@@ -178,6 +186,16 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
     if (b.status) {
       res.writeHead(b.status, { "content-type": "application/json", ...(b.headers || {}) });
       return res.end(JSON.stringify(b.body ?? { error: { message: `mock ${name} failed`, type: "server_error", param: null, code: null } }));
+    }
+    if (path === "/token" && req.method === "POST") return googleToken(req, res, name, raw);
+    const vertex = /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^:]+):(generateContent|streamGenerateContent)$/.exec(path);
+    if (vertex) {
+      const bearer = (req.headers.authorization || "").replace(/^Bearer /, "");
+      if (!google.issued.includes(bearer)) {
+        res.writeHead(401, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ error: { code: 401, message: "Request had invalid authentication credentials. Expected OAuth 2 access token.", status: "UNAUTHENTICATED" } }));
+      }
+      return geminiAnswer(res, vertex[1], vertex[2] === "streamGenerateContent", body);
     }
     if (path === "/v1/messages") return anthropic(req, res, body, b);
     const bed = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
@@ -377,12 +395,55 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
     setTimeout(() => res.end(all.subarray(30)), 5);
   }
 
+  // Google's OAuth 2.0 token endpoint: a service account's RS256 JWT (RFC 7523), checked as
+  // Google checks it (signature, audience, lifetime, scope), or an authorized user's refresh
+  // token; answers an access token the Vertex route then accepts.
+  function googleToken(req, res, name, raw) {
+    const form = new URLSearchParams(raw);
+    const refuse = (error, error_description) => {
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error, error_description }));
+    };
+    const grant = form.get("grant_type");
+    if (grant === "refresh_token") {
+      if (!google.users.includes(form.get("refresh_token")) || !form.get("client_secret")) return refuse("invalid_grant", "Bad Request");
+    } else if (grant === "urn:ietf:params:oauth:grant-type:jwt-bearer") {
+      const parts = (form.get("assertion") || "").split(".");
+      if (parts.length !== 3) return refuse("invalid_grant", "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe.");
+      let header, claims;
+      try {
+        header = JSON.parse(Buffer.from(parts[0], "base64url"));
+        claims = JSON.parse(Buffer.from(parts[1], "base64url"));
+      } catch {
+        return refuse("invalid_grant", "Invalid JWT: not JSON");
+      }
+      const signed = google.keys.some((key) => crypto.verify("sha256", Buffer.from(`${parts[0]}.${parts[1]}`), key, Buffer.from(parts[2], "base64url")));
+      if (header.alg !== "RS256" || !signed) return refuse("invalid_grant", "Invalid JWT Signature.");
+      const now = Date.now() / 1000;
+      const here = `http://${req.headers.host}/${name}/token`;
+      if (claims.aud !== here) return refuse("invalid_grant", `Invalid JWT: audience ${claims.aud} is not ${here}`);
+      if (!(claims.exp - claims.iat <= 3600 && Math.abs(claims.iat - now) < 300 && claims.exp > now)) return refuse("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
+      if (!String(claims.scope || "").split(" ").includes("https://www.googleapis.com/auth/cloud-platform") || !claims.iss) return refuse("invalid_scope", "Invalid OAuth scope or ID token audience provided.");
+    } else {
+      return refuse("unsupported_grant_type", "Invalid grant_type: " + grant);
+    }
+    const token = `ya29.mock-${google.issued.length + 1}-${crypto.randomBytes(6).toString("hex")}`;
+    google.issued.push(token);
+    res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+    res.end(JSON.stringify({ access_token: token, expires_in: google.expiresIn, token_type: "Bearer" }));
+  }
+
   // Google AI Studio's Gemini API: x-goog-api-key, contents/parts, SSE of partial responses.
   function gemini(req, res, model, stream, body) {
     if (!req.headers["x-goog-api-key"]) {
       res.writeHead(403, { "content-type": "application/json" });
       return res.end(JSON.stringify({ error: { code: 403, message: "missing API key", status: "PERMISSION_DENIED" } }));
     }
+    geminiAnswer(res, model, stream, body);
+  }
+
+  // Gemini's answer, the same on AI Studio and on Vertex AI.
+  function geminiAnswer(res, model, stream, body) {
     const last = [...(body.contents || [])].reverse().find((c) => c.role === "user");
     const text = `echo: ${(last?.parts || []).map((p) => p.text || "").join(" ")}`;
     const usageMetadata = { promptTokenCount: 6, candidatesTokenCount: 3, totalTokenCount: 9 };
@@ -460,6 +521,7 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
     served,
     faults,
     abandoned,
+    google,
     /** How many completed answers the mock gave for this prompt ("echo: <prompt>"). */
     answeredFor: (prompt) => answered.get(`echo: ${prompt}`) || 0,
     reset() {
@@ -468,6 +530,7 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
       rngs.clear();
       answered.clear();
       for (const o of [served, faults, abandoned]) for (const k of Object.keys(o)) delete o[k];
+      google.issued.length = 0;
     },
     callsTo(name) {
       return calls.filter((c) => c.name === name);

@@ -11,6 +11,7 @@ pub mod cost;
 pub mod endpoint;
 pub mod error;
 pub mod eventstream;
+pub mod google_auth;
 pub mod http;
 pub mod keys;
 pub mod multipart;

@@ -15,6 +15,8 @@ pub enum Wire {
     Gemini,
     /// Bedrock's Converse API, signed with SigV4; streams in AWS event-stream frames.
     Bedrock,
+    /// Gemini's `generateContent` on Vertex AI, with a Google OAuth access token.
+    Vertex,
     /// OpenAI's `/completions` only: a chat request is turned into a completion.
     TextCompletion,
 }
@@ -163,6 +165,9 @@ pub const PROVIDERS: &[Provider] = &[
     // Per region: https://bedrock-runtime.{aws_region_name}.amazonaws.com
     Provider::translated("bedrock", None, Wire::Bedrock, None),
     Provider::translated("gemini", some("https://generativelanguage.googleapis.com"), Wire::Gemini, some("GEMINI_API_KEY")),
+    // Per project and region: https://{vertex_location}-aiplatform.googleapis.com
+    Provider::translated("vertex_ai", None, Wire::Vertex, None),
+    Provider::translated("vertex_ai_beta", None, Wire::Vertex, None),
     Provider::translated("anthropic", some("https://api.anthropic.com"), Wire::Anthropic, some("ANTHROPIC_API_KEY")),
     // OpenAI and the servers that copy its API.
     Provider::openai("openai", some("https://api.openai.com/v1"), some("OPENAI_API_KEY"), OPENAI_API),
@@ -205,7 +210,7 @@ pub const PROVIDERS: &[Provider] = &[
 ];
 
 /// Providers LiteLLM knows whose own wire format this build does not translate yet.
-const NOT_YET: &[&str] = &["vertex_ai", "replicate", "sagemaker", "watsonx"];
+const NOT_YET: &[&str] = &["replicate", "sagemaker", "watsonx"];
 
 const OPENAI: Provider = Provider::openai(
     "openai",
@@ -350,8 +355,12 @@ mod tests {
     fn unknown_and_unsupported_providers_are_errors() {
         let e = resolve("nope/x", None).unwrap_err();
         assert!(e.contains("unknown provider `nope`"), "{e}");
-        let e = resolve("vertex_ai/gemini-1.5-pro", None).unwrap_err();
+        let e = resolve("sagemaker/my-endpoint", None).unwrap_err();
         assert!(e.contains("not supported"), "{e}");
+        assert_eq!(
+            resolve("vertex_ai/gemini-1.5-pro", None).unwrap().0.wire,
+            Wire::Vertex
+        );
         assert_eq!(
             resolve("gemini/gemini-1.5-pro", None).unwrap().0.wire,
             Wire::Gemini

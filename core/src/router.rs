@@ -2,6 +2,7 @@
 //! state and the ports; `exec` runs a request (retries, fallbacks, cooldowns), `attempt` makes
 //! one upstream call, `admin` changes and reports on deployments.
 
+mod access_token;
 mod admin;
 mod attempt;
 mod exec;
@@ -62,6 +63,8 @@ pub struct Router {
     /// The runtime changes in force and the version they were saved as.
     saved: RefCell<crate::ports::SavedOverlay>,
     deployment_store: Option<Rc<dyn DeploymentStore>>,
+    /// OAuth access tokens (Vertex AI), kept until shortly before they expire.
+    tokens: access_token::AccessTokens,
     /// Retries and fallbacks per requested model group, in this isolate (for metrics).
     tallies: RefCell<std::collections::HashMap<String, (u64, u64)>>,
 }
@@ -117,6 +120,7 @@ impl Router {
                 .secrets
                 .unwrap_or_else(|| Rc::new(|_: &str| None::<String>)),
             rng: RefCell::new(Rng::seeded(runtime.seed)),
+            tokens: access_token::AccessTokens::default(),
             tallies: RefCell::new(std::collections::HashMap::new()),
         }
     }
@@ -253,6 +257,8 @@ fn deployment_groups(config: &Config) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod access_token_tests;
 #[cfg(test)]
 mod admin_tests;
 #[cfg(test)]

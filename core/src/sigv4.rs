@@ -2,7 +2,7 @@
 //! derived signing key and the `Authorization` header. Checked against AWS's published test
 //! suite (`get-vanilla-query-order-key-case`, `post-vanilla`).
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;

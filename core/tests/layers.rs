@@ -32,7 +32,8 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
                 .expect("a name");
             let file = rel.file_stem().and_then(|s| s.to_str()).unwrap_or("");
             if matches!(top.as_str(), "lib" | "testing")
-                || matches!(file, "tests" | "scenarios" | "admin_tests")
+                || matches!(file, "tests" | "scenarios")
+                || file.ends_with("_tests")
             {
                 continue;
             }

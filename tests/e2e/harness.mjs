@@ -37,6 +37,8 @@ export function workerOptions(text, { bindings = {}, shared = true, name, entry 
 export async function startRouter(config, { bindings = {}, shared = true, persist, entry } = {}) {
   const mock = await startMock();
   const text = typeof config === "function" ? config(mock) : config;
+  // Secrets may name the mock too (a credentials file whose token_uri is the mock's).
+  if (typeof bindings === "function") bindings = bindings(mock);
   let mf;
   let url;
   try {

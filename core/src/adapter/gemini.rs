@@ -368,6 +368,39 @@ impl StreamTranslator for GeminiStream {
     }
 }
 
+/// The OpenAI parameters Gemini's request takes (on AI Studio and on Vertex AI).
+pub(super) const TAKES: &[&str] = &[
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "n",
+    "stop",
+    "stream",
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "response_format",
+];
+
+/// The class of a Google error, with the words Gemini uses for an over-long prompt and for a
+/// safety refusal.
+pub(super) fn error_class(status: u16, body: &[u8]) -> crate::error::ErrorClass {
+    super::common::classify(
+        status,
+        body,
+        &[
+            "exceeds the maximum number of tokens",
+            "context window",
+            "too many tokens",
+        ],
+        &["safety"],
+    )
+}
+
 /// Google AI Studio's Gemini API.
 pub struct Gemini;
 
@@ -389,35 +422,11 @@ impl super::Adapter for Gemini {
     }
 
     fn error_class(&self, status: u16, body: &[u8]) -> crate::error::ErrorClass {
-        super::common::classify(
-            status,
-            body,
-            &[
-                "exceeds the maximum number of tokens",
-                "context window",
-                "too many tokens",
-            ],
-            &["safety"],
-        )
+        error_class(status, body)
     }
 
     fn takes(&self) -> Option<&'static [&'static str]> {
-        Some(&[
-            "max_tokens",
-            "max_completion_tokens",
-            "temperature",
-            "top_p",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
-            "n",
-            "stop",
-            "stream",
-            "stream_options",
-            "tools",
-            "tool_choice",
-            "response_format",
-        ])
+        Some(TAKES)
     }
 
     translated_answers!(GeminiStream);

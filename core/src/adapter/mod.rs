@@ -33,6 +33,7 @@ pub(crate) mod common;
 mod gemini;
 pub mod openai;
 mod text_completion;
+mod vertex;
 
 use crate::config::Deployment;
 use crate::endpoint::Endpoint;
@@ -167,6 +168,7 @@ pub fn for_wire(wire: Wire) -> &'static dyn Adapter {
         Wire::Gemini => &gemini::Gemini,
         Wire::Bedrock => &bedrock::Bedrock,
         Wire::TextCompletion => &text_completion::TextCompletion,
+        Wire::Vertex => &vertex::Vertex,
     }
 }
 

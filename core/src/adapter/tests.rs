@@ -405,6 +405,48 @@ fn gemini_request_translation() {
 }
 
 #[test]
+fn vertex_writes_gemini_to_the_project_and_region_or_to_the_written_url() {
+    let sa = include_str!("../../../tests/fixtures/google-service-account.json");
+    let sa = serde_json::to_string(sa).unwrap();
+    let vertex = |extra: &str| {
+        deployment(&format!(
+            r#""model":"vertex_ai/gemini-2.0-flash","vertex_credentials":{sa},"vertex_location":"europe-west4","api_key":"ignored"{extra}"#
+        ))
+    };
+    let req = chat(
+        json!({"model": "g", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}),
+    );
+    let r = build(&vertex(""), &req, 0.0).unwrap();
+    assert_eq!(
+        r.url,
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/switchyard-test/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent"
+    );
+    // The same body as Gemini's; no key header (the router adds the bearer token).
+    assert_eq!(
+        body_of(&r),
+        json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 5}})
+    );
+    assert_eq!(header(&r, "x-goog-api-key"), None);
+    assert_eq!(header(&r, "authorization"), None);
+    let mut s = req.clone();
+    s.stream = true;
+    let proxied = vertex(
+        r#","api_base":"https://gw.example/v1/projects/p/locations/l/publishers/google/models/gemini-2.0-flash/""#,
+    );
+    assert_eq!(
+        build(&proxied, &s, 0.0).unwrap().url,
+        "https://gw.example/v1/projects/p/locations/l/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
+    );
+    // OpenAI parameters Gemini does not take are refused (or dropped) as for Gemini.
+    let logprobs = chat(
+        json!({"model": "g", "messages": [{"role": "user", "content": "hi"}], "logprobs": true}),
+    );
+    let e = build(&vertex(""), &logprobs, 0.0).unwrap_err();
+    assert_eq!(e.status(), 400);
+    assert!(build(&vertex(r#","drop_params":true"#), &logprobs, 0.0).is_ok());
+}
+
+#[test]
 fn gemini_response_and_errors() {
     let req = chat(json!({"model":"g","messages":[{"role":"user","content":"x"}]}));
     let body = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hi "},{"functionCall":{"name":"f","args":{"a":1}}}]},"finishReason":"STOP","index":0}],

@@ -95,6 +95,8 @@ pub struct Deployment {
     pub azure_ad_token: Option<String>,
     /// Bedrock's credentials and region.
     pub aws: Option<AwsCredentials>,
+    /// Vertex AI's project, region and Google credentials.
+    pub vertex: Option<Vertex>,
     pub organization: Option<String>,
     pub timeout_ms: u64,
     pub stream_timeout_ms: u64,
@@ -125,6 +127,19 @@ pub struct AwsCredentials {
     pub region: String,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vertex {
+    pub project: String,
+    pub location: String,
+    pub credentials: crate::google_auth::GoogleCredentials,
+    /// `api_base` was written: it is the model's URL up to `:generateContent` (a proxy's, such
+    /// as Cloudflare AI Gateway's), as LiteLLM takes it. Otherwise it is Google's regional host.
+    pub custom_base: bool,
+}
+
+/// Vertex AI's region when the deployment names none (LiteLLM's default).
+pub const DEFAULT_VERTEX_LOCATION: &str = "us-central1";
+
 impl Deployment {
     /// The secret values this deployment's calls carry: what an upstream could echo back
     /// (see [`crate::redact::scrub`]).
@@ -136,6 +151,9 @@ impl Deployment {
         if let Some(aws) = &self.aws {
             out.push(&aws.secret_access_key);
             out.extend(aws.session_token.as_deref());
+        }
+        if let Some(vertex) = &self.vertex {
+            out.extend(vertex.credentials.secrets());
         }
         if let Some(userinfo) = userinfo(&self.api_base) {
             out.push(userinfo);
@@ -266,7 +284,7 @@ impl Config {
                     .unwrap_or("")
                     .to_string();
                 let at = format!("model_list[{i}]");
-                aws_from_environment(&mut entry, env);
+                cloud_from_environment(&mut entry, env);
                 let read = secrets::resolve_at(&mut entry, &at, env)
                     .and_then(|()| read(&entry, &at, &mut warnings));
                 (name, read)
@@ -376,6 +394,7 @@ impl Config {
                     api_version: None,
                     azure_ad_token: None,
                     aws: None,
+                    vertex: None,
                     organization: None,
                     timeout_ms: self.router.timeout_ms,
                     stream_timeout_ms: self
@@ -471,34 +490,81 @@ pub(crate) fn config_error(message: impl Into<String>) -> Error {
     }
 }
 
-/// A Bedrock deployment without AWS credentials takes them from the environment's standard
-/// variables (Worker secrets of those names), as LiteLLM does through boto3.
-fn aws_from_environment(entry: &mut Value, env: &dyn Secrets) {
+/// The environment variables (Worker secrets of those names) a provider's deployment takes its
+/// cloud credentials and settings from when it names none, as LiteLLM does (through boto3 for
+/// Bedrock, `VERTEXAI_*` for Vertex AI): per provider, each parameter (with its spellings, the
+/// first one written) and the variables tried in turn.
+const FROM_ENVIRONMENT: &[(&[&str], &[FromEnvironment])] = &[
+    (
+        &["bedrock"],
+        &[
+            (&["aws_access_key_id"], &["AWS_ACCESS_KEY_ID"]),
+            (&["aws_secret_access_key"], &["AWS_SECRET_ACCESS_KEY"]),
+            (&["aws_session_token"], &["AWS_SESSION_TOKEN"]),
+            (&["aws_region_name"], &["AWS_REGION_NAME", "AWS_REGION"]),
+        ],
+    ),
+    (
+        &["vertex_ai", "vertex_ai_beta"],
+        &[
+            (
+                &["vertex_project", "vertex_ai_project"],
+                &["VERTEXAI_PROJECT"],
+            ),
+            (
+                &["vertex_location", "vertex_ai_location"],
+                &["VERTEXAI_LOCATION", "VERTEX_LOCATION"],
+            ),
+            (
+                &["vertex_credentials", "vertex_ai_credentials"],
+                &[
+                    "VERTEXAI_CREDENTIALS",
+                    "VERTEX_CREDENTIALS",
+                    "GOOGLE_APPLICATION_CREDENTIALS",
+                ],
+            ),
+            (
+                &["api_base", "base_url"],
+                &["VERTEXAI_API_BASE", "VERTEX_API_BASE"],
+            ),
+        ],
+    ),
+];
+
+/// A parameter (its spellings, the first the one written) and the variables tried for it.
+type FromEnvironment = (&'static [&'static str], &'static [&'static str]);
+
+/// Fills a deployment's missing cloud parameters from [`FROM_ENVIRONMENT`].
+fn cloud_from_environment(entry: &mut Value, env: &dyn Secrets) {
     let Some(params) = entry
         .get_mut("litellm_params")
         .and_then(Value::as_object_mut)
     else {
         return;
     };
-    let bedrock = params
-        .get("model")
-        .and_then(Value::as_str)
-        .is_some_and(|m| m.starts_with("bedrock/"))
-        || params.get("custom_llm_provider").and_then(Value::as_str) == Some("bedrock");
-    if !bedrock {
+    let named = |p: &str| {
+        params
+            .get("model")
+            .and_then(Value::as_str)
+            .and_then(|m| m.split_once('/'))
+            .is_some_and(|(prefix, _)| prefix == p)
+            || params.get("custom_llm_provider").and_then(Value::as_str) == Some(p)
+    };
+    let Some((_, wanted)) = FROM_ENVIRONMENT
+        .iter()
+        .find(|(providers, _)| providers.iter().any(|p| named(p)))
+    else {
         return;
-    }
-    for (key, vars) in [
-        ("aws_access_key_id", &["AWS_ACCESS_KEY_ID"][..]),
-        ("aws_secret_access_key", &["AWS_SECRET_ACCESS_KEY"][..]),
-        ("aws_session_token", &["AWS_SESSION_TOKEN"][..]),
-        ("aws_region_name", &["AWS_REGION_NAME", "AWS_REGION"][..]),
-    ] {
-        if params.get(key).is_some_and(|v| !v.is_null()) {
+    };
+    for (spellings, vars) in *wanted {
+        if spellings
+            .iter()
+            .any(|k| params.get(*k).is_some_and(|v| !v.is_null()))
+        {
             continue;
         }
         if let Some(value) = vars.iter().find_map(|v| env.secret(v)) {
-            params.insert(key.to_string(), Value::String(value));
+            params.insert(spellings[0].to_string(), Value::String(value));
         }
     }
 }
@@ -758,6 +824,113 @@ fn checked(
     Ok(dep)
 }
 
+/// A cloud provider's own credentials, and the base URL they imply when no `api_base` is written.
+#[derive(Default)]
+struct Cloud {
+    aws: Option<AwsCredentials>,
+    vertex: Option<Vertex>,
+    base: Option<String>,
+}
+
+/// Bedrock's and Vertex AI's credentials (required for them).
+fn cloud_credentials(
+    p: &raw::RawLitellmParams,
+    provider: Provider,
+    model: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Cloud, Error> {
+    use crate::provider::Wire;
+    match provider.wire {
+        Wire::Bedrock => {
+            let region = p
+                .aws_region_name
+                .clone()
+                .unwrap_or_else(|| DEFAULT_AWS_REGION.to_string());
+            let (Some(id), Some(secret)) = (&p.aws_access_key_id, &p.aws_secret_access_key) else {
+                return Err(config_error(format!(
+                    "{}: Bedrock deployments need aws_access_key_id and aws_secret_access_key",
+                    at("litellm_params")
+                )));
+            };
+            let base = format!("https://bedrock-runtime.{region}.amazonaws.com");
+            let aws = AwsCredentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                session_token: p.aws_session_token.clone(),
+                region,
+            };
+            Ok(Cloud {
+                aws: Some(aws),
+                base: Some(base),
+                ..Cloud::default()
+            })
+        }
+        Wire::Vertex => {
+            let Some(written) = p.vertex_credentials.as_ref().filter(|v| !v.is_null()) else {
+                return Err(config_error(format!(
+                    "{}: Vertex AI deployments need vertex_credentials (the service account JSON, e.g. `os.environ/VERTEXAI_CREDENTIALS`); the machine's default credentials do not exist at the edge",
+                    at("litellm_params")
+                )));
+            };
+            let credentials =
+                crate::google_auth::GoogleCredentials::parse(written).map_err(|e| {
+                    config_error(format!("{}: {e}", at("litellm_params.vertex_credentials")))
+                })?;
+            let project = match p.vertex_project.clone().filter(|s| !s.is_empty()) {
+                Some(project) => project,
+                None => credentials.project().map(str::to_string).ok_or_else(|| {
+                    config_error(format!(
+                        "{}: required (the credentials name no project)",
+                        at("litellm_params.vertex_project")
+                    ))
+                })?,
+            };
+            let location = p
+                .vertex_location
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| DEFAULT_VERTEX_LOCATION.to_string());
+            for (name, value, what) in [
+                ("vertex_project", &project, "project"),
+                ("vertex_location", &location, "location"),
+            ] {
+                if !value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    return Err(config_error(format!(
+                        "{}: `{value}` is not a Google Cloud {what}",
+                        at(&format!("litellm_params.{name}")),
+                    )));
+                }
+            }
+            if model.contains(['/', '?', '#', ':']) {
+                return Err(config_error(format!(
+                    "{}: `{model}` is not a Gemini model name; this build serves Google's Gemini models on Vertex AI",
+                    at("litellm_params.model")
+                )));
+            }
+            let base = if location == "global" {
+                "https://aiplatform.googleapis.com".to_string()
+            } else {
+                format!("https://{location}-aiplatform.googleapis.com")
+            };
+            let vertex = Vertex {
+                project,
+                location,
+                credentials,
+                custom_base: p.api_base.is_some(),
+            };
+            Ok(Cloud {
+                vertex: Some(vertex),
+                base: Some(base),
+                ..Cloud::default()
+            })
+        }
+        _ => Ok(Cloud::default()),
+    }
+}
+
 fn deployment(
     i: usize,
     d: RawDeployment,
@@ -776,31 +949,8 @@ fn deployment(
     let p = d.litellm_params;
     let (provider, model) = provider::resolve(&p.model, p.custom_llm_provider.as_deref())
         .map_err(|e| config_error(format!("{}: {e}", at("litellm_params.model"))))?;
-    let region = p
-        .aws_region_name
-        .clone()
-        .unwrap_or_else(|| DEFAULT_AWS_REGION.to_string());
-    let aws = match (&p.aws_access_key_id, &p.aws_secret_access_key) {
-        (Some(id), Some(secret)) => Some(AwsCredentials {
-            access_key_id: id.clone(),
-            secret_access_key: secret.clone(),
-            session_token: p.aws_session_token.clone(),
-            region: region.clone(),
-        }),
-        _ if provider.wire == crate::provider::Wire::Bedrock => {
-            return Err(config_error(format!(
-                "{}: Bedrock deployments need aws_access_key_id and aws_secret_access_key",
-                at("litellm_params")
-            )))
-        }
-        _ => None,
-    };
-    let bedrock_base = format!("https://bedrock-runtime.{region}.amazonaws.com");
-    let default_base = if provider.wire == crate::provider::Wire::Bedrock {
-        Some(bedrock_base.as_str())
-    } else {
-        provider.default_api_base
-    };
+    let Cloud { aws, vertex, base } = cloud_credentials(&p, provider, &model, &at)?;
+    let default_base = base.as_deref().or(provider.default_api_base);
     let api_base = match (p.api_base, default_base) {
         (Some(base), _) => {
             if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -847,6 +997,7 @@ fn deployment(
         }),
         azure_ad_token: p.azure_ad_token.filter(|t| !t.is_empty()),
         aws,
+        vertex,
         organization: p.organization,
         timeout_ms,
         stream_timeout_ms,

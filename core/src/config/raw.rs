@@ -49,6 +49,14 @@ pub struct RawLitellmParams {
     pub aws_session_token: Option<String>,
     #[serde(default)]
     pub aws_region_name: Option<String>,
+    /// Vertex AI: the Google Cloud project and region, and the credentials JSON (a string, as a
+    /// secret holds it, or an object).
+    #[serde(default, alias = "vertex_ai_project")]
+    pub vertex_project: Option<String>,
+    #[serde(default, alias = "vertex_ai_location")]
+    pub vertex_location: Option<String>,
+    #[serde(default, alias = "vertex_ai_credentials")]
+    pub vertex_credentials: Option<Value>,
     #[serde(default)]
     pub organization: Option<String>,
     #[serde(default)]

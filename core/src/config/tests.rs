@@ -435,3 +435,112 @@ fn load_balancer_style_limits_beside_litellm_params() {
     );
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
+
+use crate::google_auth::GoogleCredentials;
+
+const SERVICE_ACCOUNT: &str = include_str!("../../../tests/fixtures/google-service-account.json");
+
+#[test]
+fn vertex_deployments_read_litellm_spellings_and_the_environment() {
+    let env = |n: &str| match n {
+        "SA" | "VERTEXAI_CREDENTIALS" => Some(SERVICE_ACCOUNT.to_string()),
+        "VERTEXAI_LOCATION" => Some("europe-west4".to_string()),
+        _ => None,
+    };
+    let text = r#"
+model_list:
+  - model_name: own
+    litellm_params: { model: vertex_ai/gemini-2.5-pro, vertex_project: p-1, vertex_location: global, vertex_credentials: os.environ/SA }
+  - model_name: aliases
+    litellm_params: { model: vertex_ai_beta/gemini-2.0-flash, vertex_ai_project: p-2, vertex_ai_location: asia-northeast1, vertex_ai_credentials: os.environ/SA }
+  - model_name: from-env
+    litellm_params: { model: gemini-2.0-flash, custom_llm_provider: vertex_ai }
+  - model_name: proxied
+    litellm_params:
+      model: vertex_ai/gemini-2.0-flash
+      api_base: https://gateway.ai.cloudflare.com/v1/acct/gw/google-vertex-ai/v1/projects/p-3/locations/us-east5/publishers/google/models/gemini-2.0-flash
+      vertex_credentials: os.environ/SA
+"#;
+    let c = Config::from_text(text, &env).unwrap();
+    assert!(c.left_out.is_empty(), "{:?}", c.left_out);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let v = |i: usize| c.deployments[i].vertex.as_ref().unwrap();
+    assert_eq!(
+        (v(0).project.as_str(), v(0).location.as_str()),
+        ("p-1", "global")
+    );
+    assert_eq!(
+        c.deployments[0].api_base,
+        "https://aiplatform.googleapis.com"
+    );
+    assert_eq!(
+        (v(1).project.as_str(), v(1).location.as_str()),
+        ("p-2", "asia-northeast1")
+    );
+    assert_eq!(
+        c.deployments[1].api_base,
+        "https://asia-northeast1-aiplatform.googleapis.com"
+    );
+    // Nothing written: VERTEXAI_* from the environment, the project from the credentials.
+    assert_eq!(
+        (v(2).project.as_str(), v(2).location.as_str()),
+        ("switchyard-test", "europe-west4")
+    );
+    assert!(!v(2).custom_base && v(3).custom_base);
+    assert!(c.deployments[3]
+        .api_base
+        .ends_with("/models/gemini-2.0-flash"));
+    // The private key is a secret: scrubbed from anything an upstream echoes.
+    let GoogleCredentials::ServiceAccount { private_key, .. } = &v(0).credentials else {
+        panic!("a service account")
+    };
+    assert!(c.deployments[0].secrets().contains(&private_key.as_str()));
+}
+
+#[test]
+fn a_vertex_deployment_that_cannot_authenticate_is_left_out_with_the_reason() {
+    let env = |n: &str| (n == "SA").then(|| SERVICE_ACCOUNT.to_string());
+    let mut broken: serde_json::Value = serde_json::from_str(SERVICE_ACCOUNT).unwrap();
+    broken["private_key"] =
+        serde_json::json!("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----");
+    broken.as_object_mut().unwrap().remove("project_id");
+    let text = serde_json::json!({"model_list": [
+        {"model_name": "ok", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash", "vertex_credentials": "os.environ/SA"}},
+        {"model_name": "none", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash"}},
+        {"model_name": "path", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash", "vertex_credentials": "/secrets/sa.json"}},
+        {"model_name": "key", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash", "vertex_project": "p", "vertex_credentials": broken}},
+        {"model_name": "project", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash", "vertex_project": "p/../../x", "vertex_credentials": "os.environ/SA"}},
+        {"model_name": "model", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash:predict", "vertex_credentials": "os.environ/SA"}}
+    ]})
+    .to_string();
+    let c = Config::from_text(&text, &env).unwrap();
+    assert_eq!(c.deployments.len(), 1);
+    let reason = |name: &str| {
+        c.left_out
+            .iter()
+            .find(|l| l.model_name == name)
+            .map(|l| l.reason.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        reason("none").contains("need vertex_credentials"),
+        "{}",
+        reason("none")
+    );
+    assert!(reason("path").contains("file path"), "{}", reason("path"));
+    assert!(
+        reason("key").contains("not an RSA private key"),
+        "{}",
+        reason("key")
+    );
+    assert!(
+        reason("project").contains("not a Google Cloud project"),
+        "{}",
+        reason("project")
+    );
+    assert!(
+        reason("model").contains("not a Gemini model name"),
+        "{}",
+        reason("model")
+    );
+}

@@ -434,12 +434,14 @@ impl Router {
 
     async fn probe(&self, d: &Deployment) -> Result<(), Error> {
         let req = probe_request(d)?;
-        let req = crate::adapter::build(d, &req, self.clock.now_ms())?;
+        let mut req = crate::adapter::build(d, &req, self.clock.now_ms())?;
         let within = d
             .info
             .health_check_timeout_ms
             .unwrap_or(self.config().general.health_check_timeout_ms);
-        let resp = self.send_within(req, d.timeout_ms.min(within)).await?;
+        let within = d.timeout_ms.min(within);
+        self.authorize(d, &mut req, within).await?;
+        let resp = self.send_within(req, within).await?;
         if (200..300).contains(&resp.status) {
             return Ok(());
         }

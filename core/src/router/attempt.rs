@@ -49,7 +49,7 @@ impl Router {
             let until = slot_deadline(d, req, timeout_override_ms, started);
             self.state.call_started_until(&d.id, started, until);
         }
-        let upstream_req = match adapter::build(d, req, started) {
+        let mut upstream_req = match adapter::build(d, req, started) {
             Ok(r) => r,
             Err(e) => {
                 // The request cannot be written for this provider: the client's mistake.
@@ -64,9 +64,17 @@ impl Router {
         } else {
             timeout_ms
         };
+        // Getting an access token is part of the call: it spends the same time budget, and
+        // credentials that are refused are the deployment's failure.
+        if let Err(e) = self.authorize(d, &mut upstream_req, headers_within).await {
+            return Err(self.failed(config, d, e, client_bound));
+        }
+        let headers_within =
+            (headers_within as f64 - (self.clock.now_ms() - started)).max(1.0) as u64;
         let resp = match self.send_within(upstream_req, headers_within).await {
             Ok(r) if (200..300).contains(&r.status) => r,
             Ok(r) => {
+                self.token_refused(d, r.status);
                 let left = (timeout_ms as f64 - (self.clock.now_ms() - started)).max(1.0) as u64;
                 let e = self.error_from(d, r, left).await;
                 return Err(self.failed(config, d, e, client_bound));
