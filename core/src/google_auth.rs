@@ -24,7 +24,7 @@ const ASSERTION_SECS: u64 = 3600;
 
 /// Credentials read from a credentials JSON, checked when the config is loaded (a key that does
 /// not parse leaves its deployment out, instead of failing every request).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum GoogleCredentials {
     ServiceAccount {
         client_email: String,
@@ -41,6 +41,13 @@ pub enum GoogleCredentials {
         token_uri: String,
         quota_project_id: Option<String>,
     },
+}
+
+/// Names who the credentials are, never their secrets (a Deployment may be printed).
+impl std::fmt::Debug for GoogleCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GoogleCredentials({})", self.identity())
+    }
 }
 
 #[derive(Deserialize)]

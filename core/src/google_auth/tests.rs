@@ -131,3 +131,13 @@ fn a_token_answer_lasts_what_it_says() {
     assert_eq!(code.as_deref(), Some("invalid_grant"));
     assert_eq!(text, "Invalid JWT Signature.");
 }
+
+#[test]
+fn printing_credentials_shows_who_not_the_secrets() {
+    let printed = format!("{:?}", account());
+    assert!(printed.contains("router@switchyard-test"), "{printed}");
+    assert!(
+        !printed.contains("PRIVATE KEY") && !printed.contains("MII"),
+        "{printed}"
+    );
+}

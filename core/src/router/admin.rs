@@ -20,6 +20,9 @@ const SECRET_KEYS: &[&str] = &[
     "aws_session_token",
     "aws_access_key_id",
     "vertex_credentials",
+    "vertex_ai_credentials",
+    "private_key",
+    "refresh_token",
     "client_secret",
     "password",
 ];
@@ -544,15 +547,20 @@ fn mask_secrets(v: &mut Value) {
                         *s = crate::redact::public_base(s);
                     }
                 } else if SECRET_KEYS.contains(&k.as_str()) {
-                    if let Value::String(s) = val {
-                        if !s.starts_with(crate::config::SECRET_PREFIX) {
-                            let tail = crate::keys::tail(s, 4);
-                            *s = if s.chars().count() > 8 {
-                                format!("****{tail}")
-                            } else {
-                                "****".to_string()
-                            };
+                    match val {
+                        Value::String(s) => {
+                            if !s.starts_with(crate::config::SECRET_PREFIX) {
+                                let tail = crate::keys::tail(s, 4);
+                                *s = if s.chars().count() > 8 {
+                                    format!("****{tail}")
+                                } else {
+                                    "****".to_string()
+                                };
+                            }
                         }
+                        Value::Null => {}
+                        // Credentials written inline (a service account's JSON): none of it shows.
+                        other => *other = Value::String("****".to_string()),
                     }
                 } else {
                     mask_secrets(val);

@@ -65,6 +65,26 @@ fn get_deployments_masks_secrets_and_shows_ids() {
 }
 
 #[test]
+fn credentials_written_inline_never_show() {
+    let sa: Value = serde_json::from_str(include_str!(
+        "../../../tests/fixtures/google-service-account.json"
+    ))
+    .unwrap();
+    let r = Fixture::default().router(
+        &json!({"model_list": [
+            {"model_name": "v", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash", "vertex_ai_credentials": sa}},
+            {"model_name": "u", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash", "vertex_project": "p",
+                "vertex_credentials": {"type": "authorized_user", "client_id": "c", "client_secret": "cs-very-secret", "refresh_token": "1//refresh-very-secret"}}}
+        ]})
+        .to_string(),
+    );
+    let text = serde_json::to_string(&r.get_deployments()).unwrap();
+    assert!(!text.contains("PRIVATE KEY"), "{text}");
+    assert!(!text.contains("very-secret"), "{text}");
+    assert!(text.contains(r#""vertex_ai_credentials":"****""#), "{text}");
+}
+
+#[test]
 fn add_update_delete_take_effect_for_later_requests() {
     let up = Rc::new(ScriptedUpstream::default());
     up.push("http://c.test/v1/chat/completions", Reply::json(200, OK));
