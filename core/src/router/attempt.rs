@@ -69,8 +69,12 @@ impl Router {
         if let Err(e) = self.authorize(d, &mut upstream_req, headers_within).await {
             return Err(self.failed(config, d, e, client_bound));
         }
-        let headers_within =
-            (headers_within as f64 - (self.clock.now_ms() - started)).max(1.0) as u64;
+        let headers_within = if d.vertex.is_some() {
+            // What the token exchange left of the budget.
+            (headers_within as f64 - (self.clock.now_ms() - started)).max(1.0) as u64
+        } else {
+            headers_within
+        };
         let resp = match self.send_within(upstream_req, headers_within).await {
             Ok(r) if (200..300).contains(&r.status) => r,
             Ok(r) => {
