@@ -11,6 +11,10 @@
 //                                  | {delayMs: n} | {chunkGapMs: n} | {usage: {...}}
 //                                  | {malformedAt: n} (a chunk that is not JSON) | {endWithoutDone: n}
 //                                  | {noDone: true}: every chunk, then a clean close without [DONE]
+//                                  | {firstTokenMs: n}: headers at once, the first event n ms later
+//                                  | {stallAfter: n, stallMs: m}: silent after n events, cut m ms later
+//                                  | {rejectPrefill: true}: a 400 for a request ending with an
+//                                    assistant message (a model that takes no prefill)
 //                                  | {json: "spaced"}: JSON as Python's json.dumps writes it
 //                                  | {echoKey: true}: a 401 whose message repeats the key sent
 //                                  | {rerank: "voyage"}: /v1/rerank answers in Voyage's shape
@@ -287,6 +291,10 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
 
   function chat(req, res, body, b, name) {
     const model = body.model || "mock-model";
+    if (b.rejectPrefill && body.messages?.at(-1)?.role === "assistant") {
+      res.writeHead(400, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ error: { message: "This model does not support assistant message prefill. The conversation must end with a user message.", type: "invalid_request_error", param: "messages", code: null } }));
+    }
     const text = answerFor(body);
     const wire = (b.json ?? (spaced ? "spaced" : "compact")) === "spaced" ? spacedJson : JSON.stringify;
     if (!body.stream) {
@@ -296,6 +304,7 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
       return tally(name, answer.usage, body);
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    res.flushHeaders();
     const words = text.split(/(?<= )/);
     const events = [chunk(model, { role: "assistant", content: "" })];
     for (const w of words) events.push(chunk(model, { content: w }));
@@ -313,7 +322,11 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
     const next = () => {
       if (closed) return;
       if (b.streamCutAfter !== undefined && i === b.streamCutAfter) return req.socket.destroy();
-      if (b.stallAfter !== undefined && i === b.stallAfter) return; // stop sending, keep open
+      if (b.stallAfter !== undefined && i === b.stallAfter) {
+        // Stop sending, keep the connection open (and cut it after stallMs, when set).
+        if (b.stallMs !== undefined) setTimeout(() => req.socket.destroy(), b.stallMs);
+        return;
+      }
       if (b.endWithoutDone !== undefined && i === b.endWithoutDone) return res.end(); // clean end, incomplete
       if (b.malformedAt !== undefined && i === b.malformedAt) {
         res.write(`data: {"id":"chatcmpl-mock","choices":[{"delta":{"content":"tru\n\n`);
@@ -330,7 +343,8 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
         res.end(b.noDone ? undefined : "data: [DONE]\n\n");
       }
     };
-    next();
+    if (b.firstTokenMs) setTimeout(next, b.firstTokenMs);
+    else next();
   }
 
   // Amazon Bedrock Converse: checks the SigV4 signature with its own implementation (the

@@ -9,7 +9,8 @@ use crate::state::Snapshot;
 ///    context window, content policy);
 /// 2. never for a group's only deployment when the group has no fallback (cooling it would turn
 ///    a passing error into a hard outage);
-/// 3. at once for 429 and 401/403 (the deployment said it cannot serve);
+/// 3. at once for 429 and 401/403 (the deployment said it cannot serve) and for a timeout (it
+///    said nothing for a whole timeout: asking it again soon would likely cost another);
 /// 4. else when this minute's failures of that class exceed `allowed_fails_policy`'s count for
 ///    the class, or, without one, when this minute's failures exceed `allowed_fails`.
 pub fn should_cool_down(
@@ -28,7 +29,10 @@ pub fn should_cool_down(
     if let Some(limit) = settings.allowed_fails_policy.get(&class) {
         return after.fails_by_class.get(&class).copied().unwrap_or(0) > *limit;
     }
-    if matches!(class, ErrorClass::RateLimit | ErrorClass::Authentication) {
+    if matches!(
+        class,
+        ErrorClass::RateLimit | ErrorClass::Authentication | ErrorClass::Timeout
+    ) {
         return true;
     }
     after.fails_this_minute > settings.allowed_fails
@@ -77,15 +81,15 @@ mod tests {
         ));
         let s = settings(r#""allowed_fails":1"#);
         assert!(!should_cool_down(
-            ErrorClass::Timeout,
-            &after(1, ErrorClass::Timeout),
+            ErrorClass::NotFound,
+            &after(1, ErrorClass::NotFound),
             &s,
             2,
             false
         ));
         assert!(should_cool_down(
-            ErrorClass::Timeout,
-            &after(2, ErrorClass::Timeout),
+            ErrorClass::NotFound,
+            &after(2, ErrorClass::NotFound),
             &s,
             2,
             false
@@ -93,8 +97,24 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_and_auth_cool_at_once_but_bad_requests_never() {
+    fn rate_limit_auth_and_silence_cool_at_once_but_bad_requests_never() {
         let s = settings("");
+        assert!(should_cool_down(
+            ErrorClass::Timeout,
+            &after(1, ErrorClass::Timeout),
+            &s,
+            2,
+            false
+        ));
+        // Unless the policy for timeouts allows some.
+        let lenient = settings(r#""allowed_fails_policy":{"TimeoutErrorAllowedFails":2}"#);
+        assert!(!should_cool_down(
+            ErrorClass::Timeout,
+            &after(2, ErrorClass::Timeout),
+            &lenient,
+            2,
+            false
+        ));
         assert!(should_cool_down(
             ErrorClass::RateLimit,
             &after(1, ErrorClass::RateLimit),

@@ -5,12 +5,15 @@
 //! 2. A failure is retried while its class has retries left (`retry_policy`, else
 //!    `num_retries`; 400s, auth, context-window and content-policy errors get none). The wait is
 //!    zero when another healthy deployment can take the retry, else the provider's
-//!    `retry-after`, else exponential backoff with jitter.
+//!    `retry-after`, else exponential backoff with jitter. A deployment that stayed silent for a
+//!    whole timeout is not asked again in the request while another path exists: with no other
+//!    deployment left, the group gives up at once when a fallback can take the request.
 //! 3. When the group gives up, its fallbacks are tried in order, each as a group of its own
 //!    (own deployments, retries and cooldowns): context-window errors use
-//!    `context_window_fallbacks`, content-policy errors `content_policy_fallbacks`, both falling
-//!    back to the generic list when they have none; other 400s use none. A group is never tried
-//!    twice, and at most `max_fallbacks` fallbacks are tried.
+//!    `context_window_fallbacks`, falling back to the generic list when it has none;
+//!    content-policy errors only `content_policy_fallbacks` (never routed around otherwise);
+//!    other 400s none. A group is never tried twice, and at most `max_fallbacks` fallbacks are
+//!    tried.
 //! 4. If nothing served, the requested group's own error is returned.
 
 use super::attempt::Answer;
@@ -110,7 +113,9 @@ pub(super) async fn completion(
         prompt_tokens,
     };
 
-    let primary = match run.group(&req.model, &mut tally).await {
+    let escape = !opts.disable_fallbacks
+        && !fallback_list(&config, &req.model, Some(ErrorClass::Timeout), &opts).is_empty();
+    let primary = match run.group(&req.model, &mut tally, escape).await {
         Ok(ok) => {
             router.record_tally(label, tally.retries, tally.fallbacks);
             return Ok(ok.finish(tally));
@@ -126,7 +131,8 @@ pub(super) async fn completion(
     }
     let mut tried = vec![req.model.clone()];
     let mut refused: Vec<String> = Vec::new();
-    for fallback in fallback_list(&config, &req.model, primary.class(), &opts) {
+    let fallbacks = fallback_list(&config, &req.model, primary.class(), &opts);
+    for (i, fallback) in fallbacks.iter().cloned().enumerate() {
         if tally.fallbacks >= config.router.max_fallbacks {
             break;
         }
@@ -142,7 +148,10 @@ pub(super) async fn completion(
         }
         tried.push(fallback.clone());
         tally.fallbacks += 1;
-        match run.group(&fallback, &mut tally).await {
+        match run
+            .group(&fallback, &mut tally, i + 1 < fallbacks.len())
+            .await
+        {
             Ok(ok) => {
                 router.record_tally(label, tally.retries, tally.fallbacks);
                 return Ok(ok.finish(tally));
@@ -209,8 +218,11 @@ fn fallback_list(
                 .clone()
                 .unwrap_or_else(|| s.context_window_fallbacks.for_group(group).to_vec()),
         ),
+        // A content filter's refusal is not routed around unless the config names where such
+        // a request may go: the generic fallbacks would send the same prompt to a model with
+        // another filter (LiteLLM falls back to them).
         Some(ErrorClass::ContentPolicyViolation) => {
-            Some(s.content_policy_fallbacks.for_group(group).to_vec())
+            return s.content_policy_fallbacks.for_group(group).to_vec()
         }
         Some(ErrorClass::BadRequest) | None => return Vec::new(),
         Some(_) => None,
@@ -276,7 +288,9 @@ impl GroupRun<'_> {
         (pool, by_id)
     }
 
-    async fn group(&self, name: &str, tally: &mut Tally) -> Result<Served, Error> {
+    /// Runs the group `name`. `escape`: the request has somewhere else to go (a fallback) if
+    /// this group gives up.
+    async fn group(&self, name: &str, tally: &mut Tally, escape: bool) -> Result<Served, Error> {
         let r = self.router;
         let s = &self.config.router;
         let (pool, by_id) = self.pool(name);
@@ -306,6 +320,9 @@ impl GroupRun<'_> {
         let mut failed: Vec<String> = Vec::new();
         let mut attempts: Vec<(String, u32)> = Vec::new();
         let mut full: Vec<String> = Vec::new();
+        // Deployments that stayed silent for a whole timeout: not asked again in this request
+        // while another path exists (another deployment, or a fallback group).
+        let mut silent: Vec<String> = Vec::new();
         let mut last: Option<Error> = None;
         let mut retries = 0u32;
         loop {
@@ -318,10 +335,19 @@ impl GroupRun<'_> {
             };
             let now = r.clock.now_ms();
             // A deployment named by its id obeys the same cooldowns and limits as its group.
-            let candidates = match routing::candidates(name, &pool, &*r.state, now, s, &facts) {
+            let mut candidates = match routing::candidates(name, &pool, &*r.state, now, s, &facts) {
                 Ok(c) => c,
                 Err(e) => return Err(last.unwrap_or(e)),
             };
+            if !silent.is_empty() {
+                if candidates.iter().all(|c| silent.contains(&c.d.id)) {
+                    if let (true, Some(e)) = (escape, last.take()) {
+                        return Err(e);
+                    }
+                } else {
+                    candidates.retain(|c| !silent.contains(&c.d.id));
+                }
+            }
             let i = routing::pick(
                 s.routing_strategy,
                 &candidates,
@@ -366,6 +392,13 @@ impl GroupRun<'_> {
             if !failed.contains(&d.id) {
                 failed.push(d.id.clone());
             }
+            if matches!(e, Error::UpstreamTimeout { .. }) && !silent.contains(&d.id) {
+                silent.push(d.id.clone());
+                // Nothing but silent deployments left here: the fallback takes it now.
+                if escape && !self.other_deployment_ready(name, &pool, by_id, &silent, &attempts) {
+                    return Err(e);
+                }
+            }
             let asked = self.opts.num_retries.or(d.num_retries);
             let allowed = e
                 .class()
@@ -387,7 +420,7 @@ impl GroupRun<'_> {
         }
     }
 
-    /// Whether a retry can go at once to a healthy deployment that has not failed this request.
+    /// Whether a retry can go at once to a healthy deployment that is not in `failed`.
     fn other_deployment_ready(
         &self,
         name: &str,

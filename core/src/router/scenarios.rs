@@ -349,6 +349,24 @@ fn content_policy_errors_use_content_policy_fallbacks() {
 }
 
 #[test]
+fn content_policy_errors_are_not_routed_around_by_the_generic_fallbacks() {
+    let s = setup(
+        &[dep("g", "a", ""), dep("other", "o", "")],
+        r#""fallbacks":[{"g":["other"]}],"num_retries":2"#,
+    );
+    s.reply("a", policy_err());
+    s.reply("o", Reply::json(200, OK));
+    let e = s.chat("g").err().unwrap();
+    assert_eq!(e.status(), 400);
+    assert!(String::from_utf8_lossy(&e.body()).contains("safety system"));
+    assert_eq!(
+        (s.calls("a"), s.calls("o")),
+        (1, 0),
+        "one attempt, no fallback"
+    );
+}
+
+#[test]
 fn plain_bad_requests_do_not_fall_back() {
     let s = setup(
         &[dep("g", "a", ""), dep("f", "b", "")],
@@ -427,15 +445,19 @@ fn allowed_fails_within_a_minute_cools_down_and_traffic_moves() {
         &[dep("g", "a", r#","timeout":1"#), dep("g", "b", "")],
         r#""allowed_fails":1,"num_retries":0,"cooldown_time":30"#,
     );
-    s.reply("a", Reply::Hang);
+    s.reply("a", err(500));
     s.reply("b", Reply::json(200, OK));
-    let mut timeouts = 0;
-    while timeouts < 2 {
+    let mut fails = 0;
+    while fails < 2 {
         if s.chat("g").is_err() {
-            timeouts += 1;
+            fails += 1;
+            assert_eq!(
+                s.cooling("a"),
+                fails == 2,
+                "allowed_fails=1: cooled at the 2nd"
+            );
         }
     }
-    assert!(s.cooling("a"), "two timeouts with allowed_fails=1: cooled");
     let before = s.calls("a");
     for _ in 0..20 {
         assert_eq!(s.chat("g").unwrap().deployment_id, "b");
@@ -781,11 +803,63 @@ fn a_silent_stream_times_out_on_stream_timeout_and_fails_over() {
             .unwrap();
         assert_eq!(r.deployment_id, "b");
     }
-    // Each silent attempt lasted its 2 s, not the 600 s `timeout`; after the 4th (more than
-    // the default allowed_fails of 3) the deployment cooled down.
+    // The silent attempt lasted its 2 s, not the 600 s `timeout`, and cooled the deployment
+    // down at once: the other nine requests went straight to b.
     let waited = s.clock.now_ms() - started;
-    assert_eq!(s.calls("a"), 4);
-    assert!((8_000.0..=8_100.0).contains(&waited), "waited {waited} ms");
+    assert_eq!(s.calls("a"), 1);
+    assert!((2_000.0..=2_100.0).contains(&waited), "waited {waited} ms");
+}
+
+#[test]
+fn a_silent_deployment_is_not_asked_again_when_a_fallback_can_take_the_request() {
+    let s = setup(
+        &[dep("g", "silent", r#","timeout":30"#), dep("f", "fb", "")],
+        r#""num_retries":2,"fallbacks":[{"g":["f"]}]"#,
+    );
+    s.reply("silent", Reply::Hang);
+    s.reply("fb", Reply::json(200, OK));
+    let started = s.clock.now_ms();
+    let r = s.chat("g").unwrap();
+    assert_eq!(r.group, "f");
+    assert_eq!(s.calls("silent"), 1, "one 30 s silence, not three");
+    assert_eq!(r.attempted_retries, 0);
+    assert_eq!(s.clock.now_ms() - started, 30_000.0);
+    assert!(s.cooling("silent"), "cooled at once");
+}
+
+#[test]
+fn a_silent_deployment_is_skipped_after_another_fails_too() {
+    let s = setup(
+        &[
+            dep("g", "silent", r#","timeout":30"#),
+            dep("g", "broken", ""),
+            dep("f", "fb", ""),
+        ],
+        r#""num_retries":3,"fallbacks":[{"g":["f"]}],"cooldown_time":0"#,
+    );
+    s.reply("silent", Reply::Hang);
+    s.reply("broken", err(500));
+    s.reply("fb", Reply::json(200, OK));
+    let mut silences = 0;
+    for _ in 0..10 {
+        let before = s.calls("silent");
+        assert_eq!(s.chat("g").unwrap().group, "f");
+        // At most one silence a request: the retries went to `broken`, never back to it.
+        assert!(s.calls("silent") - before <= 1);
+        silences += s.calls("silent") - before;
+    }
+    assert!(silences > 0, "the pick never met the silent one");
+    assert_eq!(s.calls("fb"), 10);
+}
+
+#[test]
+fn without_another_path_a_silent_deployment_is_still_retried() {
+    let s = setup(&[dep("g", "a", r#","timeout":5"#)], r#""num_retries":2"#);
+    s.reply("a", Reply::Hang);
+    s.reply("a", Reply::Hang);
+    s.reply("a", Reply::json(200, OK));
+    assert_eq!(s.chat("g").unwrap().deployment_id, "a");
+    assert_eq!(s.calls("a"), 3);
 }
 
 #[test]
