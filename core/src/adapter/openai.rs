@@ -54,6 +54,19 @@ macro_rules! openai_wire {
     };
 }
 
+/// The key (as its provider takes it) and the organization, for OpenAI's API and its copies.
+pub(super) fn auth_headers(d: &Deployment, headers: &mut Vec<(&'static str, String)>) {
+    if let Some(key) = &d.api_key {
+        headers.push(("authorization", format!("Bearer {key}")));
+        if d.provider.auth == Auth::BearerAndApiKey {
+            headers.push(("api-key", key.clone()));
+        }
+    }
+    if let Some(org) = &d.organization {
+        headers.push(("openai-organization", org.clone()));
+    }
+}
+
 impl Adapter for OpenAi {
     fn request(
         &self,
@@ -62,15 +75,7 @@ impl Adapter for OpenAi {
         _now_ms: f64,
         headers: &mut Vec<(&'static str, String)>,
     ) -> Result<(String, Vec<u8>), Error> {
-        if let Some(key) = &d.api_key {
-            headers.push(("authorization", format!("Bearer {key}")));
-            if d.provider.auth == Auth::BearerAndApiKey {
-                headers.push(("api-key", key.clone()));
-            }
-        }
-        if let Some(org) = &d.organization {
-            headers.push(("openai-organization", org.clone()));
-        }
+        auth_headers(d, headers);
         if req.endpoint == Endpoint::Rerank {
             return Ok((rerank_url(d), rerank_body(req, d)));
         }

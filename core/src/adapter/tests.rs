@@ -812,12 +812,17 @@ fn unsupported_params_are_refused_unless_dropped() {
 /// answer, streams too; a completion request passes through.
 #[test]
 fn text_completion_models_answer_chat_requests() {
-    let d = deployment(r#""model":"text-completion-openai/gpt-3.5-turbo-instruct","api_key":"k""#);
+    let d = deployment(
+        r#""model":"text-completion-openai/gpt-3.5-turbo-instruct","api_key":"k","organization":"org-7""#,
+    );
     let req = chat(
         json!({"model":"g","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Say hi"}],"max_completion_tokens":5,"temperature":0}),
     );
     let r = build(&d, &req, 0.0).unwrap();
     assert_eq!(r.url, "https://api.openai.com/v1/completions");
+    // The key and the organization, as for OpenAI's chat endpoint.
+    assert_eq!(header(&r, "authorization"), Some("Bearer k"));
+    assert_eq!(header(&r, "openai-organization"), Some("org-7"));
     let b = body_of(&r);
     assert_eq!(b["prompt"], "Be brief.\n\nSay hi");
     assert_eq!(

@@ -46,9 +46,7 @@ impl Adapter for TextCompletion {
         _now_ms: f64,
         headers: &mut Vec<(&'static str, String)>,
     ) -> Result<(String, Vec<u8>), Error> {
-        if let Some(key) = &d.api_key {
-            headers.push(("authorization", format!("Bearer {key}")));
-        }
+        super::openai::auth_headers(d, headers);
         let url = endpoint_url(&d.api_base, Endpoint::Completions.path());
         if req.endpoint == Endpoint::Completions {
             return Ok((url, body(req, d)));

@@ -113,8 +113,13 @@ pub(super) async fn completion(
         prompt_tokens,
     };
 
+    // Where a timeout would go (the generic list), looked at without copying it.
     let escape = !opts.disable_fallbacks
-        && !fallback_list(&config, &req.model, Some(ErrorClass::Timeout), &opts).is_empty();
+        && !opts
+            .fallbacks
+            .as_deref()
+            .unwrap_or_else(|| config.router.fallbacks.for_group(&req.model))
+            .is_empty();
     let primary = match run.group(&req.model, &mut tally, escape).await {
         Ok(ok) => {
             router.record_tally(label, tally.retries, tally.fallbacks);
@@ -341,8 +346,10 @@ impl GroupRun<'_> {
             };
             if !silent.is_empty() {
                 if candidates.iter().all(|c| silent.contains(&c.d.id)) {
-                    if let (true, Some(e)) = (escape, last.take()) {
-                        return Err(e);
+                    if escape {
+                        if let Some(e) = last.take() {
+                            return Err(e);
+                        }
                     }
                 } else {
                     candidates.retain(|c| !silent.contains(&c.d.id));
