@@ -135,6 +135,16 @@ function endEdit() {
   $("f-cancel").hidden = true;
 }
 
+/** How the group's requests were served in this isolate: retries, fallbacks, hedges. */
+function groupTally(t) {
+  const n = (v) => fmt(v ?? 0);
+  return el("div", {
+    class: "muted tally",
+    "data-tally": "",
+    text: `retries ${n(t?.retries)} · fallbacks ${n(t?.fallbacks)} · hedged ${n(t?.hedges)} (hedge won ${n(t?.hedge_wins)})`,
+  });
+}
+
 async function refresh() {
   try {
     const [usage, info] = await Promise.all([api("/usage"), api("/v1/model/info")]);
@@ -154,7 +164,7 @@ async function refresh() {
     const root = $("groups");
     root.replaceChildren(
       ...[...groups].map(([name, deps]) =>
-        el("div", { class: "card group" }, el("h3", { text: name }), el("div", { class: "deployments" }, ...deps.map((d) => deploymentCard(d, byId.get(d.id))))),
+        el("div", { class: "card group" }, el("h3", { text: name }), groupTally(usage.groups?.[name]), el("div", { class: "deployments" }, ...deps.map((d) => deploymentCard(d, byId.get(d.id))))),
       ),
     );
     $("totals").textContent = `${fmt(usage.total_requests)} requests · ${fmt(usage.total_failures)} failures · ${fmt(usage.total_tokens)} tokens · $${fmt(usage.total_cost, 4)}`;

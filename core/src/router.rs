@@ -65,8 +65,8 @@ pub struct Router {
     deployment_store: Option<Rc<dyn DeploymentStore>>,
     /// OAuth access tokens (Vertex AI), kept until shortly before they expire.
     tokens: access_token::AccessTokens,
-    /// Retries and fallbacks per requested model group, in this isolate (for metrics).
-    tallies: RefCell<std::collections::HashMap<String, (u64, u64)>>,
+    /// Retries, fallbacks and hedges per requested model group, in this isolate (for metrics).
+    tallies: RefCell<std::collections::HashMap<String, usage::GroupTally>>,
 }
 
 /// A successful answer and how it was reached.
@@ -78,6 +78,8 @@ pub struct Routed {
     pub body: RoutedBody,
     pub attempted_retries: u32,
     pub attempted_fallbacks: u32,
+    /// A hedge went out (`x-switchyard-hedged: 1`), whichever attempt served.
+    pub hedged: bool,
     /// USD, when the usage and the price are known before the body is sent (non-streaming).
     pub response_cost: Option<f64>,
     /// For a stream: (tokens, cost), set when it ends.
@@ -162,22 +164,20 @@ impl Router {
         (result, trace)
     }
 
-    pub(crate) fn record_tally(&self, group: &str, retries: u32, fallbacks: u32) {
+    pub(crate) fn record_tally(&self, group: &str, counts: &usage::GroupTally) {
         let mut t = self.tallies.borrow_mut();
-        let e = t.entry(group.to_string()).or_default();
-        e.0 += u64::from(retries);
-        e.1 += u64::from(fallbacks);
+        t.entry(group.to_string()).or_default().add(counts);
     }
 
-    /// Retries and fallbacks so far, per requested model group, in this isolate.
-    pub fn tallies(&self) -> Vec<(String, u64, u64)> {
-        let mut v: Vec<(String, u64, u64)> = self
+    /// Retries, fallbacks and hedges so far, per requested model group, in this isolate.
+    pub fn tallies(&self) -> Vec<(String, usage::GroupTally)> {
+        let mut v: Vec<(String, usage::GroupTally)> = self
             .tallies
             .borrow()
             .iter()
-            .map(|(g, (r, f))| (g.clone(), *r, *f))
+            .map(|(g, c)| (g.clone(), *c))
             .collect();
-        v.sort();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
 
@@ -261,5 +261,7 @@ mod tests;
 mod access_token_tests;
 #[cfg(test)]
 mod admin_tests;
+#[cfg(test)]
+mod hedge_tests;
 #[cfg(test)]
 mod scenarios;

@@ -13,11 +13,17 @@ use std::rc::Rc;
 /// A clock that only moves when a timer is awaited: a `sleep(ms)` future, when first polled,
 /// jumps time forward by `ms` and completes, so timeouts and backoff are tested without waiting.
 /// A timer that loses a race (its future is never polled) moves nothing.
+///
+/// A *timed* clock ([`ManualClock::timed_at`]) instead keeps each timer's deadline, and
+/// [`ManualClock::run`] moves time to the earliest one whenever nothing else can go on: timers
+/// race as they would in real time (a hedge against a slow answer), still without waiting.
 #[derive(Default, Clone)]
 pub struct ManualClock {
     now: Rc<Cell<f64>>,
     /// Every sleep that actually elapsed, in order.
     pub slept: Rc<RefCell<Vec<u64>>>,
+    /// A timed clock: the deadlines of the timers pending at the last poll.
+    timers: Option<Rc<RefCell<Vec<f64>>>>,
 }
 
 impl ManualClock {
@@ -27,8 +33,44 @@ impl ManualClock {
         c
     }
 
+    /// A clock whose timers complete in deadline order, under [`ManualClock::run`].
+    pub fn timed_at(ms: f64) -> Self {
+        ManualClock {
+            timers: Some(Rc::default()),
+            ..ManualClock::at(ms)
+        }
+    }
+
     pub fn advance(&self, ms: f64) {
         self.now.set(self.now.get() + ms);
+    }
+
+    /// Runs `fut` on a timed clock to its end, moving time to the next deadline whenever it
+    /// waits; `None` when it waits with no timer left (it would hang).
+    pub fn run<F: std::future::Future>(&self, fut: F) -> Option<F::Output> {
+        use std::task::{Context, Poll};
+        // On an untimed clock timers complete at once and none is ever pending.
+        let timers = self.timers.clone().unwrap_or_default();
+        let mut fut = std::pin::pin!(fut);
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            // Every poll reaches every live future (no waker is relied on), and each pending
+            // timer says its deadline again; a dropped timer says nothing.
+            timers.borrow_mut().clear();
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return Some(out);
+            }
+            let next = timers
+                .borrow()
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            if !next.is_finite() {
+                return None;
+            }
+            self.now.set(next.max(self.now.get()));
+        }
     }
 }
 
@@ -39,9 +81,22 @@ impl Clock for ManualClock {
     fn sleep(&self, ms: u64) -> LocalFuture<()> {
         let now = self.now.clone();
         let slept = self.slept.clone();
-        Box::pin(futures::future::lazy(move |_| {
-            now.set(now.get() + ms as f64);
-            slept.borrow_mut().push(ms);
+        let Some(timers) = self.timers.clone() else {
+            return Box::pin(futures::future::lazy(move |_| {
+                now.set(now.get() + ms as f64);
+                slept.borrow_mut().push(ms);
+            }));
+        };
+        let mut deadline: Option<f64> = None;
+        Box::pin(futures::future::poll_fn(move |_| {
+            let due = *deadline.get_or_insert(now.get() + ms as f64);
+            if now.get() >= due {
+                slept.borrow_mut().push(ms);
+                std::task::Poll::Ready(())
+            } else {
+                timers.borrow_mut().push(due);
+                std::task::Poll::Pending
+            }
         }))
     }
 }
@@ -56,6 +111,8 @@ pub enum Reply {
     },
     /// A 200 whose body arrives in these chunks (an `Err` breaks the stream there).
     Stream(Vec<Result<Vec<u8>, String>>),
+    /// The same, its headers at once and its first chunk after `ms` on the upstream's clock.
+    StreamAfter(u64, Vec<Result<Vec<u8>, String>>),
     /// The connection fails before any response.
     Refused(String),
     /// No answer at all.
@@ -85,6 +142,7 @@ impl Reply {
                 body: body.clone(),
             },
             Reply::Stream(chunks) => Reply::Stream(chunks.clone()),
+            Reply::StreamAfter(ms, chunks) => Reply::StreamAfter(*ms, chunks.clone()),
             Reply::Refused(m) => Reply::Refused(m.clone()),
             Reply::Hang => Reply::Hang,
             Reply::After(ms, r) => Reply::After(*ms, Box::new(r.duplicate())),
@@ -151,6 +209,26 @@ fn respond(
                 body: UpstreamBody::Stream(s),
             })
         }),
+        Reply::StreamAfter(ms, chunks) => Box::pin(async move {
+            use futures::StreamExt;
+            let wait = match &clock {
+                Some(c) => c.sleep(ms),
+                None => Box::pin(futures::future::ready(())),
+            };
+            let body = futures::stream::once(wait)
+                .filter_map(|()| futures::future::ready(None))
+                .chain(futures::stream::iter(
+                    chunks
+                        .into_iter()
+                        .map(|c| c.map_err(|message| TransportError { message })),
+                ));
+            let s: ByteStream = Box::pin(body);
+            Ok(UpstreamResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "text/event-stream".into())],
+                body: UpstreamBody::Stream(s),
+            })
+        }),
         Reply::Refused(message) => Box::pin(async move { Err(TransportError { message }) }),
         Reply::Hang => Box::pin(futures::future::pending()),
         Reply::After(ms, inner) => Box::pin(async move {
@@ -208,6 +286,16 @@ impl Fixture {
             secrets: Vec::new(),
             deployments: None,
             minter: None,
+        }
+    }
+
+    /// A fixture on a timed clock ([`ManualClock::timed_at`]) starting at `ms`.
+    pub fn timed_at(ms: f64) -> Self {
+        let clock = ManualClock::timed_at(ms);
+        Fixture {
+            up: Rc::new(ScriptedUpstream::with_clock(clock.clone())),
+            clock,
+            ..Fixture::at(ms)
         }
     }
 

@@ -21,6 +21,7 @@ pub fn log_line(method: &str, path: &str, resp: &HttpResponse, latency_ms: f64) 
         "deployment": h("x-litellm-model-id"),
         "retries": count("x-litellm-attempted-retries"),
         "fallbacks": count("x-litellm-attempted-fallbacks"),
+        "hedged": resp.header("x-switchyard-hedged").is_some(),
         "cost_usd": num("x-litellm-response-cost"),
         "cache": h("x-switchyard-cache"),
         "stream": resp.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")),

@@ -147,10 +147,14 @@ pub fn prometheus(stats: &UsageStats) -> String {
         .collect();
     let mut retries = Vec::new();
     let mut fallbacks = Vec::new();
+    let mut hedges = Vec::new();
+    let mut hedge_wins = Vec::new();
     for (group, t) in &stats.groups {
         let l = format!("model_group=\"{}\"", label(group));
         retries.push((l.clone(), t.retries as f64));
-        fallbacks.push((l, t.fallbacks as f64));
+        fallbacks.push((l.clone(), t.fallbacks as f64));
+        hedges.push((l.clone(), t.hedges as f64));
+        hedge_wins.push((l, t.hedge_wins as f64));
     }
     family(
         "switchyard_retries_total",
@@ -163,6 +167,18 @@ pub fn prometheus(stats: &UsageStats) -> String {
         "counter",
         "Fallback groups tried, by requested model group (this isolate).",
         fallbacks,
+    );
+    family(
+        "switchyard_hedges_total",
+        "counter",
+        "Requests that sent a hedged second attempt, by requested model group (this isolate).",
+        hedges,
+    );
+    family(
+        "switchyard_hedge_wins_total",
+        "counter",
+        "Hedged requests the second attempt served, by requested model group (this isolate).",
+        hedge_wins,
     );
     family(
         "switchyard_latency_ms",

@@ -256,6 +256,9 @@ fn headers(
         ),
         ("x-litellm-version", VERSION.to_string()),
     ]);
+    if routed.hedged {
+        headers.push(("x-switchyard-hedged", "1".to_string()));
+    }
     if let Some(cost) = routed.response_cost {
         headers.push(("x-litellm-response-cost", format!("{cost}")));
     }

@@ -20,8 +20,9 @@ use std::collections::HashMap;
 
 pub use secrets::SECRET_PREFIX;
 pub use settings::{
-    Alias, ClientCaps, Fallbacks, RetryPolicy, RouterSettings, RoutingStrategy, StrategyArgs,
-    DEFAULT_ALLOWED_FAILS, DEFAULT_COOLDOWN_SECS, DEFAULT_MAX_FALLBACKS, DEFAULT_NUM_RETRIES,
+    Alias, ClientCaps, Fallbacks, Hedge, RetryPolicy, RouterSettings, RoutingStrategy,
+    StrategyArgs, DEFAULT_ALLOWED_FAILS, DEFAULT_COOLDOWN_SECS, DEFAULT_MAX_FALLBACKS,
+    DEFAULT_NUM_RETRIES,
 };
 
 /// Seconds an upstream call may take when neither the deployment nor the router sets `timeout`.

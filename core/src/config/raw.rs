@@ -230,6 +230,9 @@ with_shared_router_keys! {
         pub model_group_alias: Option<Map<String, Value>>,
         #[serde(default)]
         pub enable_tag_filtering: Option<bool>,
+        /// Switchyard's hedged first token: seconds, or `false` / `"off"`; absent: adaptive.
+        #[serde(default)]
+        pub hedge_after: Option<Value>,
         /// Caps on what a client may ask for in its request body (Switchyard's).
         #[serde(default)]
         pub max_request_timeout: Option<f64>,

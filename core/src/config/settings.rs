@@ -156,6 +156,58 @@ pub struct RouterSettings {
     pub tag_filtering: bool,
     /// What a client may ask for in its body, at most (a tenant must not starve others).
     pub client_caps: ClientCaps,
+    /// When a second attempt races a first one that has not answered yet.
+    pub hedge: Hedge,
+}
+
+/// `router_settings.hedge_after`: when a call that has produced nothing yet gets a second
+/// attempt on another deployment, the first one still running.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Hedge {
+    /// Streams only: twice the deployment's recent p95 time to first token, within
+    /// [`HEDGE_MIN_MS`, `HEDGE_MAX_MS`]; `HEDGE_MAX_MS` until it has been measured. A
+    /// non-streaming call's first byte comes with its last, so its time says nothing of a
+    /// stall: only an explicit `hedge_after` hedges those.
+    #[default]
+    Adaptive,
+    /// After this many ms, streams and non-streaming calls alike.
+    After(u64),
+    Off,
+}
+
+pub const HEDGE_MIN_MS: f64 = 2_000.0;
+pub const HEDGE_MAX_MS: f64 = 10_000.0;
+
+impl Hedge {
+    /// The hedge point for a call to a deployment whose recent p95 time to first token is
+    /// `ttft_p95_ms`; `None`: no hedge.
+    pub fn after_ms(self, stream: bool, ttft_p95_ms: Option<f64>) -> Option<u64> {
+        match self {
+            Hedge::Off => None,
+            Hedge::After(ms) => Some(ms),
+            Hedge::Adaptive if !stream => None,
+            Hedge::Adaptive => Some(ttft_p95_ms.map_or(HEDGE_MAX_MS, |p95| {
+                (p95 * 2.0).clamp(HEDGE_MIN_MS, HEDGE_MAX_MS)
+            }) as u64),
+        }
+    }
+
+    fn parse(v: Option<&Value>) -> Result<Hedge, Error> {
+        const PATH: &str = "router_settings.hedge_after";
+        match v {
+            None | Some(Value::Null) => Ok(Hedge::Adaptive),
+            Some(Value::Bool(false)) => Ok(Hedge::Off),
+            Some(Value::Bool(true)) => Ok(Hedge::Adaptive),
+            Some(Value::String(s)) if s == "off" => Ok(Hedge::Off),
+            Some(Value::String(s)) if s == "auto" => Ok(Hedge::Adaptive),
+            Some(Value::Number(n)) => Ok(Hedge::After(
+                secs_to_ms(PATH, n.as_f64())?.unwrap_or(HEDGE_MAX_MS as u64),
+            )),
+            Some(other) => Err(config_error(format!(
+                "{PATH}: must be a positive number of seconds, \"auto\" or false, got {other}"
+            ))),
+        }
+    }
 }
 
 /// Another name for a model group (`model_group_alias`); a hidden one is left out of
@@ -368,6 +420,7 @@ pub(super) fn build(
         default_max_parallel_requests: rs.default_max_parallel_requests,
         cost_substitutes,
         tag_filtering: rs.enable_tag_filtering.unwrap_or(true),
+        hedge: Hedge::parse(rs.hedge_after.as_ref())?,
         client_caps: ClientCaps {
             timeout_ms: secs_to_ms(
                 "router_settings.max_request_timeout",

@@ -544,3 +544,37 @@ fn a_vertex_deployment_that_cannot_authenticate_is_left_out_with_the_reason() {
         reason("model")
     );
 }
+
+#[test]
+fn hedge_after_reads_seconds_auto_and_off_and_refuses_the_rest() {
+    let with = |v: &str| {
+        load(&format!(
+            "model_list: [{{model_name: g, litellm_params: {{model: openai/x}}}}]\nrouter_settings: {{hedge_after: {v}}}\n"
+        ))
+    };
+    let hedge = |v: &str| with(v).unwrap().router.hedge;
+    assert_eq!(
+        load("model_list: [{model_name: g, litellm_params: {model: openai/x}}]")
+            .unwrap()
+            .router
+            .hedge,
+        Hedge::Adaptive
+    );
+    assert_eq!(hedge("2.5"), Hedge::After(2_500));
+    assert_eq!(hedge("auto"), Hedge::Adaptive);
+    for off in ["false", "off", "no"] {
+        assert_eq!(hedge(off), Hedge::Off, "{off}");
+    }
+    for bad in ["0", "-1", "soon", "[1]"] {
+        let e = message(with(bad).unwrap_err());
+        assert!(e.contains("router_settings.hedge_after"), "{bad}: {e}");
+    }
+    // The adaptive point: streams only, twice the p95 within [2 s, 10 s], 10 s unmeasured.
+    assert_eq!(Hedge::Adaptive.after_ms(false, Some(100.0)), None);
+    assert_eq!(Hedge::Adaptive.after_ms(true, None), Some(10_000));
+    assert_eq!(Hedge::Adaptive.after_ms(true, Some(300.0)), Some(2_000));
+    assert_eq!(Hedge::Adaptive.after_ms(true, Some(3_000.0)), Some(6_000));
+    assert_eq!(Hedge::Adaptive.after_ms(true, Some(60_000.0)), Some(10_000));
+    assert_eq!(Hedge::After(700).after_ms(false, None), Some(700));
+    assert_eq!(Hedge::Off.after_ms(true, None), None);
+}

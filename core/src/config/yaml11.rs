@@ -60,6 +60,7 @@ const BOOLEAN: &[&str] = &[
     "set_verbose",
     "enable_pre_call_checks",
     "enable_tag_filtering",
+    "hedge_after",
     "request_log",
     "jitter",
     "hidden",

@@ -1,7 +1,7 @@
 //! LiteLLM's `Router` management and reporting API: add/update/delete deployments, the model list,
 //! health checks, prices, usage statistics and metrics.
 
-use super::usage::{DeploymentUsage, GroupTally, UsageStats};
+use super::usage::{DeploymentUsage, UsageStats};
 use super::{Origin, Overlay, Router};
 use crate::config::{Config, Deployment};
 use crate::cost;
@@ -350,11 +350,7 @@ impl Router {
                 duration_sum_ms: t.duration_sum_ms,
             });
         }
-        stats.groups = self
-            .tallies()
-            .into_iter()
-            .map(|(g, retries, fallbacks)| (g, GroupTally { retries, fallbacks }))
-            .collect();
+        stats.groups = self.tallies().into_iter().collect();
         stats
     }
 

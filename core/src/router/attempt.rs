@@ -27,7 +27,29 @@ pub(super) struct Answer {
 }
 
 impl Router {
+    /// One call to `d` (its slot already taken when `already_counted`). Dropped before it
+    /// ends (the loser of a hedge), it frees its slot then, as a call the client cancelled.
     pub(super) async fn attempt(
+        &self,
+        config: &Rc<Config>,
+        d: &Deployment,
+        req: &ModelRequest,
+        timeout_override_ms: Option<u64>,
+        already_counted: bool,
+    ) -> Result<Answer, Error> {
+        let mut guard = Unfinished {
+            router: self,
+            d,
+            armed: true,
+        };
+        let result = self
+            .attempt_once(config, d, req, timeout_override_ms, already_counted)
+            .await;
+        guard.armed = false;
+        result
+    }
+
+    async fn attempt_once(
         &self,
         config: &Rc<Config>,
         d: &Deployment,
@@ -114,6 +136,7 @@ impl Router {
                     cost,
                     // LiteLLM's latency for completions: time per output token.
                     latency_ms: Some(elapsed / usage.completion_tokens.max(1) as f64),
+                    ttft_ms: None,
                     duration_ms: elapsed,
                     cancelled: false,
                 };
@@ -210,6 +233,7 @@ impl Router {
             completion_tokens: 0,
             cost: 0.0,
             latency_ms: None,
+            ttft_ms: None,
             duration_ms: 0.0,
             cancelled: false,
         };
@@ -277,6 +301,27 @@ pub(super) fn slot_deadline(
     started + own + crate::state::SLOT_GRACE_MS
 }
 
+/// An attempt under way: if it is dropped before it reports its end, its end is reported
+/// then (cancelled: nothing of the deployment's health, no tokens known).
+struct Unfinished<'a> {
+    router: &'a Router,
+    d: &'a Deployment,
+    armed: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let outcome = Outcome {
+                cancelled: true,
+                ..no_tokens(self.d)
+            };
+            let now = self.router.clock.now_ms();
+            self.router.state.call_ended(&self.d.id, &outcome, now);
+        }
+    }
+}
+
 /// An outcome with nothing to count: a call that never went out, or audio.
 fn no_tokens(d: &Deployment) -> Outcome {
     Outcome {
@@ -286,6 +331,7 @@ fn no_tokens(d: &Deployment) -> Outcome {
         completion_tokens: 0,
         cost: 0.0,
         latency_ms: None,
+        ttft_ms: None,
         duration_ms: 0.0,
         cancelled: false,
     }
@@ -341,6 +387,7 @@ fn stream_accounting(
             completion_tokens: usage.completion_tokens,
             cost: usage.priced(prices),
             latency_ms: Some(ttft_ms).filter(|_| !cancelled),
+            ttft_ms: Some(ttft_ms).filter(|_| !cancelled),
             duration_ms: now - started,
             cancelled,
         };

@@ -16,6 +16,8 @@
 //!    tried.
 //! 4. If nothing served, the requested group's own error is returned.
 
+mod hedge;
+
 use super::attempt::Answer;
 use super::{RequestOptions, Routed, Router};
 use crate::config::{Config, Deployment, RoutingStrategy};
@@ -32,6 +34,10 @@ use std::rc::Rc;
 struct Tally {
     retries: u32,
     fallbacks: u32,
+    /// A hedge went out (at most one per request).
+    hedged: bool,
+    /// ... and it served.
+    hedge_won: bool,
 }
 
 /// Runs `req`; every group that failed on the way (the requested one, fallbacks) is noted in
@@ -122,7 +128,7 @@ pub(super) async fn completion(
             .is_empty();
     let primary = match run.group(&req.model, &mut tally, escape).await {
         Ok(ok) => {
-            router.record_tally(label, tally.retries, tally.fallbacks);
+            router.record_tally(label, &tally.counts());
             return Ok(ok.finish(tally));
         }
         Err(e) => {
@@ -131,7 +137,7 @@ pub(super) async fn completion(
         }
     };
     if opts.disable_fallbacks {
-        router.record_tally(label, tally.retries, tally.fallbacks);
+        router.record_tally(label, &tally.counts());
         return Err(primary);
     }
     let mut tried = vec![req.model.clone()];
@@ -158,13 +164,13 @@ pub(super) async fn completion(
             .await
         {
             Ok(ok) => {
-                router.record_tally(label, tally.retries, tally.fallbacks);
+                router.record_tally(label, &tally.counts());
                 return Ok(ok.finish(tally));
             }
             Err(e) => trace.push(failure(&fallback, &e)),
         }
     }
-    router.record_tally(label, tally.retries, tally.fallbacks);
+    router.record_tally(label, &tally.counts());
     if refused.is_empty() {
         Err(primary)
     } else {
@@ -197,6 +203,17 @@ pub(super) fn may_use(req: &ModelRequest, config: &Config, name: &str) -> bool {
 fn failure(group: &str, e: &Error) -> String {
     let class = e.class().map_or("error", ErrorClass::label);
     format!("{group}: {class} {}", e.status())
+}
+
+impl Tally {
+    fn counts(&self) -> super::usage::GroupTally {
+        super::usage::GroupTally {
+            retries: self.retries.into(),
+            fallbacks: self.fallbacks.into(),
+            hedges: self.hedged.into(),
+            hedge_wins: self.hedge_won.into(),
+        }
+    }
 }
 
 fn not_allowed(model: &str) -> Error {
@@ -260,6 +277,7 @@ impl Served {
             body: self.answer.body,
             attempted_retries: tally.retries,
             attempted_fallbacks: tally.fallbacks,
+            hedged: tally.hedged,
             response_cost: self.answer.cost,
             stream_usage: self.answer.stream_usage,
             request_id: self.answer.request_id,
@@ -314,13 +332,7 @@ impl GroupRun<'_> {
                 Some("model".to_string()),
             ));
         }
-        let mut groups: Vec<&str> = pool.iter().map(|d| d.group.as_str()).collect();
-        groups.dedup();
-        for g in groups {
-            if let Some(load) = r.state.prepare(g) {
-                load.await;
-            }
-        }
+        self.prepare(&pool).await;
         let policy = s.retry_for_group(name);
         let mut failed: Vec<String> = Vec::new();
         let mut attempts: Vec<(String, u32)> = Vec::new();
@@ -362,32 +374,48 @@ impl GroupRun<'_> {
                 &mut r.rng.borrow_mut(),
             );
             let d = candidates[i].d;
-            // Limits that must hold across isolates are reserved at the shard first.
-            let limits = Limits {
-                rpm: d.rpm.filter(|_| s.routing_strategy.enforces_limits()),
-                max_parallel: d.max_parallel_requests,
-            };
-            let counted = if limits.any() {
-                let until = super::attempt::slot_deadline(d, self.req, self.opts.timeout_ms, now);
-                match r.state.reserve(&d.id, &d.group, limits, now, until).await {
-                    Ok(true) => true,
-                    Ok(false) => {
-                        full.push(d.id.clone());
-                        continue;
-                    }
-                    Err(_) => false,
-                }
-            } else {
-                false
+            let Some(counted) = self.reserve(d).await else {
+                full.push(d.id.clone());
+                continue;
             };
             match attempts.iter_mut().find(|(id, _)| *id == d.id) {
                 Some((_, n)) => *n += 1,
                 None => attempts.push((d.id.clone(), 1)),
             }
-            let e = match r
-                .attempt(self.config, d, self.req, self.opts.timeout_ms, counted)
-                .await
-            {
+            // The first attempt of a group may be hedged, once per request.
+            let hedge_after = match (tally.hedged, attempts.len(), self.hedgeable()) {
+                (false, 1, true) if retries == 0 => s
+                    .hedge
+                    .after_ms(self.req.stream, candidates[i].snap.ttft_p95_ms),
+                _ => None,
+            };
+            let result = match hedge_after {
+                Some(after) => {
+                    let raced = self.race(name, &pool, by_id, d, counted, after).await;
+                    tally.hedged |= raced.hedged;
+                    if let Some(id) = raced.hedge_failed {
+                        failed.push(id);
+                    }
+                    match (raced.result, raced.hedge_served) {
+                        (Ok(answer), Some(other)) => {
+                            tally.hedge_won = true;
+                            if !pool.iter().any(|p| p.id == other.id) {
+                                tally.fallbacks += 1;
+                            }
+                            return Ok(Served {
+                                deployment: other,
+                                answer,
+                            });
+                        }
+                        (result, _) => result,
+                    }
+                }
+                None => {
+                    r.attempt(self.config, d, self.req, self.opts.timeout_ms, counted)
+                        .await
+                }
+            };
+            let e = match result {
                 Ok(answer) => {
                     return Ok(Served {
                         deployment: d.clone(),
@@ -424,6 +452,43 @@ impl GroupRun<'_> {
             if wait > 0 {
                 r.clock.sleep(wait).await;
             }
+        }
+    }
+
+    /// Loads the shared state of the groups in `pool` where this isolate has none yet.
+    async fn prepare(&self, pool: &[&Deployment]) {
+        let mut groups: Vec<&str> = pool.iter().map(|d| d.group.as_str()).collect();
+        groups.dedup();
+        for g in groups {
+            if let Some(load) = self.router.state.prepare(g) {
+                load.await;
+            }
+        }
+    }
+
+    /// Takes a slot on `d` where its limits must hold across isolates (reserved at the shard):
+    /// `Some(true)` reserved, `Some(false)` nothing to reserve (or the shard did not answer:
+    /// the call is counted as it starts), `None` full.
+    async fn reserve(&self, d: &Deployment) -> Option<bool> {
+        let s = &self.config.router;
+        let limits = Limits {
+            rpm: d.rpm.filter(|_| s.routing_strategy.enforces_limits()),
+            max_parallel: d.max_parallel_requests,
+        };
+        if !limits.any() {
+            return Some(false);
+        }
+        let now = self.router.clock.now_ms();
+        let until = super::attempt::slot_deadline(d, self.req, self.opts.timeout_ms, now);
+        match self
+            .router
+            .state
+            .reserve(&d.id, &d.group, limits, now, until)
+            .await
+        {
+            Ok(true) => Some(true),
+            Ok(false) => None,
+            Err(_) => Some(false),
         }
     }
 

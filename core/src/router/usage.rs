@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UsageStats {
-    /// Retries and fallbacks per requested model group, in this isolate.
+    /// Retries, fallbacks and hedges per requested model group, in this isolate.
     pub groups: BTreeMap<String, GroupTally>,
     pub total_requests: u64,
     pub total_failures: u64,
@@ -15,10 +15,24 @@ pub struct UsageStats {
     pub deployments: Vec<DeploymentUsage>,
 }
 
+/// How requests for a model group were served, counted in this isolate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct GroupTally {
     pub retries: u64,
     pub fallbacks: u64,
+    /// Requests that sent a hedge (a second attempt racing a first one that had not answered).
+    pub hedges: u64,
+    /// ... where the hedge answered first.
+    pub hedge_wins: u64,
+}
+
+impl GroupTally {
+    pub fn add(&mut self, o: &GroupTally) {
+        self.retries += o.retries;
+        self.fallbacks += o.fallbacks;
+        self.hedges += o.hedges;
+        self.hedge_wins += o.hedge_wins;
+    }
 }
 
 /// One deployment since the state began (or its cost was reset), and right now.

@@ -29,6 +29,9 @@ pub struct Entry {
     pub fails_by_class: HashMap<ErrorClass, u32>,
     /// (epoch ms, value), oldest first.
     pub latencies: VecDeque<(f64, f64)>,
+    /// Times to first token of streams, (epoch ms, ms), oldest first.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub ttfts: VecDeque<(f64, f64)>,
     pub totals: Totals,
 }
 
@@ -100,10 +103,15 @@ impl Entry {
                 *self.fails_by_class.entry(class).or_default() += 1;
             }
         }
-        if let Some(l) = o.latency_ms {
-            self.latencies.push_back((now_ms, l));
-            while self.latencies.len() > window {
-                self.latencies.pop_front();
+        for (list, sample) in [
+            (&mut self.latencies, o.latency_ms),
+            (&mut self.ttfts, o.ttft_ms),
+        ] {
+            if let Some(v) = sample {
+                list.push_back((now_ms, v));
+                while list.len() > window {
+                    list.pop_front();
+                }
             }
         }
     }
@@ -122,6 +130,7 @@ impl Entry {
         let mut s = Snapshot::default();
         let mut slots: Vec<f64> = Vec::new();
         let mut samples: Vec<(f64, f64)> = Vec::new();
+        let mut ttfts: Vec<(f64, f64)> = Vec::new();
         for e in parts {
             // Each record's releases free the newest slots of the records before it.
             let freed = (e.released as usize).min(slots.len());
@@ -138,18 +147,34 @@ impl Entry {
                 }
             }
             samples.extend(e.latencies.iter().filter(|(at, _)| now_ms - at <= ttl_ms));
+            ttfts.extend(e.ttfts.iter().filter(|(at, _)| now_ms - at <= ttl_ms));
         }
         s.in_flight = slots.iter().filter(|until| **until > now_ms).count() as u32;
-        if !samples.is_empty() {
-            samples.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let recent = &samples[samples.len().saturating_sub(window)..];
-            s.latency_ms = Some(recent.iter().map(|(_, v)| v).sum::<f64>() / recent.len() as f64);
-            let mut values: Vec<f64> = recent.iter().map(|(_, v)| *v).collect();
-            values.sort_by(f64::total_cmp);
-            let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-            s.latency_p50_ms = Some(at(0.5));
-            s.latency_p95_ms = Some(at(0.95));
+        if let Some(values) = newest_sorted(&mut samples, window) {
+            s.latency_ms = Some(values.iter().sum::<f64>() / values.len() as f64);
+            s.latency_p50_ms = Some(quantile(&values, 0.5));
+            s.latency_p95_ms = Some(quantile(&values, 0.95));
+        }
+        if let Some(values) = newest_sorted(&mut ttfts, window) {
+            s.ttft_p95_ms = Some(quantile(&values, 0.95));
         }
         s
     }
+}
+
+/// The values of the newest `window` samples, in ascending order; `None` when there are none.
+fn newest_sorted(samples: &mut [(f64, f64)], window: usize) -> Option<Vec<f64>> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let recent = &samples[samples.len().saturating_sub(window)..];
+    let mut values: Vec<f64> = recent.iter().map(|(_, v)| *v).collect();
+    values.sort_by(f64::total_cmp);
+    Some(values)
+}
+
+/// The `q` quantile of ascending, non-empty `values` (nearest rank).
+fn quantile(values: &[f64], q: f64) -> f64 {
+    values[((values.len() - 1) as f64 * q).round() as usize]
 }

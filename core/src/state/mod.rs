@@ -47,6 +47,9 @@ pub struct Snapshot {
     /// Median and 95th percentile of the same samples.
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
+    /// 95th percentile of the recent times to first token (streams only): where a hedge
+    /// goes out when `hedge_after` is not set.
+    pub ttft_p95_ms: Option<f64>,
 }
 
 impl Snapshot {
@@ -66,6 +69,10 @@ pub struct Outcome {
     pub cost: f64,
     /// The latency sample to keep, if this call gives one.
     pub latency_ms: Option<f64>,
+    /// A stream's time to first token, kept apart from `latency_ms` (which for a call is per
+    /// output token): hedging is timed by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
     /// How long the call took, start to last byte (0 when it never went out).
     #[serde(default)]
     pub duration_ms: f64,

@@ -135,6 +135,7 @@ mod tests {
             completion_tokens: 0,
             cost: 0.5,
             latency_ms: latency,
+            ttft_ms: None,
             duration_ms: 0.0,
             cancelled: false,
         }

@@ -82,6 +82,7 @@ mod tests {
                 completion_tokens: 4,
                 cost: 0.25,
                 latency_ms: Some(12.0),
+                ttft_ms: None,
                 duration_ms: 0.0,
                 cancelled: false,
             },

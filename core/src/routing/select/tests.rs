@@ -257,6 +257,7 @@ fn rpm_and_tpm_limits_apply_to_usage_based_routing() {
             completion_tokens: 0,
             cost: 0.0,
             latency_ms: None,
+            ttft_ms: None,
             duration_ms: 0.0,
             cancelled: false,
         },

@@ -57,6 +57,7 @@ fn ok(group: &str) -> Outcome {
         completion_tokens: 3,
         cost: 1.0,
         latency_ms: Some(5.0),
+        ttft_ms: None,
         duration_ms: 0.0,
         cancelled: false,
     }
@@ -296,6 +297,7 @@ fn the_shard_keeps_the_latency_window_the_config_asks_for() {
             "a",
             &Outcome {
                 latency_ms: Some(latency),
+                ttft_ms: None,
                 ..ok("g")
             },
             now,
