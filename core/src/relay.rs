@@ -5,6 +5,10 @@
 //! that the status is sent and cannot change: a failure becomes one in-band
 //! `data: {"error": ...}` event and the stream ends without `[DONE]`, so no client mistakes a cut
 //! stream for a complete answer.
+//!
+//! Unless the stream can be finished elsewhere (`rescue`, the router's): then a break after
+//! the first event sends the request to another deployment as a continuation, and only what
+//! follows the text already relayed is passed on, in the same stream (see `relay/join.rs`).
 
 use crate::cost::Usage;
 use crate::error::{Error, ErrorClass};
@@ -17,6 +21,9 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::rc::Rc;
+
+mod join;
+pub use join::{Broken, Join, Rescue, Resumed};
 
 pub type ClientStream = Pin<Box<dyn Stream<Item = Vec<u8>>>>;
 
@@ -33,6 +40,9 @@ pub struct StreamEnd {
     pub content_chars: u64,
     /// The client went away before the end (the stream was dropped unfinished).
     pub abandoned: bool,
+    /// This part broke and another deployment finishes the stream: its tokens are carried
+    /// into the whole stream's, which is settled when the last part ends.
+    pub continues: bool,
 }
 
 pub type OnEnd = Box<dyn FnOnce(StreamEnd)>;
@@ -45,6 +55,8 @@ pub struct StreamUsage(Rc<StreamUsageSlot>);
 #[derive(Default)]
 struct StreamUsageSlot {
     value: std::cell::Cell<Option<(u64, f64)>>,
+    /// What the parts of a continued stream that already ended spent.
+    carried: std::cell::Cell<(u64, f64)>,
     waiting: std::cell::RefCell<Vec<futures::channel::oneshot::Sender<(u64, f64)>>>,
 }
 
@@ -54,11 +66,20 @@ impl StreamUsage {
         self.0.value.get()
     }
 
+    /// The last part ended with `v`: the whole stream's total is settled.
     pub(crate) fn set(&self, v: (u64, f64)) {
+        let (t, c) = self.0.carried.get();
+        let v = (v.0 + t, v.1 + c);
         self.0.value.set(Some(v));
         for tx in self.0.waiting.borrow_mut().drain(..) {
             let _ = tx.send(v);
         }
+    }
+
+    /// A part of a continued stream ended with `v`; more follow.
+    pub(crate) fn carry(&self, v: (u64, f64)) {
+        let (t, c) = self.0.carried.get();
+        self.0.carried.set((t + v.0, c + v.1));
     }
 
     /// Resolves when the stream ends; `None` if it is dropped without ending (never, as the
@@ -102,6 +123,9 @@ pub struct Relay {
     translator: Box<dyn StreamTranslator>,
     /// Values scrubbed from in-band errors (the credentials the call carried).
     secrets: Vec<String>,
+    /// Finishes the stream elsewhere when it breaks; and what that needs to know.
+    rescue: Option<Box<dyn Rescue>>,
+    joined: join::Joined,
 }
 
 impl Relay {
@@ -129,7 +153,15 @@ impl Relay {
             on_end: None,
             translator,
             secrets: Vec::new(),
+            rescue: None,
+            joined: join::Joined::default(),
         }
+    }
+
+    /// Where the stream is finished if it breaks after its first event.
+    pub fn rescue(mut self, rescue: Box<dyn Rescue>) -> Self {
+        self.rescue = Some(rescue);
+        self
     }
 
     /// Reads AWS event-stream frames instead of SSE (Bedrock).
@@ -166,11 +198,14 @@ impl Relay {
 
     fn report(&mut self) {
         if let Some(f) = self.on_end.take() {
+            // A continuation's own relay reports first (its part's tokens are then known).
+            self.upstream = Box::pin(futures::stream::empty());
             f(StreamEnd {
                 error: self.end_error,
                 usage: self.usage,
                 content_chars: self.content_chars,
                 abandoned: !self.finished,
+                continues: false,
             });
         }
     }
@@ -212,7 +247,18 @@ impl Relay {
                 return None;
             }
             match self.pull(self.idle_ms, self.idle_ms).await {
-                Ok(frames) => {
+                Ok(mut frames) => {
+                    if let Some(error) = frames.broken.take() {
+                        // An in-band error the stream can be rescued from: held back.
+                        if self.resume(ErrorClass::InternalServer).await {
+                            if frames.bytes.is_empty() {
+                                continue;
+                            }
+                            return Some(frames.bytes);
+                        }
+                        push_frame(&mut frames.bytes, &error);
+                        frames.error = Some(error);
+                    }
                     if frames.error.is_some() {
                         self.end_error = Some(ErrorClass::InternalServer);
                     }
@@ -221,8 +267,12 @@ impl Relay {
                     }
                 }
                 Err(e) => {
+                    let class = e.class().unwrap_or(ErrorClass::InternalServer);
+                    if self.resume(class).await {
+                        continue;
+                    }
                     self.finished = true;
-                    self.end_error = Some(e.class().unwrap_or(ErrorClass::InternalServer));
+                    self.end_error = Some(class);
                     self.report();
                     return Some(e.sse_event());
                 }
@@ -310,9 +360,13 @@ impl Relay {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    push_frame(&mut f.bytes, &error);
                     self.finished = true;
-                    f.error = Some(error);
+                    if self.rescuable() {
+                        f.broken = Some(error);
+                    } else {
+                        push_frame(&mut f.bytes, &error);
+                        f.error = Some(error);
+                    }
                     break;
                 }
             }
@@ -343,6 +397,16 @@ impl Relay {
             drop(view);
             return Err(self.scrubbed(data));
         }
+        if self.joined.joining() {
+            drop(view);
+            return self.joined.chunk(data, self.keep_usage_chunk);
+        }
+        let track = self.rescue.is_some();
+        if track && self.joined.identity.is_none() {
+            if let (Some(id), Some(model)) = (&view.id, &view.model) {
+                self.joined.identity = Some((id.to_string(), model.to_string()));
+            }
+        }
         for c in view.choices.iter().flatten() {
             let i = c.index.unwrap_or(0);
             if !self.choices_seen.contains(&i) {
@@ -353,6 +417,10 @@ impl Relay {
             }
             if let Some(d) = &c.delta {
                 self.content_chars += d.chars();
+                if track {
+                    self.joined
+                        .saw(d.content.as_deref(), d.tool_calls.is_some());
+                }
             }
         }
         let usage_only = view.choices.as_ref().is_some_and(Vec::is_empty);
@@ -378,6 +446,10 @@ impl Relay {
 /// What the relay reads of an OpenAI stream chunk; everything else is passed on untouched.
 #[derive(Deserialize)]
 struct ChunkView<'a> {
+    #[serde(default, borrow, deserialize_with = "join::lenient_str")]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "join::lenient_str")]
+    model: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     choices: Option<Vec<ChoiceView<'a>>>,
     #[serde(default)]
@@ -484,6 +556,8 @@ struct Frames {
     events: usize,
     /// The payload of an in-band error event, which ends the stream.
     error: Option<Vec<u8>>,
+    /// The same, held back (not in `bytes`) because the stream may be finished elsewhere.
+    broken: Option<Vec<u8>>,
     /// `[DONE]` arrived.
     done: bool,
 }
@@ -686,6 +760,7 @@ mod tests {
                 }),
                 content_chars: 0,
                 abandoned: false,
+                continues: false,
             }]
         );
         let (out, _) = run_with_end(Relay::new(with_usage(), clock(), 1000, openai()));

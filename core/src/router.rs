@@ -5,6 +5,7 @@
 mod access_token;
 mod admin;
 mod attempt;
+mod continuation;
 mod exec;
 mod options;
 pub mod usage;
@@ -51,7 +52,6 @@ impl Runtime {
 
 pub struct Router {
     config: RefCell<Rc<Config>>,
-    upstream: Rc<dyn Upstream>,
     clock: Rc<dyn Clock>,
     state: Rc<dyn RouterState>,
     secrets: Rc<dyn Secrets>,
@@ -63,11 +63,15 @@ pub struct Router {
     /// The runtime changes in force and the version they were saved as.
     saved: RefCell<crate::ports::SavedOverlay>,
     deployment_store: Option<Rc<dyn DeploymentStore>>,
-    /// OAuth access tokens (Vertex AI), kept until shortly before they expire.
-    tokens: access_token::AccessTokens,
+    /// Upstream calls (the same ports, shared with streams that outlive the request).
+    calls: Rc<attempt::Calls>,
     /// Retries, fallbacks and hedges per requested model group, in this isolate (for metrics).
-    tallies: RefCell<std::collections::HashMap<String, usage::GroupTally>>,
+    tallies: Tallies,
 }
+
+/// Per requested model group, in this isolate; shared with streams that are continued after
+/// the request returned.
+pub(crate) type Tallies = Rc<RefCell<std::collections::HashMap<String, usage::GroupTally>>>;
 
 /// A successful answer and how it was reached.
 pub struct Routed {
@@ -80,6 +84,9 @@ pub struct Routed {
     pub attempted_fallbacks: u32,
     /// A hedge went out (`x-switchyard-hedged: 1`), whichever attempt served.
     pub hedged: bool,
+    /// For a stream that may be finished elsewhere if it breaks: how many continuations it
+    /// took (read when it has ended).
+    pub continued: Option<Rc<std::cell::Cell<u32>>>,
     /// USD, when the usage and the price are known before the body is sent (non-streaming).
     pub response_cost: Option<f64>,
     /// For a stream: (tokens, cost), set when it ends.
@@ -115,15 +122,19 @@ impl Router {
             saved: RefCell::new(crate::ports::SavedOverlay::default()),
             deployment_store: runtime.deployments,
             config: RefCell::new(Rc::new(config)),
-            upstream: runtime.upstream,
+            calls: Rc::new(attempt::Calls {
+                upstream: runtime.upstream,
+                clock: runtime.clock.clone(),
+                state: state.clone(),
+                tokens: access_token::AccessTokens::default(),
+            }),
             clock: runtime.clock,
             state,
             secrets: runtime
                 .secrets
                 .unwrap_or_else(|| Rc::new(|_: &str| None::<String>)),
             rng: RefCell::new(Rng::seeded(runtime.seed)),
-            tokens: access_token::AccessTokens::default(),
-            tallies: RefCell::new(std::collections::HashMap::new()),
+            tallies: Tallies::default(),
         }
     }
 
@@ -261,6 +272,8 @@ mod tests;
 mod access_token_tests;
 #[cfg(test)]
 mod admin_tests;
+#[cfg(test)]
+mod continuation_tests;
 #[cfg(test)]
 mod hedge_tests;
 #[cfg(test)]

@@ -186,6 +186,9 @@ pub struct ModelInfo {
     pub max_output_tokens: Option<u64>,
     pub supports_function_calling: Option<bool>,
     pub supports_vision: Option<bool>,
+    /// Continues a trailing assistant message (a stream finished elsewhere is sent so);
+    /// `None`: what its provider does.
+    pub supports_assistant_prefill: Option<bool>,
     pub base_model: Option<String>,
     pub output_cost_per_image: Option<f64>,
     pub input_cost_per_character: Option<f64>,
@@ -1028,6 +1031,7 @@ fn deployment(
             max_output_tokens: mi.max_output_tokens,
             supports_function_calling: mi.supports_function_calling,
             supports_vision: mi.supports_vision,
+            supports_assistant_prefill: mi.supports_assistant_prefill,
             base_model: mi.base_model,
             output_cost_per_image: mi.output_cost_per_image,
             input_cost_per_character: mi.input_cost_per_character,

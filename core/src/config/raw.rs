@@ -130,6 +130,9 @@ pub struct RawModelInfo {
     pub supports_function_calling: Option<bool>,
     #[serde(default)]
     pub supports_vision: Option<bool>,
+    /// LiteLLM's model-info key: the model continues a trailing assistant message.
+    #[serde(default)]
+    pub supports_assistant_prefill: Option<bool>,
     #[serde(default)]
     pub base_model: Option<String>,
     /// LiteLLM's price keys for images and audio.

@@ -154,7 +154,7 @@ fn refused(status: u16, class: ErrorClass, url: &str, code: Option<&str>, text: 
     }
 }
 
-impl super::Router {
+impl super::attempt::Calls {
     /// Adds the access token `d`'s provider takes (Vertex AI) to `req`, fetching one within
     /// `timeout_ms` if none is held.
     pub(super) async fn authorize(

@@ -439,8 +439,8 @@ impl Router {
             .health_check_timeout_ms
             .unwrap_or(self.config().general.health_check_timeout_ms);
         let within = d.timeout_ms.min(within);
-        self.authorize(d, &mut req, within).await?;
-        let resp = self.send_within(req, within).await?;
+        self.calls.authorize(d, &mut req, within).await?;
+        let resp = self.calls.send_within(req, within).await?;
         if (200..300).contains(&resp.status) {
             return Ok(());
         }

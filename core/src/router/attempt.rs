@@ -1,7 +1,7 @@
 //! One upstream call to one deployment, counted in the router state from its start to its
 //! last byte (for a stream, until the stream ends).
 
-use super::{RoutedBody, Router};
+use super::RoutedBody;
 use crate::adapter;
 use crate::config::{Config, Deployment};
 use crate::cooldown::should_cool_down;
@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 /// The outcome of a successful attempt.
 pub(super) struct Answer {
-    pub body: RoutedBody,
+    pub body: AnswerBody,
     pub cost: Option<f64>,
     /// For a stream: filled with (tokens, cost) when it ends.
     pub stream_usage: Option<StreamUsage>,
@@ -26,7 +26,38 @@ pub(super) struct Answer {
     pub request_id: Option<String>,
 }
 
-impl Router {
+pub(super) enum AnswerBody {
+    Routed(RoutedBody),
+    /// A stream whose first event (`first`) has arrived, not yet handed to the client: a
+    /// continuation may still be attached to it.
+    Relay {
+        relay: Box<Relay>,
+        first: Vec<u8>,
+    },
+}
+
+impl AnswerBody {
+    pub fn into_routed(self) -> RoutedBody {
+        match self {
+            AnswerBody::Routed(b) => b,
+            AnswerBody::Relay { relay, first } => {
+                RoutedBody::Stream(relay.into_client_stream(first))
+            }
+        }
+    }
+}
+
+/// What an upstream call needs from the router, shared (`Rc`) so that a stream can make
+/// calls after the request that started it has returned (a continuation).
+pub(super) struct Calls {
+    pub upstream: Rc<dyn crate::ports::Upstream>,
+    pub clock: Rc<dyn crate::ports::Clock>,
+    pub state: Rc<dyn RouterState>,
+    /// OAuth access tokens (Vertex AI), kept until shortly before they expire.
+    pub tokens: super::access_token::AccessTokens,
+}
+
+impl Calls {
     /// One call to `d` (its slot already taken when `already_counted`). Dropped before it
     /// ends (the loser of a hedge), it frees its slot then, as a call the client cancelled.
     pub(super) async fn attempt(
@@ -142,7 +173,7 @@ impl Router {
                 };
                 self.state.call_ended(&d.id, &outcome, self.clock.now_ms());
                 Ok(Answer {
-                    body: RoutedBody::Json(bytes),
+                    body: AnswerBody::Routed(RoutedBody::Json(bytes)),
                     cost: Some(cost),
                     stream_usage: None,
                     request_id,
@@ -163,10 +194,10 @@ impl Router {
                 let bytes =
                     futures::StreamExt::filter_map(bytes, |c| futures::future::ready(c.ok()));
                 Ok(Answer {
-                    body: RoutedBody::Binary {
+                    body: AnswerBody::Routed(RoutedBody::Binary {
                         content_type,
                         stream: Box::pin(bytes),
-                    },
+                    }),
                     cost: Some(spoken),
                     stream_usage: None,
                     request_id,
@@ -205,7 +236,10 @@ impl Router {
                     usage_cell.clone(),
                 );
                 Ok(Answer {
-                    body: RoutedBody::Stream(relay.on_end(on_end).into_client_stream(first)),
+                    body: AnswerBody::Relay {
+                        relay: Box::new(relay.on_end(on_end)),
+                        first,
+                    },
                     cost: None,
                     stream_usage: Some(usage_cell),
                     request_id,
@@ -304,7 +338,7 @@ pub(super) fn slot_deadline(
 /// An attempt under way: if it is dropped before it reports its end, its end is reported
 /// then (cancelled: nothing of the deployment's health, no tokens known).
 struct Unfinished<'a> {
-    router: &'a Router,
+    router: &'a Calls,
     d: &'a Deployment,
     armed: bool,
 }
@@ -356,7 +390,7 @@ pub(super) fn cool_down_if_needed(
 
 /// What a stream reports when it ends: tokens, cost, time to first token, or its failure.
 fn stream_accounting(
-    router: &Router,
+    router: &Calls,
     config: &Rc<Config>,
     d: &Deployment,
     (ttft_ms, started): (f64, f64),
@@ -392,10 +426,15 @@ fn stream_accounting(
             cancelled,
         };
         state.call_ended(&id, &outcome, now);
-        usage_cell.set((
+        let spent = (
             outcome.prompt_tokens + outcome.completion_tokens,
             outcome.cost,
-        ));
+        );
+        if end.continues {
+            usage_cell.carry(spent);
+        } else {
+            usage_cell.set(spent);
+        }
         if let Some(class) = outcome.error {
             cool_down_if_needed(&*state, &config, &id, &group, class, now);
         }

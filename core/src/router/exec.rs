@@ -18,7 +18,8 @@
 
 mod hedge;
 
-use super::attempt::Answer;
+use super::attempt::{Answer, AnswerBody};
+use super::continuation::{Continuation, ContinuationPlan};
 use super::{RequestOptions, Routed, Router};
 use crate::config::{Config, Deployment, RoutingStrategy};
 use crate::error::{Error, ErrorClass};
@@ -129,7 +130,7 @@ pub(super) async fn completion(
     let primary = match run.group(&req.model, &mut tally, escape).await {
         Ok(ok) => {
             router.record_tally(label, &tally.counts());
-            return Ok(ok.finish(tally));
+            return Ok(run.finish(ok, &req.model, tally, label));
         }
         Err(e) => {
             trace.push(failure(&req.model, &e));
@@ -165,7 +166,7 @@ pub(super) async fn completion(
         {
             Ok(ok) => {
                 router.record_tally(label, &tally.counts());
-                return Ok(ok.finish(tally));
+                return Ok(run.finish(ok, &fallback, tally, label));
             }
             Err(e) => trace.push(failure(&fallback, &e)),
         }
@@ -212,6 +213,7 @@ impl Tally {
             fallbacks: self.fallbacks.into(),
             hedges: self.hedged.into(),
             hedge_wins: self.hedge_won.into(),
+            continued: 0,
         }
     }
 }
@@ -274,10 +276,11 @@ impl Served {
             deployment_id: self.deployment.id,
             group: self.deployment.group,
             api_base: crate::redact::public_base(&self.deployment.api_base),
-            body: self.answer.body,
+            body: self.answer.body.into_routed(),
             attempted_retries: tally.retries,
             attempted_fallbacks: tally.fallbacks,
             hedged: tally.hedged,
+            continued: None,
             response_cost: self.answer.cost,
             stream_usage: self.answer.stream_usage,
             request_id: self.answer.request_id,
@@ -286,6 +289,54 @@ impl Served {
 }
 
 impl GroupRun<'_> {
+    /// The answer for the client, served by the group `name`. A chat stream gets where it is
+    /// finished if it breaks after its first event (`continuation.rs`).
+    fn finish(&self, mut served: Served, name: &str, tally: Tally, label: &str) -> Routed {
+        let mut continued = None;
+        if self.req.endpoint == crate::endpoint::Endpoint::Chat {
+            if let AnswerBody::Relay { relay, first } = served.answer.body {
+                let counter = Rc::new(std::cell::Cell::new(0));
+                continued = Some(counter.clone());
+                let plan = ContinuationPlan {
+                    req: self.req.clone(),
+                    groups: self.continuation_groups(name),
+                    first: served.deployment.id.clone(),
+                    timeout_ms: self.opts.timeout_ms,
+                    usage: served.answer.stream_usage.clone().unwrap_or_default(),
+                    served: counter,
+                    tallies: (self.router.tallies.clone(), label.to_string()),
+                };
+                let rescue =
+                    Continuation::new(self.router.calls.clone(), self.config.clone(), plan);
+                served.answer.body = AnswerBody::Relay {
+                    relay: Box::new(relay.rescue(Box::new(rescue))),
+                    first,
+                };
+            }
+        }
+        let mut routed = served.finish(tally);
+        routed.continued = continued;
+        routed
+    }
+
+    /// Where a broken stream served by `name` may be finished: `name`'s other deployments,
+    /// then the request's fallbacks (a 5xx's), those the caller may use.
+    fn continuation_groups(&self, name: &str) -> Vec<String> {
+        let mut groups = vec![name.to_string()];
+        if !self.opts.disable_fallbacks {
+            let class = Some(ErrorClass::InternalServer);
+            for f in fallback_list(self.config, &self.req.model, class, self.opts) {
+                if !groups.contains(&f)
+                    && self.config.knows(&f)
+                    && may_use(self.req, self.config, &f)
+                {
+                    groups.push(f);
+                }
+            }
+        }
+        groups
+    }
+
     /// The deployments a request for `name` may use; with cost-based routing, also those of
     /// the groups `cost_substitutes` allows in its place.
     fn pool(&self, name: &str) -> (Vec<&Deployment>, bool) {
@@ -411,7 +462,8 @@ impl GroupRun<'_> {
                     }
                 }
                 None => {
-                    r.attempt(self.config, d, self.req, self.opts.timeout_ms, counted)
+                    r.calls
+                        .attempt(self.config, d, self.req, self.opts.timeout_ms, counted)
                         .await
                 }
             };

@@ -24,6 +24,8 @@ pub struct GroupTally {
     pub hedges: u64,
     /// ... where the hedge answered first.
     pub hedge_wins: u64,
+    /// Streams that broke after the client saw tokens and another deployment finished.
+    pub continued: u64,
 }
 
 impl GroupTally {
@@ -32,6 +34,7 @@ impl GroupTally {
         self.fallbacks += o.fallbacks;
         self.hedges += o.hedges;
         self.hedge_wins += o.hedge_wins;
+        self.continued += o.continued;
     }
 }
 

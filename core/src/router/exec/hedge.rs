@@ -63,7 +63,7 @@ impl GroupRun<'_> {
     ) -> Raced {
         let r = self.router;
         let timeout = self.opts.timeout_ms;
-        let mut first = pin!(r.attempt(self.config, d, self.req, timeout, counted));
+        let mut first = pin!(r.calls.attempt(self.config, d, self.req, timeout, counted));
         match select(first.as_mut(), pin!(r.clock.sleep(after_ms))).await {
             Either::Left((result, _)) => return Raced::alone(result),
             Either::Right(_) => {}
@@ -71,7 +71,9 @@ impl GroupRun<'_> {
         let Some((other, counted)) = self.hedge_target(name, pool, by_id, d).await else {
             return Raced::alone(first.await);
         };
-        let mut second = pin!(r.attempt(self.config, &other, self.req, timeout, counted));
+        let mut second = pin!(r
+            .calls
+            .attempt(self.config, &other, self.req, timeout, counted));
         let (result, hedge_served, hedge_failed) =
             match select(first.as_mut(), second.as_mut()).await {
                 Either::Left((Ok(a), _)) => (Ok(a), None, None),
