@@ -111,6 +111,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     for job in std::mem::take(&mut resp.background) {
         ctx.wait_until(job);
     }
+    if let Some(log) = resp.stream_log.take() {
+        ctx.wait_until(async move {
+            if let Some(line) = log.await {
+                worker::console_log!("{line}");
+            }
+        });
+    }
     // Admin changes were saved inside their own operation; here only other isolates' changes
     // are picked up, after the response and never in its place.
     if isolate

@@ -15,6 +15,10 @@
 //                                  | {stallAfter: n, stallMs: m}: silent after n events, cut m ms later
 //                                  | {rejectPrefill: true}: a 400 for a request ending with an
 //                                    assistant message (a model that takes no prefill)
+//                                  | {continuePrefill: true}: a request ending with an assistant
+//                                    message gets the rest of the answer after it (as Anthropic
+//                                    does, and vLLM with continue_final_message); without it
+//                                    the mock answers afresh, as OpenAI does
 //                                  | {json: "spaced"}: JSON as Python's json.dumps writes it
 //                                  | {echoKey: true}: a 401 whose message repeats the key sent
 //                                  | {rerank: "voyage"}: /v1/rerank answers in Voyage's shape
@@ -79,6 +83,20 @@ function answerFor(body) {
   const last = [...(body.messages || [])].reverse().find((m) => m.role === "user");
   const text = typeof last?.content === "string" ? last.content : "hello";
   return `echo: ${text}`;
+}
+
+/** The text of a message's content: a string, or its text blocks. */
+function textOf(content) {
+  return typeof content === "string" ? content : (content || []).filter((p) => p.type === "text").map((p) => p.text).join("");
+}
+
+/** What a model that continues an assistant prefill answers: the rest of `full` after the
+ * prefill (the last message, when it is the assistant's and begins `full`), else `full`. */
+function afterPrefill(full, messages) {
+  const last = messages?.at(-1);
+  if (last?.role !== "assistant") return full;
+  const prefill = textOf(last.content);
+  return full.startsWith(prefill) ? full.slice(prefill.length) : full;
 }
 
 /** A small seeded generator (mulberry32), so a chaos run can be replayed. */
@@ -295,7 +313,7 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
       res.writeHead(400, { "content-type": "application/json" });
       return res.end(JSON.stringify({ error: { message: "This model does not support assistant message prefill. The conversation must end with a user message.", type: "invalid_request_error", param: "messages", code: null } }));
     }
-    const text = answerFor(body);
+    const text = b.continuePrefill ? afterPrefill(answerFor(body), body.messages) : answerFor(body);
     const wire = (b.json ?? (spaced ? "spaced" : "compact")) === "spaced" ? spacedJson : JSON.stringify;
     if (!body.stream) {
       const answer = completion(model, text, b.usage);
@@ -490,7 +508,13 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
     }
     const last = [...(body.messages || [])].reverse().find((m) => m.role === "user");
     const parts = Array.isArray(last?.content) ? last.content : [];
-    const text = `echo: ${parts.filter((p) => p.type === "text").map((p) => p.text).join(" ")}`;
+    const prefill = body.messages?.at(-1)?.role === "assistant" ? textOf(body.messages.at(-1).content) : "";
+    if (/\s$/.test(prefill)) {
+      res.writeHead(400, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "messages: final assistant content cannot end with trailing whitespace" } }));
+    }
+    // A trailing assistant message is a prefill: the answer goes on after it.
+    const text = afterPrefill(`echo: ${parts.filter((p) => p.type === "text").map((p) => p.text).join(" ")}`, body.messages);
     const usage = { input_tokens: 11, output_tokens: 4 };
     if (!body.stream) {
       res.writeHead(200, { "content-type": "application/json" });

@@ -141,7 +141,7 @@ function groupTally(t) {
   return el("div", {
     class: "muted tally",
     "data-tally": "",
-    text: `retries ${n(t?.retries)} · fallbacks ${n(t?.fallbacks)} · hedged ${n(t?.hedges)} (hedge won ${n(t?.hedge_wins)})`,
+    text: `retries ${n(t?.retries)} · fallbacks ${n(t?.fallbacks)} · hedged ${n(t?.hedges)} (hedge won ${n(t?.hedge_wins)}) · streams continued ${n(t?.continued)}`,
   });
 }
 

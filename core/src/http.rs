@@ -29,6 +29,9 @@ pub struct HttpResponse {
     pub background: Vec<crate::ports::LocalFuture<()>>,
     /// For the log line only, never sent: how each group tried before the answer failed.
     pub trace: Vec<String>,
+    /// For a stream: resolves when it ends, with a log line if something worth one happened
+    /// after the response started (it was finished by another deployment). Run in `waitUntil`.
+    pub stream_log: Option<crate::ports::LocalFuture<Option<String>>>,
 }
 
 pub enum HttpBody {
@@ -44,6 +47,7 @@ impl HttpResponse {
             body: HttpBody::Bytes(body),
             background: Vec::new(),
             trace: Vec::new(),
+            stream_log: None,
         }
     }
 

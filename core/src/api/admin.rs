@@ -137,6 +137,7 @@ async fn run(
             ),
             background: Vec::new(),
             trace: Vec::new(),
+            stream_log: None,
         }),
     }
 }

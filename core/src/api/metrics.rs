@@ -149,12 +149,14 @@ pub fn prometheus(stats: &UsageStats) -> String {
     let mut fallbacks = Vec::new();
     let mut hedges = Vec::new();
     let mut hedge_wins = Vec::new();
+    let mut continued = Vec::new();
     for (group, t) in &stats.groups {
         let l = format!("model_group=\"{}\"", label(group));
         retries.push((l.clone(), t.retries as f64));
         fallbacks.push((l.clone(), t.fallbacks as f64));
         hedges.push((l.clone(), t.hedges as f64));
-        hedge_wins.push((l, t.hedge_wins as f64));
+        hedge_wins.push((l.clone(), t.hedge_wins as f64));
+        continued.push((l, t.continued as f64));
     }
     family(
         "switchyard_retries_total",
@@ -179,6 +181,12 @@ pub fn prometheus(stats: &UsageStats) -> String {
         "counter",
         "Hedged requests the second attempt served, by requested model group (this isolate).",
         hedge_wins,
+    );
+    family(
+        "switchyard_stream_continuations_total",
+        "counter",
+        "Streams broken after the client saw tokens and finished by another deployment, by requested model group (this isolate).",
+        continued,
     );
     family(
         "switchyard_latency_ms",

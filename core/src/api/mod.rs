@@ -267,6 +267,7 @@ impl App {
             body: HttpBody::Bytes(Vec::new()),
             background: Vec::new(),
             trace: Vec::new(),
+            stream_log: None,
         };
         let Some(origin) = req.header("origin") else {
             return r;

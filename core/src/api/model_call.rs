@@ -52,6 +52,7 @@ pub(super) async fn model_call(
     };
     let mut background = Vec::new();
     background.extend(cache_store(router, &services.cache, plan.as_ref(), &routed));
+    let stream_log = continuation_log(&routed, &call_id);
     let (routed, settle_later) = charge(keys, key, routed).await;
     background.extend(settle_later);
     let headers = headers(&routed, call_id, plan.as_ref());
@@ -65,7 +66,38 @@ pub(super) async fn model_call(
         body,
         background,
         trace,
+        stream_log,
     })
+}
+
+/// For a stream that may be finished elsewhere: once it ends, a log line if it was (which
+/// deployment broke, how many continuations it took).
+fn continuation_log(
+    routed: &Routed,
+    call_id: &str,
+) -> Option<crate::ports::LocalFuture<Option<String>>> {
+    let continued = routed.continued.clone()?;
+    let ended = routed.stream_usage.as_ref()?.ended();
+    let (call_id, group, first) = (
+        call_id.to_string(),
+        routed.group.clone(),
+        routed.deployment_id.clone(),
+    );
+    Some(Box::pin(async move {
+        let spent = ended.await;
+        let n = continued.get();
+        (n > 0).then(|| {
+            serde_json::json!({
+                "event": "stream_continued",
+                "call_id": call_id,
+                "model_group": group,
+                "broken_deployment": first,
+                "continuations": n,
+                "cost_usd": spent.map(|(_, c)| c),
+            })
+            .to_string()
+        })
+    }))
 }
 
 /// The client's body, checked field by field (a multipart form for audio uploads), and the
@@ -307,5 +339,6 @@ fn cached_response(
         body,
         background: Vec::new(),
         trace: Vec::new(),
+        stream_log: None,
     }
 }

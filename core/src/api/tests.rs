@@ -967,3 +967,51 @@ fn the_providers_request_id_reaches_the_client() {
     let r = block_on(a.handle(req("POST", "/v1/chat/completions", &[AUTH], CHAT)));
     assert_eq!(r.header("x-request-id"), None, "none invented");
 }
+
+#[test]
+fn a_continued_stream_is_logged_when_it_ends_and_counted_in_metrics() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let config = r#"{"model_list":[
+        {"model_name":"g","litellm_params":{"model":"m","api_base":"http://a.test/v1","order":1},"model_info":{"id":"a"}},
+        {"model_name":"g","litellm_params":{"model":"m","api_base":"http://b.test/v1","order":2},"model_info":{"id":"b"}}],
+        "general_settings":{"master_key":"sk-master"}}"#;
+    let chunk = |c: &str| {
+        Ok(format!("data: {{\"id\":\"x\",\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{c}\"}}}}]}}\n\n").into_bytes())
+    };
+    let stop = Ok(b"data: {\"id\":\"y\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_vec());
+    up.push(
+        "http://a.test/v1/chat/completions",
+        Reply::Stream(vec![chunk("Hi "), Err("reset".into())]),
+    );
+    up.push(
+        "http://b.test/v1/chat/completions",
+        Reply::Stream(vec![chunk("Hi there"), stop]),
+    );
+    let app = app_with(config, &up);
+    let body = r#"{"model":"g","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut r = block_on(app.handle(req("POST", "/v1/chat/completions", &[AUTH], body)));
+    assert_eq!(r.status, 200);
+    let log = r.stream_log.take().expect("a stream that may be continued");
+    let HttpBody::Stream(s) = std::mem::replace(&mut r.body, HttpBody::Bytes(Vec::new())) else {
+        panic!("not a stream")
+    };
+    let text =
+        String::from_utf8(block_on(futures::StreamExt::collect::<Vec<_>>(s)).concat()).unwrap();
+    assert!(
+        text.contains("there") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+    let line: Value = serde_json::from_str(&block_on(log).expect("a log line")).unwrap();
+    assert_eq!(line["event"], "stream_continued");
+    assert_eq!(line["broken_deployment"], "a");
+    assert_eq!(line["continuations"], 1);
+    let metrics = block_on(app.handle(req("GET", "/metrics", &[AUTH], "")));
+    let HttpBody::Bytes(m) = &metrics.body else {
+        panic!()
+    };
+    let m = String::from_utf8_lossy(m);
+    assert!(
+        m.contains("switchyard_stream_continuations_total{model_group=\"g\"} 1"),
+        "{m}"
+    );
+}
