@@ -36,6 +36,8 @@ pub trait Rescue {
 pub struct Resumed {
     /// Its OpenAI SSE frames (translated and accounted for by its own relay).
     pub stream: ClientStream,
+    /// Reads those frames (OpenAI's own translator: they are OpenAI chunks already).
+    pub translator: Box<dyn super::StreamTranslator>,
     pub join: Join,
     /// What the broken part spent, added to the usage chunk the client gets.
     pub carried: Usage,
@@ -274,7 +276,7 @@ impl Relay {
         });
         self.upstream = Box::pin(futures::StreamExt::map(resumed.stream, Ok));
         self.decoder = super::Framing::Sse(crate::sse::SseDecoder::new());
-        self.translator = Box::new(crate::adapter::OpenAiStream);
+        self.translator = resumed.translator;
         self.on_end = Some(resumed.on_end);
         self.finished = false;
         self.end_error = None;

@@ -127,6 +127,7 @@ impl Plan {
                         };
                         return Some(Resumed {
                             stream: relay.into_client_stream(first),
+                            translator: Box::new(crate::adapter::OpenAiStream),
                             join,
                             carried,
                             on_end: settle(self.usage.clone(), inner),
