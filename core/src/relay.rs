@@ -401,8 +401,9 @@ impl Relay {
             drop(view);
             return self.joined.chunk(data, self.keep_usage_chunk);
         }
-        let track = self.rescue.is_some();
-        if track && self.joined.identity.is_none() {
+        // Kept from the first event on (a continuation is attached after it): the `id` and
+        // `model` a continuation must carry, and the text it must go on from.
+        if self.joined.identity.is_none() {
             if let (Some(id), Some(model)) = (&view.id, &view.model) {
                 self.joined.identity = Some((id.to_string(), model.to_string()));
             }
@@ -417,10 +418,8 @@ impl Relay {
             }
             if let Some(d) = &c.delta {
                 self.content_chars += d.chars();
-                if track {
-                    self.joined
-                        .saw(d.content.as_deref(), d.tool_calls.is_some());
-                }
+                self.joined
+                    .saw(d.content.as_deref(), d.tool_calls.is_some());
             }
         }
         let usage_only = view.choices.as_ref().is_some_and(Vec::is_empty);

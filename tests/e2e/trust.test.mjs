@@ -133,7 +133,8 @@ for (const json of ["compact", "spaced"]) {
     assert.equal(usage.completion_tokens, 4);
     assert.equal(await failures(), failedBefore, "a complete stream counted as a failure");
     assert.equal(await cooldowns(), cooledBefore, "a deployment cooled down for a complete stream");
-    // Cut before its finish: still an error.
+    // Cut before its finish on both deployments (the other one is asked to finish it, and is
+    // cut too): still an error. Both are cooled for the rest of the file.
     r.mock.behave("chat1", { json, endWithoutDone: 3 });
     r.mock.behave("chat2", { json, endWithoutDone: 3 });
     const cut = await r.client(MASTER).chat.completions.create({ ...hi("chat", "a b c d e f"), stream: true });
@@ -318,8 +319,9 @@ test("a name with a line break is refused at /model/new, naming the key", async 
   }
   const id = await api("/model/new", { body: { model_name: "fine", litellm_params: { model: "openai/m", api_base: r.mock.base("chat1") }, model_info: { id: "x\ny" } } });
   assert.equal(id.status, 400);
-  // Nothing was added: the group still answers normally, with no injected header.
-  const res = await api("/v1/chat/completions", { body: hi("chat") });
+  // Nothing was added: the router still answers normally, with no injected header (`chat` was
+  // cooled by the cut streams above).
+  const res = await api("/v1/chat/completions", { body: hi("private") });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("set-cookie"), null);
 });

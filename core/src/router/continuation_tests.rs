@@ -357,3 +357,33 @@ fn a_continuation_that_breaks_in_turn_is_continued_by_the_next() {
     assert!(read.done);
     assert_eq!(read.continued, 2);
 }
+
+#[test]
+fn the_text_of_the_first_event_is_part_of_what_a_continuation_goes_on_from() {
+    // Gemini's and Bedrock's first events carry text: it counts as relayed.
+    let r = run(
+        &[
+            dep("g", "a", ""),
+            dep("g", "b", r#","supports_assistant_prefill":true"#),
+        ],
+        "",
+    );
+    r.reply(
+        "a",
+        Reply::Stream(vec![
+            text("a", "Hello "),
+            text("a", "big"),
+            Err("reset".into()),
+        ]),
+    );
+    let mut b = vec![text("b", " world")];
+    b.extend(end("b", None));
+    r.reply("b", Reply::Stream(b));
+    let read = r.stream(json!({}));
+    assert_eq!(read.text, "Hello big world");
+    assert_eq!(
+        r.bodies("b")[0]["messages"][1],
+        json!({"role": "assistant", "content": "Hello big"})
+    );
+    assert!(read.chunks.iter().all(|c| c["id"] == "chatcmpl-a"));
+}
