@@ -35,6 +35,8 @@ model_list:
       aws_secret_access_key: wrong-secret
   - model_name: gpt-big
     litellm_params: { model: openai/gpt-4o, api_base: "${mock.base("openai")}" }
+  - model_name: cutter
+    litellm_params: { model: openai/gpt-4o, api_base: "${mock.base("cutter")}" }
   - model_name: text-embedding-3-small
     litellm_params: { model: openai/text-embedding-3-small, api_base: "${mock.base("openai")}" }
   - model_name: gpt-3.5-turbo-instruct
@@ -50,6 +52,7 @@ model_list:
 router_settings:
   num_retries: 0
   context_window_fallbacks: [{ claude: [gpt-big] }]
+  fallbacks: [{ cutter: [claude] }]
 `,
   );
   client = r.client("unused");
@@ -70,6 +73,25 @@ test("Azure OpenAI: deployment URL, api-version, api-key header; chat and stream
   let text = "";
   for await (const c of stream) text += c.choices[0]?.delta?.content ?? "";
   assert.equal(text, "echo: hi there");
+});
+
+test("an OpenAI stream cut mid-answer is finished by Claude from an assistant prefill", async () => {
+  r.mock.behave("cutter", { streamCutAfter: 2 }); // the role, then "echo: ", then the cut
+  const stream = await client.chat.completions.create({ ...hello("cutter"), stream: true, stream_options: { include_usage: true } });
+  let text = "";
+  const models = new Set();
+  let usage = null;
+  for await (const c of stream) {
+    text += c.choices[0]?.delta?.content ?? "";
+    models.add(c.model);
+    usage = c.usage ?? usage;
+  }
+  assert.equal(text, "echo: hi there");
+  assert.deepEqual([...models], ["gpt-4o"], "the model the client saw first");
+  const asked = r.mock.callsTo("anthropic")[0].body;
+  // Anthropic refuses a prefill ending in whitespace (the mock too): "echo: " goes as "echo:".
+  assert.deepEqual(asked.messages.at(-1), { role: "assistant", content: [{ type: "text", text: "echo:" }] });
+  assert.ok(usage.prompt_tokens >= 11, `Claude's input tokens are in the sum: ${JSON.stringify(usage)}`);
 });
 
 test("Anthropic: Messages API translated both ways", async () => {
