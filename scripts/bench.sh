@@ -3,6 +3,8 @@
 #   1. the core's hot path natively (ns and allocations per request)
 #   2. side by side: direct, bare JS Worker, Switchyard, LiteLLM proxy, Portkey (bench/compare.mjs)
 #   3. the reliability soak at full size: 10,000 requests at 32 concurrent, half-broken upstreams
+#   4. failover at full scale: the sixteen faults, hedged first tokens, continued streams' CPU
+#      (bench/failover.mjs)
 # Arguments go to bench/compare.mjs (--seconds 5 --rounds 2 --chunks 20 --only a,b).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,3 +23,6 @@ node bench/compare.mjs "$@"
 
 echo "==> soak: 10,000 requests"
 SOAK_REQUESTS=10000 node --test tests/e2e/soak.test.mjs 2>&1 | grep -E "soak:|^# (pass|fail)"
+
+echo "==> failover: sixteen faults at full scale, hedging, continued streams"
+node bench/failover.mjs

@@ -85,6 +85,10 @@ test("the dashboard: sign in, deployments, add, cooldown, escaping, phone width"
   r.mock.behave("flaky", { status: 500 });
   for (let i = 0; i < 10 && r.mock.callsTo("flaky").length === 0; i++) assert.equal(await chat("alpha"), 200);
   await page.waitForSelector("[data-deployment=alpha-flaky] .badge.cool", { timeout: 10_000 });
+  // The group's card counts how its requests were served: the retry off the flaky one shows.
+  const tally = page.locator(".group:has(h3:text-is('alpha')) [data-tally]");
+  await page.waitForSelector(".group:has(h3:text-is('alpha')) [data-tally]:text-matches('retries [1-9]')", { timeout: 10_000 });
+  assert.match(await tally.textContent(), /fallbacks 0 · hedged 0 \(hedge won 0\) · streams continued 0/);
 
   // A hostile model name is shown as text, never run.
   const hostile = `<img src=x onerror="window.__xss=1;alert(1)">`;
