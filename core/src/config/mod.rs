@@ -101,6 +101,9 @@ pub struct Deployment {
     pub organization: Option<String>,
     pub timeout_ms: u64,
     pub stream_timeout_ms: u64,
+    /// When a first attempt on it that has produced nothing gets a hedge (its own
+    /// `hedge_after`, else the router's).
+    pub hedge: Hedge,
     /// At most this many retries on this deployment within one request (`max_retries`).
     pub max_retries: Option<u32>,
     /// Retries after this deployment fails, instead of the group's (`litellm_params.num_retries`).
@@ -405,6 +408,7 @@ impl Config {
                         .router
                         .stream_timeout_ms
                         .unwrap_or(self.router.timeout_ms),
+                    hedge: self.router.hedge,
                     max_retries: None,
                     num_retries: None,
                     drop_params: self.router.drop_params,
@@ -979,6 +983,10 @@ fn deployment(
     let stream_timeout_ms = secs_to_ms(&at("litellm_params.stream_timeout"), p.stream_timeout)?
         .or(router.stream_timeout_ms)
         .unwrap_or(timeout_ms);
+    let hedge = match &p.hedge_after {
+        None => router.hedge,
+        Some(v) => Hedge::parse(&at("litellm_params.hedge_after"), Some(v))?,
+    };
     if let Some(w) = p.weight {
         if !(w.is_finite() && w >= 0.0) {
             return Err(config_error(format!(
@@ -1005,6 +1013,7 @@ fn deployment(
         organization: p.organization,
         timeout_ms,
         stream_timeout_ms,
+        hedge,
         max_retries: p.max_retries,
         num_retries: p.num_retries,
         drop_params: p.drop_params.unwrap_or(router.drop_params),

@@ -67,6 +67,9 @@ pub struct RawLitellmParams {
     /// Seconds to the first chunk of a stream.
     #[serde(default)]
     pub stream_timeout: Option<f64>,
+    /// This deployment's hedge point (as `router_settings.hedge_after`).
+    #[serde(default)]
+    pub hedge_after: Option<Value>,
     /// Retries after this deployment fails, instead of the group's.
     #[serde(default)]
     pub num_retries: Option<u32>,

@@ -192,8 +192,7 @@ impl Hedge {
         }
     }
 
-    fn parse(v: Option<&Value>) -> Result<Hedge, Error> {
-        const PATH: &str = "router_settings.hedge_after";
+    pub(super) fn parse(path: &str, v: Option<&Value>) -> Result<Hedge, Error> {
         match v {
             None | Some(Value::Null) => Ok(Hedge::Adaptive),
             Some(Value::Bool(false)) => Ok(Hedge::Off),
@@ -201,10 +200,10 @@ impl Hedge {
             Some(Value::String(s)) if s == "off" => Ok(Hedge::Off),
             Some(Value::String(s)) if s == "auto" => Ok(Hedge::Adaptive),
             Some(Value::Number(n)) => Ok(Hedge::After(
-                secs_to_ms(PATH, n.as_f64())?.unwrap_or(HEDGE_MAX_MS as u64),
+                secs_to_ms(path, n.as_f64())?.unwrap_or(HEDGE_MAX_MS as u64),
             )),
             Some(other) => Err(config_error(format!(
-                "{PATH}: must be a positive number of seconds, \"auto\" or false, got {other}"
+                "{path}: must be a positive number of seconds, \"auto\" or false, got {other}"
             ))),
         }
     }
@@ -420,7 +419,7 @@ pub(super) fn build(
         default_max_parallel_requests: rs.default_max_parallel_requests,
         cost_substitutes,
         tag_filtering: rs.enable_tag_filtering.unwrap_or(true),
-        hedge: Hedge::parse(rs.hedge_after.as_ref())?,
+        hedge: Hedge::parse("router_settings.hedge_after", rs.hedge_after.as_ref())?,
         client_caps: ClientCaps {
             timeout_ms: secs_to_ms(
                 "router_settings.max_request_timeout",

@@ -578,3 +578,20 @@ fn hedge_after_reads_seconds_auto_and_off_and_refuses_the_rest() {
     assert_eq!(Hedge::After(700).after_ms(false, None), Some(700));
     assert_eq!(Hedge::Off.after_ms(true, None), None);
 }
+
+#[test]
+fn a_deployment_hedge_after_overrides_the_routers() {
+    let c = load(
+        "model_list:\n  - {model_name: g, litellm_params: {model: openai/x, hedge_after: off}}\n  - {model_name: g, litellm_params: {model: openai/y, hedge_after: 30}}\n  - {model_name: g, litellm_params: {model: openai/z}}\nrouter_settings: {hedge_after: 4}\n",
+    )
+    .unwrap();
+    let hedges: Vec<Hedge> = c.deployments.iter().map(|d| d.hedge).collect();
+    assert_eq!(
+        hedges,
+        [Hedge::Off, Hedge::After(30_000), Hedge::After(4_000)]
+    );
+    let e =
+        load("model_list: [{model_name: g, litellm_params: {model: openai/x, hedge_after: soon}}]")
+            .unwrap_err();
+    assert!(message(e).contains("litellm_params.hedge_after"));
+}

@@ -435,7 +435,7 @@ impl GroupRun<'_> {
             }
             // The first attempt of a group may be hedged, once per request.
             let hedge_after = match (tally.hedged, attempts.len(), self.hedgeable()) {
-                (false, 1, true) if retries == 0 => s
+                (false, 1, true) if retries == 0 => d
                     .hedge
                     .after_ms(self.req.stream, candidates[i].snap.ttft_p95_ms),
                 _ => None,

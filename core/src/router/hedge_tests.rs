@@ -285,3 +285,16 @@ fn n_greater_than_one_is_hedged_like_any_chat_call() {
     let (out, _) = t.ask(json!({"model": "g", "n": 2, "stream": true, "messages": [{"role": "user", "content": "hi"}]}));
     assert_eq!(out.unwrap().0.deployment_id, "b");
 }
+
+#[test]
+fn a_deployment_with_its_own_hedge_after_false_is_never_hedged() {
+    let slow =
+        ordered("g", "a", 1).replace(r#""api_key":"k""#, r#""api_key":"k","hedge_after":false"#);
+    let t = timed(&[slow, ordered("g", "b", 2)], "");
+    t.reply("a", Reply::StreamAfter(20_000, chunks("a")));
+    t.reply("b", Reply::Stream(chunks("b")));
+    let (out, ms) = t.stream("g");
+    let (routed, _) = out.unwrap();
+    assert!(!routed.hedged);
+    assert_eq!((routed.deployment_id.as_str(), ms), ("a", 20_000.0));
+}
