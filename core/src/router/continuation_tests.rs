@@ -43,6 +43,17 @@ fn end(name: &str, usage: Option<(u64, u64)>) -> Vec<Result<Vec<u8>, String>> {
     out
 }
 
+/// `a` first, then `b`, which takes a prefill.
+fn prefill_on_b() -> Run {
+    run(
+        &[
+            dep("g", "a", ""),
+            dep("g", "b", r#","supports_assistant_prefill":true"#),
+        ],
+        "",
+    )
+}
+
 struct Run {
     up: Rc<ScriptedUpstream>,
     clock: crate::testing::ManualClock,
@@ -201,13 +212,7 @@ fn a_regenerated_answer_that_begins_differently_is_never_stitched_on() {
 
 #[test]
 fn a_deployment_that_takes_a_prefill_goes_on_from_the_text_relayed() {
-    let r = run(
-        &[
-            dep("g", "a", ""),
-            dep("g", "b", r#","supports_assistant_prefill":true"#),
-        ],
-        "",
-    );
+    let r = prefill_on_b();
     r.reply(
         "a",
         Reply::Stream(vec![
@@ -230,13 +235,7 @@ fn a_deployment_that_takes_a_prefill_goes_on_from_the_text_relayed() {
 
 #[test]
 fn a_prefill_refused_with_a_400_is_answered_afresh_on_the_same_deployment() {
-    let r = run(
-        &[
-            dep("g", "a", ""),
-            dep("g", "b", r#","supports_assistant_prefill":true"#),
-        ],
-        "",
-    );
+    let r = prefill_on_b();
     r.reply(
         "a",
         Reply::Stream(vec![role("a"), text("a", "Hello "), Err("reset".into())]),
@@ -361,13 +360,7 @@ fn a_continuation_that_breaks_in_turn_is_continued_by_the_next() {
 #[test]
 fn the_text_of_the_first_event_is_part_of_what_a_continuation_goes_on_from() {
     // Gemini's and Bedrock's first events carry text: it counts as relayed.
-    let r = run(
-        &[
-            dep("g", "a", ""),
-            dep("g", "b", r#","supports_assistant_prefill":true"#),
-        ],
-        "",
-    );
+    let r = prefill_on_b();
     r.reply(
         "a",
         Reply::Stream(vec![
