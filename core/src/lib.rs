@@ -13,6 +13,7 @@ pub mod error;
 pub mod eventstream;
 pub mod google_auth;
 pub mod http;
+pub mod inbound;
 pub mod keys;
 pub mod multipart;
 pub mod names;

@@ -7,6 +7,7 @@ mod admission;
 mod auth;
 mod keys;
 mod log_line;
+mod messages;
 mod metrics;
 mod model_call;
 mod models;
@@ -146,6 +147,7 @@ impl App {
     /// The second half: the whole request (body read), after [`App::begin`].
     pub async fn finish(&self, req: HttpRequest, begun: Begun) -> HttpResponse {
         let origin = req.header("origin").map(str::to_string);
+        let anthropic = messages::is_messages_path(&req.path);
         let mut resp = match begun.0 {
             Ok(Stage::Preflight) => self.preflight(&req),
             Ok(stage) => match self.dispatch(req, stage).await {
@@ -154,6 +156,9 @@ impl App {
             },
             Err(e) => HttpResponse::from_error(&e),
         };
+        if anthropic {
+            messages::anthropic_error(&mut resp);
+        }
         if let Some(origin) = origin {
             self.add_cors(&origin, &mut resp);
         }
@@ -195,6 +200,8 @@ impl App {
                 let model = Some(model.as_str());
                 model_call::model_call(router, services, endpoint, req, &caller, model).await
             }
+            Route::Messages => messages::create(router, services, req, &caller).await,
+            Route::CountTokens => messages::count_tokens(&req.body),
             Route::Models => models::list(router, &caller),
             Route::ModelRetrieve(id) => models::retrieve(router, &caller, &id),
             Route::ModelInfo => {

@@ -14,6 +14,9 @@ pub(super) enum Route {
     ModelRetrieve(String),
     /// `GET /model/info`: deployments, for the master key or (filtered) a virtual key.
     ModelInfo,
+    /// Anthropic's Messages API, and its token count.
+    Messages,
+    CountTokens,
     Liveliness,
     Readiness,
     Admin(AdminRoute),
@@ -41,6 +44,8 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         }
         "/v1/audio/speech" | "/audio/speech" => (Route::Model(Endpoint::Speech), "POST"),
         "/v1/rerank" | "/rerank" | "/v2/rerank" => (Route::Model(Endpoint::Rerank), "POST"),
+        "/v1/messages" | "/messages" => (Route::Messages, "POST"),
+        "/v1/messages/count_tokens" | "/messages/count_tokens" => (Route::CountTokens, "POST"),
         "/v1/models" | "/models" => (Route::Models, "GET"),
         "/health/liveliness" | "/health/liveness" => (Route::Liveliness, "GET"),
         "/model/new" => (Route::Admin(AdminRoute::ModelNew), "POST"),

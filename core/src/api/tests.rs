@@ -1015,3 +1015,94 @@ fn a_continued_stream_is_logged_when_it_ends_and_counted_in_metrics() {
         "{m}"
     );
 }
+
+#[test]
+fn the_messages_api_is_served_through_the_chat_route_in_anthropics_shapes() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let answer = r#"{"id":"c9","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hi back"}}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#;
+    up.push(UP, Reply::json(200, answer));
+    let app = app(&up);
+    let key = ("x-api-key", "sk-master");
+    let body = r#"{"model":"g","max_tokens":20,"system":"be brief","messages":[{"role":"user","content":"hi"}]}"#;
+    let r = block_on(app.handle(req("POST", "/v1/messages", &[key], body)));
+    assert_eq!(r.status, 200);
+    let m = body_json(&r);
+    assert_eq!(m["type"], "message");
+    assert_eq!(m["content"][0]["text"], "hi back");
+    assert_eq!(m["usage"]["output_tokens"], 2);
+    let sent: Value = serde_json::from_slice(&up.calls.borrow()[0].body).unwrap();
+    assert_eq!(sent["messages"][0]["role"], "system");
+    // Errors in Anthropic's shape: a missing max_tokens, a wrong key, an unknown model.
+    for (headers, body, status, kind) in [
+        (
+            vec![key],
+            r#"{"model":"g","messages":[]}"#,
+            400,
+            "invalid_request_error",
+        ),
+        (
+            vec![("x-api-key", "wrong")],
+            body,
+            401,
+            "authentication_error",
+        ),
+        (
+            vec![key],
+            r#"{"model":"nope","max_tokens":5,"messages":[{"role":"user","content":"x"}]}"#,
+            400,
+            "invalid_request_error",
+        ),
+    ] {
+        let r = block_on(app.handle(req("POST", "/v1/messages", &headers, body)));
+        assert_eq!(r.status, status, "{body}");
+        let e = body_json(&r);
+        assert_eq!(
+            (e["type"].as_str(), e["error"]["type"].as_str()),
+            (Some("error"), Some(kind)),
+            "{e}"
+        );
+    }
+    let r = block_on(app.handle(req(
+        "POST",
+        "/v1/messages/count_tokens",
+        &[key],
+        r#"{"model":"g","messages":[{"role":"user","content":"hello there, how are you"}]}"#,
+    )));
+    assert_eq!(r.status, 200);
+    assert!(body_json(&r)["input_tokens"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_messages_stream_is_anthropics_events() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::Stream(vec![
+        Ok(b"data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"}}]}\n\n".to_vec()),
+        Ok(b"data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_vec()),
+    ]));
+    let app = app(&up);
+    let body = r#"{"model":"g","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut r = block_on(app.handle(req("POST", "/v1/messages", &[AUTH], body)));
+    assert_eq!(r.status, 200);
+    let HttpBody::Stream(s) = std::mem::replace(&mut r.body, HttpBody::Bytes(Vec::new())) else {
+        panic!("not a stream")
+    };
+    let text =
+        String::from_utf8(block_on(futures::StreamExt::collect::<Vec<_>>(s)).concat()).unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ],
+        "{text}"
+    );
+    assert!(!text.contains("[DONE]"));
+}

@@ -1,0 +1,86 @@
+//! `POST /v1/messages` and `/v1/messages/count_tokens`: Anthropic's Messages API, served by
+//! routing its chat translation like any chat call (keys, cache, retries, fallbacks, hedging,
+//! continuation) and answering in Anthropic's shapes.
+
+use super::auth::Caller;
+use super::model_call::model_call;
+use super::Services;
+use crate::endpoint::Endpoint;
+use crate::error::Error;
+use crate::http::{HttpBody, HttpRequest, HttpResponse};
+use crate::inbound::messages;
+use crate::router::Router;
+use futures::StreamExt;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Whether `path` is one of the Messages API's: its errors take Anthropic's shape.
+pub(super) fn is_messages_path(path: &str) -> bool {
+    let p = path.split('?').next().unwrap_or(path).trim_end_matches('/');
+    matches!(
+        p,
+        "/v1/messages" | "/messages" | "/v1/messages/count_tokens" | "/messages/count_tokens"
+    )
+}
+
+pub(super) async fn create(
+    router: &Router,
+    services: &Services,
+    mut http: HttpRequest,
+    caller: &Caller,
+) -> Result<HttpResponse, Error> {
+    http.body = messages::to_chat(&http.body)?.to_string().into_bytes();
+    let mut resp = model_call(router, services, Endpoint::Chat, http, caller, None).await?;
+    let body = std::mem::replace(&mut resp.body, HttpBody::Bytes(Vec::new()));
+    resp.body = match body {
+        HttpBody::Bytes(b) if resp.status == 200 => HttpBody::Bytes(messages::from_chat(&b)?),
+        HttpBody::Bytes(b) => HttpBody::Bytes(b),
+        HttpBody::Stream(s) => {
+            // Each chat chunk becomes Anthropic's events as it arrives; the end closes them.
+            let t = Rc::new(RefCell::new(messages::StreamTranslator::new()));
+            let at_end = t.clone();
+            let events = s
+                .map(move |chunk| t.borrow_mut().push(&chunk))
+                .chain(futures::stream::once(
+                    async move { at_end.borrow_mut().end() },
+                ))
+                .filter(|out| futures::future::ready(!out.is_empty()));
+            HttpBody::Stream(Box::pin(events))
+        }
+    };
+    Ok(resp)
+}
+
+/// `count_tokens`: the prompt's tokens as the router estimates them (about four characters a
+/// token), without a call.
+pub(super) fn count_tokens(body: &[u8]) -> Result<HttpResponse, Error> {
+    let mut v: serde_json::Value =
+        crate::strict_json::from_slice(body).map_err(|e| Error::InvalidRequest {
+            message: format!("We could not parse the JSON body of your request: {e}"),
+            param: None,
+            code: Some("invalid_json"),
+        })?;
+    if let Some(m) = v.as_object_mut() {
+        m.entry("max_tokens").or_insert(serde_json::Value::from(1));
+    }
+    let chat = messages::to_chat(v.to_string().as_bytes())?;
+    let tokens = chat
+        .as_object()
+        .map_or(0, crate::tokens::estimate_request_tokens);
+    let out = serde_json::json!({ "input_tokens": tokens });
+    Ok(HttpResponse::json(200, out.to_string().into_bytes()))
+}
+
+/// An error answer on a Messages path, in Anthropic's shape.
+pub(super) fn anthropic_error(resp: &mut HttpResponse) {
+    if resp.status < 400 {
+        return;
+    }
+    if let HttpBody::Bytes(b) = &resp.body {
+        let already = serde_json::from_slice::<serde_json::Value>(b)
+            .is_ok_and(|v| v.get("type").and_then(|t| t.as_str()) == Some("error"));
+        if !already {
+            resp.body = HttpBody::Bytes(messages::error_body(resp.status, b));
+        }
+    }
+}
