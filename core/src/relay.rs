@@ -388,10 +388,7 @@ impl Relay {
     /// that ends the stream.
     fn read_chunk(&mut self, data: Vec<u8>) -> Result<Option<Vec<u8>>, Vec<u8>> {
         let Ok(view) = serde_json::from_slice::<ChunkView>(&data) else {
-            let e = Error::StreamInterrupted {
-                message: "The upstream sent a malformed stream chunk (not JSON).".into(),
-            };
-            return Err(e.body());
+            return Err(malformed_chunk());
         };
         if view.error.is_some() {
             drop(view);
@@ -519,6 +516,14 @@ impl Framing {
             }
         }
     }
+}
+
+/// The in-band error for a stream chunk that is not JSON.
+fn malformed_chunk() -> Vec<u8> {
+    Error::StreamInterrupted {
+        message: "The upstream sent a malformed stream chunk (not JSON).".into(),
+    }
+    .body()
 }
 
 fn push_frame(out: &mut Vec<u8>, data: &[u8]) {

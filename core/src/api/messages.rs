@@ -54,16 +54,10 @@ pub(super) async fn create(
 /// `count_tokens`: the prompt's tokens as the router estimates them (about four characters a
 /// token), without a call.
 pub(super) fn count_tokens(body: &[u8]) -> Result<HttpResponse, Error> {
-    let mut v: serde_json::Value =
-        crate::strict_json::from_slice(body).map_err(|e| Error::InvalidRequest {
-            message: format!("We could not parse the JSON body of your request: {e}"),
-            param: None,
-            code: Some("invalid_json"),
-        })?;
-    if let Some(m) = v.as_object_mut() {
-        m.entry("max_tokens").or_insert(serde_json::Value::from(1));
-    }
-    let chat = messages::to_chat(v.to_string().as_bytes())?;
+    // The count takes no `max_tokens`; the translation needs one.
+    let mut m = messages::parse(body)?;
+    m.entry("max_tokens").or_insert(serde_json::Value::from(1));
+    let chat = messages::chat_request(&m)?;
     let tokens = chat
         .as_object()
         .map_or(0, crate::tokens::estimate_request_tokens);

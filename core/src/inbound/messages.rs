@@ -6,19 +6,29 @@ use crate::error::Error;
 use crate::sse::{SseDecoder, SseEvent};
 use serde_json::{json, Map, Value};
 
-/// The chat request for a Messages request body.
-pub fn to_chat(body: &[u8]) -> Result<Value, Error> {
+/// A Messages request body, parsed (strictly, as every request body is).
+pub fn parse(body: &[u8]) -> Result<Map<String, Value>, Error> {
     let v: Value = crate::strict_json::from_slice(body).map_err(|e| Error::InvalidRequest {
         message: format!("We could not parse the JSON body of your request: {e}"),
         param: None,
         code: Some("invalid_json"),
     })?;
-    let Value::Object(m) = v else {
-        return Err(Error::invalid(
+    match v {
+        Value::Object(m) => Ok(m),
+        _ => Err(Error::invalid(
             "The request body must be a JSON object.",
             None,
-        ));
-    };
+        )),
+    }
+}
+
+/// The chat request for a Messages request body.
+pub fn to_chat(body: &[u8]) -> Result<Value, Error> {
+    chat_request(&parse(body)?)
+}
+
+/// The chat request for a parsed Messages request.
+pub fn chat_request(m: &Map<String, Value>) -> Result<Value, Error> {
     let model = m
         .get("model")
         .and_then(Value::as_str)

@@ -22,7 +22,6 @@ pub struct Broken {
     pub content_chars: u64,
     /// Its usage chunk, if one had come.
     pub usage: Option<Usage>,
-    pub class: ErrorClass,
 }
 
 /// Finishes a stream that broke after the client saw tokens (the router's continuation).
@@ -100,7 +99,7 @@ impl Joined {
     /// `Err`: the in-band error that ends the stream.
     pub fn chunk(&mut self, data: Vec<u8>, keep_usage: bool) -> Result<Option<Vec<u8>>, Vec<u8>> {
         let Ok(Value::Object(mut chunk)) = serde_json::from_slice::<Value>(&data) else {
-            return Err(unreadable());
+            return Err(super::malformed_chunk());
         };
         if let Some((id, model)) = &self.identity {
             chunk.insert("id".into(), Value::String(id.clone()));
@@ -201,13 +200,6 @@ fn set_content(chunk: &mut Map<String, Value>, text: &str) {
     }
 }
 
-fn unreadable() -> Vec<u8> {
-    Error::StreamInterrupted {
-        message: "The upstream sent a malformed stream chunk (not JSON).".into(),
-    }
-    .body()
-}
-
 fn differs() -> Vec<u8> {
     Error::StreamInterrupted {
         message: "The stream broke, and the deployment that answered again began differently: \
@@ -242,7 +234,6 @@ impl Relay {
             text: self.joined.text.clone(),
             content_chars: self.content_chars,
             usage: self.usage,
-            class,
         };
         let Some(resumed) = rescue.resume(broken).await else {
             self.joined.continuations = MAX_CONTINUATIONS;
