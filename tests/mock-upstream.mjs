@@ -120,6 +120,7 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
   const faults = {};
   const abandoned = {};
   const rngs = new Map();
+  const pendingCuts = new Set(); // names owed a cut (see chaosFor)
   const answered = new Map(); // the last user message of each completed answer -> how often
   const tally = (name, usage, body) => {
     const key = answerFor(body);
@@ -174,11 +175,22 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
 
   /** One chaos draw: a fault (counted in `faults`) or a normal answer. */
   function chaosFor(name, { rate = 0.5, seed = 1, mix = CHAOS_FAULTS }, body) {
+    if (body.stream && pendingCuts.delete(name)) return play(name, "cut");
     if (!rngs.has(name)) rngs.set(name, seeded(seed + name.length * 7919));
     const rng = rngs.get(name);
     if (rng() >= rate) return {};
     let fault = mix[Math.floor(rng() * mix.length)];
-    if (fault === "cut" && !body.stream) fault = "reset";
+    // A cut drawn for a call that does not stream is played as a reset, and the cut is kept for
+    // the next stream: which calls stream depends on timing, so without this a run could see no
+    // cut at all though its draws hold several.
+    if (fault === "cut" && !body.stream) {
+      pendingCuts.add(name);
+      fault = "reset";
+    }
+    return play(name, fault);
+  }
+
+  function play(name, fault) {
     const f = (faults[name] ??= {});
     f[fault] = (f[fault] || 0) + 1;
     switch (fault) {
