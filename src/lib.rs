@@ -222,8 +222,8 @@ fn shared_parts(
     )
 }
 
-/// The cache in KV when it is bound, the book of keys in its Durable Object when the state's
-/// binding exists (else both in this isolate's memory), keys minted from the platform's
+/// The cache in KV when it is bound, the book of keys and stored responses in Durable Objects
+/// when the state's binding exists (else in this isolate's memory), keys minted from the platform's
 /// secure random source.
 fn services(env: &Env, durable: bool) -> Services {
     let mut services = Services::in_memory(Rc::new(JsClock));
@@ -232,6 +232,7 @@ fn services(env: &Env, durable: bool) -> Services {
     }
     if durable {
         services.keys = Rc::new(state_backend::DurableKeys { env: env.clone() });
+        services.responses = Rc::new(state_backend::DurableResponses { env: env.clone() });
     }
     services.minter = Some(Rc::new(new_key));
     services

@@ -2,19 +2,23 @@
 //! holds that group's deployment records (cooldowns, per-minute usage and failures, in flight,
 //! latency, totals): isolates send it batches of outcomes and reservations (`POST /exchange`);
 //! it applies them in order, saves the shard to its storage (so it survives eviction and
-//! restarts) and answers with its records. Named `deployments`, it holds the model list changed
+//! restarts) and answers with its records. Named `responses:<owner>`, it keeps that owner's
+//! stored responses. Named `deployments`, it holds the model list changed
 //! at runtime (`GET`/`PUT /deployments`, versioned: a change must name the version it edits).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use switchyard_core::config::StrategyArgs;
 use switchyard_core::keys::{KeyBook, KeyOp};
 use switchyard_core::ports::SavedOverlay;
 use switchyard_core::router::Overlay;
 use switchyard_core::state::ShardRequest;
+use switchyard_core::stored_response::{ResponseOp, ResponseReply, StoredResponse};
 use switchyard_core::stores::ShardStore;
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorageValue, State,
+};
 
 const STORAGE_KEY: &str = "shard";
 const DEPLOYMENTS_KEY: &str = "deployments";
@@ -43,6 +47,8 @@ struct Stored {
 pub struct RouterShard {
     state: State,
     store: RefCell<Option<ShardStore>>,
+    /// The stored-responses table exists (objects named `responses:<owner>`).
+    responses_table: Cell<bool>,
 }
 
 impl DurableObject for RouterShard {
@@ -50,6 +56,7 @@ impl DurableObject for RouterShard {
         RouterShard {
             state,
             store: RefCell::new(None),
+            responses_table: Cell::new(false),
         }
     }
 
@@ -60,6 +67,9 @@ impl DurableObject for RouterShard {
         }
         if path == "/keys" {
             return self.keys(req).await;
+        }
+        if path == "/responses" {
+            return self.responses(req).await;
         }
         self.exchange(req).await
     }
@@ -80,6 +90,76 @@ impl RouterShard {
         if changes {
             storage.put(KEYS_KEY, &book).await?;
         }
+        Response::from_json(&reply)
+    }
+
+    /// One owner's stored responses (the object named `responses:<owner>`), in its SQLite
+    /// table: a response expires `responses_ttl` after it was made; each write first drops the
+    /// expired ones, so the table holds only the living.
+    async fn responses(&self, mut req: Request) -> Result<Response> {
+        let op: ResponseOp = match serde_json::from_slice(&req.bytes().await?) {
+            Ok(op) => op,
+            Err(e) => return Response::error(format!("bad responses operation: {e}"), 400),
+        };
+        let sql = self.state.storage().sql();
+        if !self.responses_table.get() {
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, expires_at REAL NOT NULL, record TEXT NOT NULL)",
+                None,
+            )?;
+            sql.exec(
+                "CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at)",
+                None,
+            )?;
+            self.responses_table.set(true);
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            record: String,
+        }
+        let now = SqlStorageValue::Float(js_sys::Date::now());
+        let reply = match op {
+            ResponseOp::Get { id } => {
+                let rows: Vec<Row> = sql
+                    .exec(
+                        "SELECT record FROM responses WHERE id = ? AND expires_at > ?",
+                        vec![SqlStorageValue::String(id), now],
+                    )?
+                    .to_array()?;
+                let record = rows
+                    .first()
+                    .and_then(|r| serde_json::from_str::<StoredResponse>(&r.record).ok());
+                ResponseReply {
+                    record,
+                    deleted: false,
+                }
+            }
+            ResponseOp::Put { record } => {
+                sql.exec("DELETE FROM responses WHERE expires_at <= ?", vec![now])?;
+                let text = serde_json::to_string(&record)?;
+                sql.exec(
+                    "INSERT OR REPLACE INTO responses (id, expires_at, record) VALUES (?, ?, ?)",
+                    vec![
+                        SqlStorageValue::String(record.id),
+                        SqlStorageValue::Float(record.expires_at_ms),
+                        SqlStorageValue::String(text),
+                    ],
+                )?;
+                ResponseReply::default()
+            }
+            ResponseOp::Delete { id } => {
+                let gone: Vec<serde_json::Value> = sql
+                    .exec(
+                        "DELETE FROM responses WHERE id = ? AND expires_at > ? RETURNING id",
+                        vec![SqlStorageValue::String(id), now],
+                    )?
+                    .to_array()?;
+                ResponseReply {
+                    record: None,
+                    deleted: !gone.is_empty(),
+                }
+            }
+        };
         Response::from_json(&reply)
     }
 

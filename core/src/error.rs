@@ -28,6 +28,8 @@ pub enum Error {
     RouteNotFound { path: String },
     /// The path exists, but not for this method.
     MethodNotAllowed { method: String, path: String },
+    /// A stored object the path names does not exist for this caller (a response id).
+    NotFound { message: String },
     /// The requested model is not a group of this router.
     ModelNotFound { model: String },
     /// `GET /v1/models/{id}` for a model this caller cannot see (OpenAI's 404).
@@ -185,6 +187,7 @@ impl Error {
             Error::MethodNotAllowed { .. } => (405, INVALID, Some("method_not_allowed")),
             Error::ModelNotFound { .. } => (400, INVALID, Some("model_not_found")),
             Error::NoSuchModel { .. } => (404, INVALID, Some("model_not_found")),
+            Error::NotFound { .. } => (404, INVALID, None),
             Error::PayloadTooLarge { .. } => (413, INVALID, Some("request_too_large")),
             Error::BodyTimeout { .. } => (408, INVALID, Some("request_timeout")),
             Error::Upstream {
@@ -255,6 +258,7 @@ impl Error {
             | Error::Unauthorized { message }
             | Error::Forbidden { message }
             | Error::Conflict { message }
+            | Error::NotFound { message }
             | Error::KeyRateLimited { message, .. }
             | Error::UpstreamUnreachable { message }
             | Error::StreamInterrupted { message }

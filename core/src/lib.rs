@@ -30,6 +30,7 @@ pub mod routing;
 pub mod sigv4;
 pub mod sse;
 pub mod state;
+pub mod stored_response;
 pub mod stores;
 pub mod strict_json;
 pub mod tokens;

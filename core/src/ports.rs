@@ -1,8 +1,8 @@
 //! The core's view of the outside world, every trait the host implements or supplies: the
-//! upstream call, the clock, the router state and its backend, the response cache, the book of
-//! virtual keys, secrets, the key minter and the deployment store. The Worker implements them
-//! with `fetch`, `Date.now()`, Durable Objects, KV and its bindings; `stores/` holds the core's
-//! own in-memory ones; tests add scripted fakes and a virtual clock.
+//! upstream call, the clock, the router state and its backend, the response cache, stored
+//! responses, the book of virtual keys, secrets, the key minter and the deployment store. The
+//! Worker implements them with `fetch`, `Date.now()`, Durable Objects, KV and its bindings;
+//! `stores/` holds the core's own in-memory ones; tests add scripted fakes and a virtual clock.
 //!
 //! Futures are boxed and `!Send` (wasm32 is single-threaded), so the traits stay object-safe and
 //! the router holds them as `Rc<dyn ...>` without generic parameters leaking everywhere.
@@ -134,6 +134,17 @@ pub trait StateBackend {
 pub trait CacheStore {
     fn get(&self, key: &str) -> LocalFuture<Option<Vec<u8>>>;
     fn put(&self, key: &str, value: Vec<u8>, ttl_secs: u64) -> LocalFuture<()>;
+}
+
+/// Where stored responses live (the Responses API's `store`): a Durable Object per owner at
+/// the edge, memory otherwise. `owner` ([`crate::stored_response::owner_for`]) keeps each
+/// caller's apart.
+pub trait ResponseStore {
+    fn apply(
+        &self,
+        owner: &str,
+        op: crate::stored_response::ResponseOp,
+    ) -> LocalFuture<Result<crate::stored_response::ResponseReply, Error>>;
 }
 
 /// Where the book of virtual keys lives: a Durable Object at the edge, memory otherwise.

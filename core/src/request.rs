@@ -123,12 +123,21 @@ impl ModelRequest {
                 param: None,
                 code: Some("invalid_json"),
             })?;
-        let Value::Object(mut body) = value else {
+        let Value::Object(body) = value else {
             return Err(Error::invalid(
                 "The request body must be a JSON object.",
                 None,
             ));
         };
+        ModelRequest::from_body(endpoint, body, path_model)
+    }
+
+    /// [`ModelRequest::parse_named`] for a body already parsed.
+    pub fn from_body(
+        endpoint: Endpoint,
+        mut body: Map<String, Value>,
+        path_model: Option<&str>,
+    ) -> Result<Self, Error> {
         let model = match (path_model, body.remove("model")) {
             (Some(named), _) => named.to_string(),
             (None, Some(Value::String(m))) if !m.trim().is_empty() => m,

@@ -3,9 +3,8 @@
 //! continuation) and answering in Anthropic's shapes.
 
 use super::auth::Caller;
-use super::model_call::model_call;
+use super::model_call::{call, from_translated};
 use super::Services;
-use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::http::{HttpBody, HttpRequest, HttpResponse};
 use crate::inbound::messages;
@@ -26,11 +25,12 @@ pub(super) fn is_messages_path(path: &str) -> bool {
 pub(super) async fn create(
     router: &Router,
     services: &Services,
-    mut http: HttpRequest,
+    http: HttpRequest,
     caller: &Caller,
 ) -> Result<HttpResponse, Error> {
-    http.body = messages::to_chat(&http.body)?.to_string().into_bytes();
-    let mut resp = model_call(router, services, Endpoint::Chat, http, caller, None).await?;
+    let chat = messages::chat_request(&messages::parse(&http.body)?)?;
+    let req = from_translated(&http, chat)?;
+    let mut resp = call(router, services, req, caller).await?;
     let body = std::mem::replace(&mut resp.body, HttpBody::Bytes(Vec::new()));
     resp.body = match body {
         HttpBody::Bytes(b) if resp.status == 200 => HttpBody::Bytes(messages::from_chat(&b)?),
@@ -58,9 +58,7 @@ pub(super) fn count_tokens(body: &[u8]) -> Result<HttpResponse, Error> {
     let mut m = messages::parse(body)?;
     m.entry("max_tokens").or_insert(serde_json::Value::from(1));
     let chat = messages::chat_request(&m)?;
-    let tokens = chat
-        .as_object()
-        .map_or(0, crate::tokens::estimate_request_tokens);
+    let tokens = crate::tokens::estimate_request_tokens(&chat);
     let out = serde_json::json!({ "input_tokens": tokens });
     Ok(HttpResponse::json(200, out.to_string().into_bytes()))
 }

@@ -11,12 +11,13 @@ mod messages;
 mod metrics;
 mod model_call;
 mod models;
+mod responses;
 mod routes;
 
 use crate::error::Error;
-use crate::ports::{CacheStore, Clock, KeyMinter, KeyStore};
+use crate::ports::{CacheStore, Clock, KeyMinter, KeyStore, ResponseStore};
 use crate::router::Router;
-use crate::stores::{MemoryCache, MemoryKeys};
+use crate::stores::{MemoryCache, MemoryKeys, MemoryResponses};
 use auth::{authorize, require_master, Caller};
 use routes::{match_route, Route};
 use serde_json::json;
@@ -36,6 +37,9 @@ const EXPOSED_HEADERS: &str = "x-request-id, x-litellm-call-id, x-litellm-model-
 /// Answers the in-memory cache keeps at most.
 const MEMORY_CACHE_ENTRIES: usize = 1_000;
 
+/// Stored responses this isolate's memory keeps at most (with no Durable Object bound).
+const MEMORY_RESPONSES: usize = 1_000;
+
 /// The application: a router, or the reason there is none (an invalid config is reported on
 /// every request rather than crashing the Worker), and the services beside it.
 pub struct App {
@@ -43,22 +47,24 @@ pub struct App {
     services: Services,
 }
 
-/// What the HTTP surface keeps beside the router: the response cache, the book of virtual keys
-/// and the key minter. The host keeps them across config reloads (a new config is a new
+/// What the HTTP surface keeps beside the router: the response cache, stored responses, the
+/// book of virtual keys and the key minter. The host keeps them across config reloads (a new config is a new
 /// router, not a new book of keys).
 #[derive(Clone)]
 pub struct Services {
     pub cache: Rc<dyn CacheStore>,
     pub keys: Rc<dyn KeyStore>,
+    pub responses: Rc<dyn ResponseStore>,
     /// Makes virtual keys; `None` (no secure random source): `/key/generate` refuses.
     pub minter: Option<Rc<dyn KeyMinter>>,
 }
 
 impl Services {
-    /// Cache and keys in this isolate's memory, no minter.
+    /// Cache, stored responses and keys in this isolate's memory, no minter.
     pub fn in_memory(clock: Rc<dyn Clock>) -> Self {
         Services {
             cache: Rc::new(MemoryCache::new(clock.clone(), MEMORY_CACHE_ENTRIES)),
+            responses: Rc::new(MemoryResponses::new(clock.clone(), MEMORY_RESPONSES)),
             keys: Rc::new(MemoryKeys::new(clock)),
             minter: None,
         }
@@ -202,6 +208,11 @@ impl App {
             }
             Route::Messages => messages::create(router, services, req, &caller).await,
             Route::CountTokens => messages::count_tokens(&req.body),
+            Route::Responses => responses::create(router, services, req, &caller).await,
+            Route::Response(by_id) => {
+                let query = req.path.split_once('?').map_or("", |(_, q)| q);
+                responses::by_id(services, &caller, by_id, query).await
+            }
             Route::Models => models::list(router, &caller),
             Route::ModelRetrieve(id) => models::retrieve(router, &caller, &id),
             Route::ModelInfo => {
@@ -280,8 +291,10 @@ impl App {
             return r;
         };
         if self.allowed_origin(origin).is_some() {
-            r.headers
-                .push(("access-control-allow-methods", "GET, POST, OPTIONS".into()));
+            r.headers.push((
+                "access-control-allow-methods",
+                "GET, POST, DELETE, OPTIONS".into(),
+            ));
             let asked = req
                 .header("access-control-request-headers")
                 .unwrap_or("authorization, content-type, api-key");

@@ -26,8 +26,19 @@ pub(super) async fn model_call(
     caller: &Caller,
     path_model: Option<&str>,
 ) -> Result<HttpResponse, Error> {
+    let req = parse(endpoint, http, path_model)?;
+    call(router, services, req, caller).await
+}
+
+/// A request already parsed (from another protocol's translation, with
+/// [`from_translated`]), from admission on.
+pub(super) async fn call(
+    router: &Router,
+    services: &Services,
+    mut req: ModelRequest,
+    caller: &Caller,
+) -> Result<HttpResponse, Error> {
     let keys = &services.keys;
-    let mut req = parse(endpoint, http, path_model)?;
     router.config().resolve_alias(&mut req);
     let key = admit(router, keys, caller, &mut req).await?;
     let call_id = router.call_id();
@@ -114,6 +125,20 @@ fn parse(
     } else {
         ModelRequest::parse_named(endpoint, &http.body, path_model)?
     };
+    for (field, value) in controls {
+        req.router_fields.entry(field).or_insert(value);
+    }
+    Ok(req)
+}
+
+/// The chat request another protocol's request was translated to, checked like a client's,
+/// with the router controls of `http`'s headers.
+pub(super) fn from_translated(
+    http: &HttpRequest,
+    chat: serde_json::Map<String, serde_json::Value>,
+) -> Result<ModelRequest, Error> {
+    let controls = header_controls(http)?;
+    let mut req = ModelRequest::from_body(Endpoint::Chat, chat, None)?;
     for (field, value) in controls {
         req.router_fields.entry(field).or_insert(value);
     }

@@ -2,6 +2,7 @@
 
 use super::admin::AdminRoute;
 use super::keys::KeyRoute;
+use super::responses::ResponsesRoute;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 
@@ -17,6 +18,9 @@ pub(super) enum Route {
     /// Anthropic's Messages API, and its token count.
     Messages,
     CountTokens,
+    /// OpenAI's Responses API: create, and a stored response by its id.
+    Responses,
+    Response(ResponsesRoute),
     Liveliness,
     Readiness,
     Admin(AdminRoute),
@@ -46,6 +50,7 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/v1/rerank" | "/rerank" | "/v2/rerank" => (Route::Model(Endpoint::Rerank), "POST"),
         "/v1/messages" | "/messages" => (Route::Messages, "POST"),
         "/v1/messages/count_tokens" | "/messages/count_tokens" => (Route::CountTokens, "POST"),
+        "/v1/responses" | "/responses" => (Route::Responses, "POST"),
         "/v1/models" | "/models" => (Route::Models, "GET"),
         "/health/liveliness" | "/health/liveness" => (Route::Liveliness, "GET"),
         "/model/new" => (Route::Admin(AdminRoute::ModelNew), "POST"),
@@ -64,7 +69,7 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/cost/reset" => (Route::Admin(AdminRoute::CostReset), "POST"),
         "/metrics/deployments" => (Route::Admin(AdminRoute::DeploymentMetrics), "GET"),
         "/metrics" => (Route::Admin(AdminRoute::Prometheus), "GET"),
-        other => match with_name(other) {
+        other => match with_name(method, other) {
             Some(found) => found,
             None => {
                 return Err(Error::RouteNotFound {
@@ -84,8 +89,29 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
 }
 
 /// Routes whose path holds a name: `/v1/models/{id}` (an id may hold `/`, as in
-/// `openai/gpt-4o`, written as is or as `%2F`) and Azure's deployment paths.
-fn with_name(path: &str) -> Option<(Route, &'static str)> {
+/// `openai/gpt-4o`, written as is or as `%2F`), `/v1/responses/{id}` and Azure's deployment
+/// paths.
+fn with_name(method: &str, path: &str) -> Option<(Route, &'static str)> {
+    if let Some(rest) = path
+        .strip_prefix("/v1/responses/")
+        .or_else(|| path.strip_prefix("/responses/"))
+    {
+        if let Some(id) = rest.strip_suffix("/input_items") {
+            return Some((
+                Route::Response(ResponsesRoute::InputItems(decode(id))),
+                "GET",
+            ));
+        }
+        if rest.is_empty() || rest.contains('/') {
+            return None;
+        }
+        let id = decode(rest);
+        return Some(if method == "DELETE" {
+            (Route::Response(ResponsesRoute::Delete(id)), "DELETE")
+        } else {
+            (Route::Response(ResponsesRoute::Get(id)), "GET")
+        });
+    }
     if let Some(id) = path
         .strip_prefix("/v1/models/")
         .or_else(|| path.strip_prefix("/models/"))

@@ -5,14 +5,14 @@ use futures::executor::block_on;
 use serde_json::Value;
 use std::rc::Rc;
 
-const UP: &str = "http://up.test/v1/chat/completions";
+pub(super) const UP: &str = "http://up.test/v1/chat/completions";
 const COMPLETION: &str = r#"{"id":"c1","object":"chat.completion","choices":[]}"#;
 
 fn app_with(config: &str, up: &Rc<ScriptedUpstream>) -> App {
     Fixture::default().upstream(up).seed(3).app(config)
 }
 
-fn app(up: &Rc<ScriptedUpstream>) -> App {
+pub(super) fn app(up: &Rc<ScriptedUpstream>) -> App {
     app_with(
         r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1"}},
                           {"model_name":"h","litellm_params":{"model":"m","api_base":"http://up.test/v1"}}],
@@ -21,7 +21,7 @@ fn app(up: &Rc<ScriptedUpstream>) -> App {
     )
 }
 
-fn req(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpRequest {
+pub(super) fn req(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpRequest {
     HttpRequest {
         method: method.into(),
         path: path.into(),
@@ -33,10 +33,10 @@ fn req(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpRe
     }
 }
 
-const AUTH: (&str, &str) = ("authorization", "Bearer sk-master");
+pub(super) const AUTH: (&str, &str) = ("authorization", "Bearer sk-master");
 const CHAT: &str = r#"{"model":"g","messages":[{"role":"user","content":"hi"}]}"#;
 
-fn body_json(r: &HttpResponse) -> Value {
+pub(super) fn body_json(r: &HttpResponse) -> Value {
     match &r.body {
         HttpBody::Bytes(b) => serde_json::from_slice(b).unwrap(),
         HttpBody::Stream(_) => panic!("unexpected stream"),

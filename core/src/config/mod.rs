@@ -221,6 +221,10 @@ pub const DEFAULT_HEALTH_CHECK_TIMEOUT_SECS: f64 = 10.0;
 /// `general_settings.request_body_timeout` says.
 pub const DEFAULT_REQUEST_BODY_TIMEOUT_SECS: f64 = 30.0;
 
+/// Seconds a stored response is kept unless `general_settings.responses_ttl` says (OpenAI
+/// keeps them 30 days).
+pub const DEFAULT_RESPONSES_TTL_SECS: f64 = 30.0 * 24.0 * 3600.0;
+
 /// Seconds a cached answer lives when neither `cache_kwargs` nor `cache_params` says.
 pub const DEFAULT_CACHE_TTL_SECS: u64 = 600;
 
@@ -235,6 +239,8 @@ pub struct GeneralSettings {
     pub request_body_timeout_ms: u64,
     /// How long a deployment's health check may take (`health_check_timeout`).
     pub health_check_timeout_ms: u64,
+    /// How long a stored response is kept (`responses_ttl`).
+    pub responses_ttl_ms: f64,
 }
 
 impl Config {
@@ -714,6 +720,11 @@ fn build(
             gs.health_check_timeout,
             DEFAULT_HEALTH_CHECK_TIMEOUT_SECS,
         )? * 1000.0) as u64,
+        responses_ttl_ms: positive(
+            "responses_ttl",
+            gs.responses_ttl,
+            DEFAULT_RESPONSES_TTL_SECS,
+        )? * 1000.0,
     };
 
     let written = entries.len();

@@ -313,4 +313,7 @@ pub struct RawGeneralSettings {
     /// Seconds a deployment's health check may take (default 10).
     #[serde(default)]
     pub health_check_timeout: Option<f64>,
+    /// Seconds a stored response (the Responses API's `store`) is kept (default 30 days).
+    #[serde(default)]
+    pub responses_ttl: Option<f64>,
 }

@@ -28,6 +28,7 @@ const NUMERIC: &[&str] = &[
     "max_request_size_mb",
     "request_body_timeout",
     "health_check_timeout",
+    "responses_ttl",
     "ttl",
     "max_tokens",
     "max_input_tokens",

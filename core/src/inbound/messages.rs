@@ -6,29 +6,16 @@ use crate::error::Error;
 use crate::sse::{SseDecoder, SseEvent};
 use serde_json::{json, Map, Value};
 
-/// A Messages request body, parsed (strictly, as every request body is).
-pub fn parse(body: &[u8]) -> Result<Map<String, Value>, Error> {
-    let v: Value = crate::strict_json::from_slice(body).map_err(|e| Error::InvalidRequest {
-        message: format!("We could not parse the JSON body of your request: {e}"),
-        param: None,
-        code: Some("invalid_json"),
-    })?;
-    match v {
-        Value::Object(m) => Ok(m),
-        _ => Err(Error::invalid(
-            "The request body must be a JSON object.",
-            None,
-        )),
-    }
-}
+pub use super::parse;
+use super::{field, sse_event as event};
 
 /// The chat request for a Messages request body.
 pub fn to_chat(body: &[u8]) -> Result<Value, Error> {
-    chat_request(&parse(body)?)
+    chat_request(&parse(body)?).map(Value::Object)
 }
 
 /// The chat request for a parsed Messages request.
-pub fn chat_request(m: &Map<String, Value>) -> Result<Value, Error> {
+pub fn chat_request(m: &Map<String, Value>) -> Result<Map<String, Value>, Error> {
     let model = m
         .get("model")
         .and_then(Value::as_str)
@@ -85,11 +72,7 @@ pub fn chat_request(m: &Map<String, Value>) -> Result<Value, Error> {
         chat.insert("stream".into(), Value::Bool(true));
         chat.insert("stream_options".into(), json!({"include_usage": true}));
     }
-    Ok(Value::Object(chat))
-}
-
-fn field(name: &str, what: &str) -> Error {
-    Error::invalid(format!("{name}: {what}"), Some(name.to_string()))
+    Ok(chat)
 }
 
 /// The text of `blocks` that must all be text (a system prompt).
@@ -489,14 +472,6 @@ impl StreamTranslator {
         );
         self.ended = true;
     }
-}
-
-fn event(out: &mut Vec<u8>, name: &str, data: &Value) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(data.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
 }
 
 #[cfg(test)]

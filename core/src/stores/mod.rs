@@ -4,16 +4,20 @@
 //! - [`SharedView`]: an isolate's view of the shared state: the shards' last replies plus its
 //!   own outcomes not yet reported, which it reports in batches through a `StateBackend`;
 //! - [`MemoryKeys`] and [`MemoryCache`]: the book of virtual keys and the response cache in
-//!   this isolate's memory.
+//!   this isolate's memory;
+//! - [`MemoryResponses`]: stored responses (the Responses API's `store`) in this isolate's
+//!   memory.
 
 mod cache;
 mod keys;
 mod memory;
+mod responses;
 mod shard;
 mod shared;
 
 pub use cache::MemoryCache;
 pub use keys::MemoryKeys;
 pub use memory::MemoryState;
+pub use responses::MemoryResponses;
 pub use shard::ShardStore;
 pub use shared::{SharedView, SyncPlan};
