@@ -78,11 +78,43 @@ function chunk(model, delta, finish = null) {
   };
 }
 
-/** The answer the mock gives: "echo: <last user message>", split into words for streams. */
+/** The answer the mock gives: "echo: <last user message>", split into words for streams; after
+ * a tool's result, "echo: tool said <result>". */
 function answerFor(body) {
+  const final = body.messages?.at(-1);
+  if (final?.role === "tool") return `echo: tool said ${textOf(final.content)}`;
   const last = [...(body.messages || [])].reverse().find((m) => m.role === "user");
   const text = typeof last?.content === "string" ? last.content : "hello";
   return `echo: ${text}`;
+}
+
+/** Like a model offered tools: the tool it calls (the one `tool_choice` names, else the first)
+ * when the conversation ends with the user's turn, with arguments that fit the tool's schema,
+ * their strings that turn's text (`{"query": <text>}` for a tool without properties). */
+function toolCallFor(tools, choice, lastTurn, userText) {
+  if (!tools?.length || choice === "none" || choice?.type === "none" || lastTurn !== "user") return null;
+  const name = choice?.function?.name ?? choice?.name ?? tools[0].function?.name ?? tools[0].name;
+  const picked = tools.find((t) => (t.function?.name ?? t.name) === name) ?? tools[0];
+  const schema = picked.function?.parameters ?? picked.input_schema ?? picked.parameters;
+  const args = schema?.properties && Object.keys(schema.properties).length ? sampleFor(schema, userText) : { query: userText };
+  return { name, arguments: JSON.stringify(args) };
+}
+
+/** A value that fits a (small) JSON schema, its strings saying `text`. */
+function sampleFor(schema, text) {
+  switch (schema?.type) {
+    case "object":
+      return Object.fromEntries(Object.entries(schema.properties || {}).map(([k, v]) => [k, sampleFor(v, text)]));
+    case "array":
+      return [sampleFor(schema.items, text)];
+    case "number":
+    case "integer":
+      return 1;
+    case "boolean":
+      return true;
+    default:
+      return text;
+  }
 }
 
 /** The text of a message's content: a string, or its text blocks. */
@@ -325,8 +357,12 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
       res.writeHead(400, { "content-type": "application/json" });
       return res.end(JSON.stringify({ error: { message: "This model does not support assistant message prefill. The conversation must end with a user message.", type: "invalid_request_error", param: "messages", code: null } }));
     }
-    const text = b.continuePrefill ? afterPrefill(answerFor(body), body.messages) : answerFor(body);
+    let text = b.continuePrefill ? afterPrefill(answerFor(body), body.messages) : answerFor(body);
     const wire = (b.json ?? (spaced ? "spaced" : "compact")) === "spaced" ? spacedJson : JSON.stringify;
+    const user = [...(body.messages || [])].reverse().find((m) => m.role === "user");
+    const call = toolCallFor(body.tools, body.tool_choice, body.messages?.at(-1)?.role, textOf(user?.content));
+    if (body.response_format?.type === "json_schema") text = JSON.stringify(sampleFor(body.response_format.json_schema?.schema, text));
+    if (call) return toolCall(res, body, model, call, wire, name);
     if (!body.stream) {
       const answer = completion(model, text, b.usage);
       res.writeHead(200, { "content-type": "application/json", "x-request-id": `req-${calls.length}` });
@@ -375,6 +411,31 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
     };
     if (b.firstTokenMs) setTimeout(next, b.firstTokenMs);
     else next();
+  }
+
+  /** An OpenAI chat answer that calls a tool, whole or streamed (the arguments in two parts). */
+  function toolCall(res, body, model, call, wire, name) {
+    const id = `call_mock_${calls.length}`;
+    const usage = { prompt_tokens: 12, completion_tokens: 6, total_tokens: 18 };
+    if (!body.stream) {
+      const answer = completion(model, null, usage);
+      answer.choices[0].message.tool_calls = [{ id, type: "function", function: call }];
+      answer.choices[0].finish_reason = "tool_calls";
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(wire(answer));
+      return tally(name, usage, body);
+    }
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const half = Math.floor(call.arguments.length / 2);
+    const events = [
+      chunk(model, { role: "assistant", content: null, tool_calls: [{ index: 0, id, type: "function", function: { name: call.name, arguments: "" } }] }),
+      chunk(model, { tool_calls: [{ index: 0, function: { arguments: call.arguments.slice(0, half) } }] }),
+      chunk(model, { tool_calls: [{ index: 0, function: { arguments: call.arguments.slice(half) } }] }),
+      chunk(model, {}, "tool_calls"),
+    ];
+    if (body.stream_options?.include_usage) events.push({ ...chunk(model, {}), choices: [], usage });
+    res.end(events.map((e) => `data: ${wire(e)}\n\n`).join("") + "data: [DONE]\n\n");
+    tally(name, usage, body);
   }
 
   // Amazon Bedrock Converse: checks the SigV4 signature with its own implementation (the
@@ -525,25 +586,36 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
       res.writeHead(400, { "content-type": "application/json" });
       return res.end(JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "messages: final assistant content cannot end with trailing whitespace" } }));
     }
-    // A trailing assistant message is a prefill: the answer goes on after it.
-    const text = afterPrefill(`echo: ${parts.filter((p) => p.type === "text").map((p) => p.text).join(" ")}`, body.messages);
+    // A trailing assistant message is a prefill: the answer goes on after it. After a tool's
+    // result the answer says what the tool said; offered tools, the mock calls one.
+    const result = parts.find((p) => p.type === "tool_result");
+    const userText = typeof last?.content === "string" ? last.content : parts.filter((p) => p.type === "text").map((p) => p.text).join(" ");
+    const text = result
+      ? `echo: tool said ${typeof result.content === "string" ? result.content : textOf(result.content)}`
+      : afterPrefill(`echo: ${userText}`, body.messages);
+    const call = result ? null : toolCallFor(body.tools, body.tool_choice, body.messages?.at(-1)?.role, userText);
+    const block = call ? { type: "tool_use", id: `toolu_mock_${calls.length}`, name: call.name, input: JSON.parse(call.arguments) } : { type: "text", text };
+    const stop = call ? "tool_use" : "end_turn";
     const usage = { input_tokens: 11, output_tokens: 4 };
     if (!body.stream) {
       res.writeHead(200, { "content-type": "application/json" });
       return res.end(JSON.stringify({
         id: "msg_mock", type: "message", role: "assistant", model: body.model,
-        content: [{ type: "text", text }], stop_reason: "end_turn", stop_sequence: null, usage,
+        content: [block], stop_reason: stop, stop_sequence: null, usage,
       }));
     }
     res.writeHead(200, { "content-type": "text/event-stream" });
     const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const deltas = call
+      ? [call.arguments.slice(0, 5), call.arguments.slice(5)].map((j) => ev("content_block_delta", { index: 0, delta: { type: "input_json_delta", partial_json: j } }))
+      : text.split(/(?<= )/).map((t) => ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: t } }));
     const events = [
       ev("message_start", { message: { id: "msg_mock", type: "message", role: "assistant", model: body.model, content: [], usage: { input_tokens: 11, output_tokens: 1 } } }),
-      ev("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
+      ev("content_block_start", { index: 0, content_block: call ? { ...block, input: {} } : { type: "text", text: "" } }),
       ev("ping", {}),
-      ...text.split(/(?<= )/).map((t) => ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: t } })),
+      ...deltas,
       ev("content_block_stop", { index: 0 }),
-      ev("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } }),
+      ev("message_delta", { delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 4 } }),
       ev("message_stop", {}),
     ];
     let i = 0;

@@ -13,6 +13,10 @@ use crate::sse::SseEvent;
 use serde_json::{json, Map, Value};
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// The tool a `response_format` with a JSON schema becomes (LiteLLM's name and method): the
+/// model is made to call it, and its input is the answer's JSON text.
+const JSON_TOOL: &str = "json_tool_call";
 /// Anthropic requires `max_tokens`; OpenAI does not. Used when the request and the deployment
 /// set neither `max_tokens` nor `max_completion_tokens`.
 pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -99,7 +103,20 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
             .collect();
         out.insert("tools".into(), Value::Array(converted));
     }
-    if let Some(choice) = get("tool_choice") {
+    if let Some(schema) = get("response_format").and_then(json_schema) {
+        let tool = json!({"name": JSON_TOOL, "description": "Answer with JSON that fits this schema.",
+            "input_schema": schema});
+        match out.get_mut("tools") {
+            Some(Value::Array(tools)) => tools.push(tool),
+            _ => {
+                out.insert("tools".into(), json!([tool]));
+            }
+        }
+        out.insert(
+            "tool_choice".into(),
+            json!({"type": "tool", "name": JSON_TOOL}),
+        );
+    } else if let Some(choice) = get("tool_choice") {
         let mapped = match choice {
             Value::String(s) if s == "required" => Some(json!({"type": "any"})),
             Value::String(s) if s == "none" => Some(json!({"type": "none"})),
@@ -124,6 +141,20 @@ pub fn request_body(d: &Deployment, req: &ModelRequest) -> Result<Vec<u8>, Error
     })
 }
 
+/// The schema of a `response_format` that asks for JSON (`json_object`: any object).
+fn json_schema(format: &Value) -> Option<Value> {
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_schema") => Some(
+            format
+                .pointer("/json_schema/schema")
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "object"})),
+        ),
+        Some("json_object") => Some(json!({"type": "object"})),
+        _ => None,
+    }
+}
+
 fn finish_reason(stop: Option<&str>) -> &'static str {
     match stop {
         Some("max_tokens") => "length",
@@ -137,6 +168,7 @@ pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
     let v: Value = serde_json::from_slice(body).map_err(|e| unreadable("Anthropic", e))?;
     let mut text = String::new();
     let mut tool_calls = Vec::new();
+    let mut structured = false;
     for block in v
         .get("content")
         .and_then(Value::as_array)
@@ -145,6 +177,12 @@ pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
     {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
+            // The structured answer: its input is the JSON text asked for.
+            Some("tool_use") if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) => {
+                let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+                text = input.to_string();
+                structured = true;
+            }
             Some("tool_use") => tool_calls.push(json!({
                 "id": block.get("id").cloned().unwrap_or(json!("")),
                 "type": "function",
@@ -157,7 +195,8 @@ pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
         }
     }
     let mut message = json!({"role": "assistant", "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { json!(text) }});
-    if !tool_calls.is_empty() {
+    let called = !tool_calls.is_empty();
+    if called {
         message["tool_calls"] = Value::Array(tool_calls);
     }
     let input = v
@@ -176,7 +215,10 @@ pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
         "choices": [{
             "index": 0,
             "message": message,
-            "finish_reason": finish_reason(v.get("stop_reason").and_then(Value::as_str)),
+            "finish_reason": match v.get("stop_reason").and_then(Value::as_str) {
+                Some("tool_use") if structured && !called => "stop",
+                stop => finish_reason(stop),
+            },
         }],
         "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output},
     });
@@ -233,6 +275,9 @@ pub struct AnthropicStream {
     output_tokens: u64,
     /// Anthropic content block index -> OpenAI tool call index.
     tool_index: Vec<(u64, usize)>,
+    /// The content block that is the structured answer ([`JSON_TOOL`]): its input streams as
+    /// text.
+    json_block: Option<u64>,
 }
 
 impl AnthropicStream {
@@ -243,6 +288,7 @@ impl AnthropicStream {
             input_tokens: 0,
             output_tokens: 0,
             tool_index: Vec::new(),
+            json_block: None,
         }
     }
 
@@ -287,7 +333,10 @@ impl StreamTranslator for AnthropicStream {
             }
             "content_block_start" => {
                 let block = v.get("content_block").cloned().unwrap_or(Value::Null);
-                if block.get("type").and_then(Value::as_str) == Some("tool_use") {
+                let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) {
+                    self.json_block = Some(index);
+                } else if block.get("type").and_then(Value::as_str) == Some("tool_use") {
                     let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
                     let n = self.tool_index.len();
                     self.tool_index.push((index, n));
@@ -309,6 +358,12 @@ impl StreamTranslator for AnthropicStream {
                     Some("text_delta") => {
                         let t = v.pointer("/delta/text").cloned().unwrap_or(json!(""));
                         out.push(self.chunk(json!({"content": t}), None));
+                    }
+                    Some("input_json_delta")
+                        if v.get("index").and_then(Value::as_u64) == self.json_block =>
+                    {
+                        let t = v.pointer("/delta/partial_json").cloned();
+                        out.push(self.chunk(json!({"content": t.unwrap_or(json!(""))}), None));
                     }
                     Some("input_json_delta") => {
                         let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
@@ -332,7 +387,13 @@ impl StreamTranslator for AnthropicStream {
                     .and_then(Value::as_u64)
                     .unwrap_or(self.output_tokens);
                 let stop = v.pointer("/delta/stop_reason").and_then(Value::as_str);
-                out.push(self.chunk(json!({}), Some(finish_reason(stop))));
+                let finish = match stop {
+                    Some("tool_use") if self.json_block.is_some() && self.tool_index.is_empty() => {
+                        "stop"
+                    }
+                    stop => finish_reason(stop),
+                };
+                out.push(self.chunk(json!({}), Some(finish)));
             }
             "message_stop" => {
                 let usage = json!({
@@ -388,6 +449,7 @@ impl super::Adapter for Anthropic {
             "stream_options",
             "tools",
             "tool_choice",
+            "response_format",
             "user",
         ])
     }

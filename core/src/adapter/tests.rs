@@ -883,3 +883,43 @@ fn text_completion_models_answer_chat_requests() {
             && !serves(&d, Endpoint::Embeddings)
     );
 }
+
+#[test]
+fn anthropic_structured_output_is_a_forced_json_tool_and_its_input_the_answer() {
+    let d = anthropic();
+    let schema = json!({"type":"object","properties":{"name":{"type":"string"}}});
+    let req = chat(
+        json!({"model":"g","messages":[{"role":"user","content":"x"}],
+        "response_format":{"type":"json_schema","json_schema":{"name":"person","schema":schema}}}),
+    );
+    let b = body_of(&build(&d, &req, 0.0).unwrap());
+    assert_eq!(b["tools"][0]["name"], "json_tool_call");
+    assert_eq!(b["tools"][0]["input_schema"], schema);
+    assert_eq!(
+        b["tool_choice"],
+        json!({"type":"tool","name":"json_tool_call"})
+    );
+    let answer = br#"{"id":"m","content":[{"type":"tool_use","id":"t","name":"json_tool_call","input":{"name":"Ann"}}],
+        "stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":4}}"#;
+    let out: Value = serde_json::from_slice(&response(&d, &req, answer.to_vec()).unwrap()).unwrap();
+    let msg = &out["choices"][0]["message"];
+    assert_eq!(msg["content"], r#"{"name":"Ann"}"#);
+    assert!(msg.get("tool_calls").is_none());
+    assert_eq!(out["choices"][0]["finish_reason"], "stop");
+    // Streamed: the tool's input arrives as text.
+    let stream = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"json_tool_call\",\"input\":{}}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"name\\\":\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"Ann\\\"}\"}}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":4}}\n\n";
+    let v: Vec<Value> = translate(stream).iter().map(data).collect();
+    let text: String = v
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, r#"{"name":"Ann"}"#);
+    assert!(v
+        .iter()
+        .all(|c| c["choices"][0]["delta"].get("tool_calls").is_none()));
+    assert_eq!(v.last().unwrap()["choices"][0]["finish_reason"], "stop");
+}

@@ -74,7 +74,7 @@ pub(super) async fn create(
     http: HttpRequest,
     caller: &Caller,
 ) -> Result<HttpResponse, Error> {
-    let m = crate::inbound::parse(&http.body)?;
+    let mut m = crate::inbound::parse(&http.body)?;
     let owner = owner(caller);
     let history = match m.get("previous_response_id") {
         None | Some(Value::Null) => Vec::new(),
@@ -100,6 +100,7 @@ pub(super) async fn create(
             ))
         }
     };
+    resolve_references(&mut m, &*services.responses, &owner).await?;
     let store = match m.get("store") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
@@ -132,6 +133,42 @@ pub(super) async fn create(
         HttpBody::Stream(s) => HttpBody::Stream(stream(s, StreamTranslator::new(shell, ids), keep)),
     };
     Ok(resp)
+}
+
+/// `item_reference` input items replaced by the items they name, from the caller's own stored
+/// responses (what the Vercel AI SDK sends for earlier turns when `store` is on).
+async fn resolve_references(
+    m: &mut serde_json::Map<String, Value>,
+    store: &dyn ResponseStore,
+    owner: &str,
+) -> Result<(), Error> {
+    let Some(Value::Array(items)) = m.get_mut("input") else {
+        return Ok(());
+    };
+    let mut records: Vec<StoredResponse> = Vec::new();
+    for (i, item) in items.iter_mut().enumerate() {
+        if item["type"] != "item_reference" {
+            continue;
+        }
+        let id = item["id"].as_str().unwrap_or("").to_string();
+        let missing = || {
+            Error::invalid(
+                format!("Item with id '{id}' not found."),
+                Some(format!("input[{i}]")),
+            )
+        };
+        let response_id = Ids::response_of(&id).ok_or_else(missing)?;
+        if !records.iter().any(|r| r.id == response_id) {
+            let op = ResponseOp::Get {
+                id: response_id.clone(),
+            };
+            records.extend(store.apply(owner, op).await?.record);
+        }
+        let record = records.iter().find(|r| r.id == response_id);
+        let found = record.and_then(|r| responses::find_item(&r.response, &r.input_items, &id));
+        *item = found.cloned().ok_or_else(missing)?;
+    }
+    Ok(())
 }
 
 /// Each chat chunk becomes the Responses events as it arrives. A finished response is stored

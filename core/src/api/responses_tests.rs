@@ -339,6 +339,10 @@ fn bad_responses_requests_are_refused_by_name() {
         ),
         (
             r#"{"model":"g","input":[{"type":"item_reference","id":"x"}]}"#,
+            "input[0]",
+        ),
+        (
+            r#"{"model":"g","input":[{"type":"computer_call_output","id":"x"}]}"#,
             "input[0].type",
         ),
         (
@@ -358,4 +362,44 @@ fn bad_responses_requests_are_refused_by_name() {
     assert!(up.calls.borrow().is_empty());
     let r = get(&app, MASTER, "/v1/responses/resp_x/input_items?limit=0");
     assert_eq!(r.status, 404, "an unknown id before a bad limit");
+}
+
+#[test]
+fn item_references_are_the_callers_own_stored_items() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::json(200, r#"{"id":"c","model":"m","choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":"Looking.","tool_calls":[{"id":"call_9","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}"#));
+    up.push(UP, answer("done"));
+    let app = app(&up);
+    let first = body_json(&post(
+        &app,
+        MASTER,
+        r#"{"model":"g","input":"go","tools":[{"type":"function","name":"f"}]}"#,
+    ));
+    let (msg, call) = (&first["output"][0]["id"], &first["output"][1]["id"]);
+    // As the Vercel AI SDK sends a second step: the earlier items by reference.
+    let body = serde_json::json!({"model": "g", "input": [
+        {"role": "user", "content": "go"},
+        {"type": "item_reference", "id": msg},
+        {"type": "item_reference", "id": call},
+        {"type": "function_call_output", "call_id": "call_9", "output": "ok"}]});
+    let r = post(&app, MASTER, &body.to_string());
+    assert_eq!(r.status, 200, "{}", body_json(&r));
+    let m = sent(&up, 1)["messages"].as_array().unwrap().clone();
+    assert_eq!(m[1]["content"], "Looking.");
+    assert_eq!(m[1]["tool_calls"][0]["id"], "call_9");
+    assert_eq!(m[2]["role"], "tool");
+    // Another caller's reference (or one to nothing) finds nothing.
+    let gen = block_on(app.handle(req("POST", "/key/generate", &[AUTH], "{}")));
+    let other = format!("Bearer {}", body_json(&gen)["key"].as_str().unwrap());
+    for (who, id) in [
+        (other.as_str(), call.clone()),
+        (MASTER, Value::from("fc_nothing00")),
+    ] {
+        let body =
+            serde_json::json!({"model": "g", "input": [{"type": "item_reference", "id": id}]});
+        let r = post(&app, who, &body.to_string());
+        assert_eq!(r.status, 400);
+        assert_eq!(body_json(&r)["error"]["param"], "input[0]");
+    }
+    assert_eq!(up.calls.borrow().len(), 2);
 }
