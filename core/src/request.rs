@@ -89,6 +89,19 @@ pub struct ModelRequest {
     /// The alias the client asked for, when `model` is the group it names
     /// (`model_group_alias`).
     pub alias: Option<String>,
+    /// The client's own body when it spoke a provider's protocol: that provider's deployments
+    /// are sent it as it is, every other deployment the translation in `body`.
+    pub native: Option<std::rc::Rc<NativeBody>>,
+}
+
+/// A request body in a provider's own protocol, as the client sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NativeBody {
+    /// Anthropic's Messages API (`/v1/messages`), with the client's `anthropic-beta` header.
+    AnthropicMessages {
+        body: Map<String, Value>,
+        beta: Option<String>,
+    },
 }
 
 impl ModelRequest {
@@ -223,6 +236,7 @@ impl ModelRequest {
             upload: None,
             allowed_models: None,
             alias: None,
+            native: None,
         })
     }
 
@@ -258,6 +272,7 @@ impl ModelRequest {
             }),
             allowed_models: None,
             alias: None,
+            native: None,
         })
     }
 }

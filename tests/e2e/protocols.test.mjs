@@ -225,3 +225,24 @@ test("a virtual key cannot read, continue or delete another key's responses", as
   await assert.rejects(oa.responses.retrieve(mine.id), (e) => e.status === 404, "the master key reads only its own");
   assert.equal((await a.responses.retrieve(mine.id)).output_text, "echo: my secret");
 });
+
+test("an Anthropic deployment gets the Messages body as the client wrote it; others get its translation", async () => {
+  const body = {
+    max_tokens: 64,
+    top_k: 5,
+    system: [{ type: "text", text: "long shared rules", cache_control: { type: "ephemeral" } }],
+    messages: [{ role: "user", content: "cache me" }],
+  };
+  const viaClaude = await ant.messages.create({ ...body, model: "claude" }, { headers: { "anthropic-beta": "prompt-caching-2024-07-31" } });
+  assert.equal(viaClaude.content[0].text, "echo: cache me");
+  const call = lastCall("ant");
+  assert.deepEqual(call.body.system, body.system);
+  assert.equal(call.body.top_k, 5);
+  assert.equal(call.body.model, "claude-sonnet-4-5");
+  assert.equal(call.headers["anthropic-beta"], "prompt-caching-2024-07-31");
+  const viaOpenAI = await ant.messages.create({ ...body, model: "gpt-4o-mini" });
+  assert.equal(viaOpenAI.content[0].text, "echo: cache me");
+  const sent = lastCall("oa").body;
+  assert.deepEqual(sent.messages[0], { role: "system", content: "long shared rules" });
+  assert.equal(sent.top_k, undefined);
+});

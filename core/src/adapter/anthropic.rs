@@ -8,7 +8,7 @@ use crate::chat::{self, Image, Message, Part, Role};
 use crate::config::Deployment;
 use crate::error::Error;
 use crate::relay::{Piece, StreamTranslator};
-use crate::request::ModelRequest;
+use crate::request::{ModelRequest, NativeBody};
 use crate::sse::SseEvent;
 use serde_json::{json, Map, Value};
 
@@ -155,6 +155,24 @@ fn json_schema(format: &Value) -> Option<Value> {
     }
 }
 
+/// A client's own Messages body for deployment `d`: its model, and `stream` as routed.
+fn passthrough_body(
+    d: &Deployment,
+    req: &ModelRequest,
+    body: &Map<String, Value>,
+) -> Result<Vec<u8>, Error> {
+    let mut out = body.clone();
+    out.insert("model".into(), json!(d.model));
+    if req.stream {
+        out.insert("stream".into(), json!(true));
+    } else {
+        out.remove("stream");
+    }
+    serde_json::to_vec(&out).map_err(|e| Error::Internal {
+        message: format!("could not write the Anthropic request: {e}"),
+    })
+}
+
 fn finish_reason(stop: Option<&str>) -> &'static str {
     match stop {
         Some("max_tokens") => "length",
@@ -169,6 +187,10 @@ pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
     let mut text = String::new();
     let mut tool_calls = Vec::new();
     let mut structured = false;
+    // Extended thinking, as LiteLLM carries it: the text as `reasoning_content`, the blocks
+    // (with their signatures, which Anthropic wants back) as `thinking_blocks`.
+    let mut reasoning = String::new();
+    let mut thinking: Vec<Value> = Vec::new();
     for block in v
         .get("content")
         .and_then(Value::as_array)
@@ -183,6 +205,10 @@ pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
                 text = input.to_string();
                 structured = true;
             }
+            Some("thinking" | "redacted_thinking") => {
+                reasoning.push_str(block.get("thinking").and_then(Value::as_str).unwrap_or(""));
+                thinking.push(block.clone());
+            }
             Some("tool_use") => tool_calls.push(json!({
                 "id": block.get("id").cloned().unwrap_or(json!("")),
                 "type": "function",
@@ -195,6 +221,10 @@ pub fn response(body: &[u8], requested_model: &str) -> Result<Vec<u8>, Error> {
         }
     }
     let mut message = json!({"role": "assistant", "content": if text.is_empty() && !tool_calls.is_empty() { Value::Null } else { json!(text) }});
+    if !thinking.is_empty() {
+        message["reasoning_content"] = Value::from(reasoning);
+        message["thinking_blocks"] = Value::Array(thinking);
+    }
     let called = !tool_calls.is_empty();
     if called {
         message["tool_calls"] = Value::Array(tool_calls);
@@ -336,6 +366,8 @@ impl StreamTranslator for AnthropicStream {
                 let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
                 if block.get("name").and_then(Value::as_str) == Some(JSON_TOOL) {
                     self.json_block = Some(index);
+                } else if block.get("type").and_then(Value::as_str) == Some("redacted_thinking") {
+                    out.push(self.chunk(json!({"thinking_blocks": [block]}), None));
                 } else if block.get("type").and_then(Value::as_str) == Some("tool_use") {
                     let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
                     let n = self.tool_index.len();
@@ -358,6 +390,18 @@ impl StreamTranslator for AnthropicStream {
                     Some("text_delta") => {
                         let t = v.pointer("/delta/text").cloned().unwrap_or(json!(""));
                         out.push(self.chunk(json!({"content": t}), None));
+                    }
+                    Some("thinking_delta") => {
+                        let t = v.pointer("/delta/thinking").cloned().unwrap_or(json!(""));
+                        let delta = json!({"reasoning_content": t,
+                            "thinking_blocks": [{"type": "thinking", "thinking": t}]});
+                        out.push(self.chunk(delta, None));
+                    }
+                    Some("signature_delta") => {
+                        let sig = v.pointer("/delta/signature").cloned().unwrap_or(json!(""));
+                        let delta = json!({"thinking_blocks":
+                            [{"type": "thinking", "thinking": "", "signature": sig}]});
+                        out.push(self.chunk(delta, None));
                     }
                     Some("input_json_delta")
                         if v.get("index").and_then(Value::as_u64) == self.json_block =>
@@ -428,10 +472,16 @@ impl super::Adapter for Anthropic {
             headers.push(("x-api-key", key.clone()));
         }
         headers.push(("anthropic-version", ANTHROPIC_VERSION.to_string()));
-        Ok((
-            crate::provider::endpoint_url(&d.api_base, "/v1/messages"),
-            request_body(d, req)?,
-        ))
+        let url = crate::provider::endpoint_url(&d.api_base, "/v1/messages");
+        if let Some(NativeBody::AnthropicMessages { body, beta }) = req.native.as_deref() {
+            // The client spoke Anthropic's protocol: its body goes as it is (cache_control,
+            // thinking, top_k, beta features), for this deployment's model.
+            if let Some(beta) = beta {
+                headers.push(("anthropic-beta", beta.clone()));
+            }
+            return Ok((url, passthrough_body(d, req, body)?));
+        }
+        Ok((url, request_body(d, req)?))
     }
 
     fn error_class(&self, status: u16, body: &[u8]) -> crate::error::ErrorClass {

@@ -923,3 +923,21 @@ event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason
         .all(|c| c["choices"][0]["delta"].get("tool_calls").is_none()));
     assert_eq!(v.last().unwrap()["choices"][0]["finish_reason"], "stop");
 }
+
+#[test]
+fn anthropic_streamed_thinking_is_reasoning_content_and_thinking_blocks() {
+    let stream = b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Hmm\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"sig\"}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"opaque\"}}\n\n";
+    let v: Vec<Value> = translate(stream).iter().map(data).collect();
+    let deltas: Vec<&Value> = v.iter().map(|c| &c["choices"][0]["delta"]).collect();
+    assert_eq!(deltas[0]["reasoning_content"], "Hmm");
+    assert_eq!(deltas[0]["thinking_blocks"][0]["thinking"], "Hmm");
+    assert_eq!(deltas[1]["thinking_blocks"][0]["signature"], "sig");
+    assert_eq!(
+        deltas[2]["thinking_blocks"][0],
+        json!({"type":"redacted_thinking","data":"opaque"})
+    );
+    assert_eq!(v.len(), 3, "the empty thinking start is no chunk");
+}

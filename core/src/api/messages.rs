@@ -8,6 +8,7 @@ use super::Services;
 use crate::error::Error;
 use crate::http::{HttpBody, HttpRequest, HttpResponse};
 use crate::inbound::messages;
+use crate::request::NativeBody;
 use crate::router::Router;
 use futures::StreamExt;
 use std::cell::RefCell;
@@ -28,8 +29,22 @@ pub(super) async fn create(
     http: HttpRequest,
     caller: &Caller,
 ) -> Result<HttpResponse, Error> {
-    let chat = messages::chat_request(&messages::parse(&http.body)?)?;
-    let req = from_translated(&http, chat)?;
+    let body = messages::parse(&http.body)?;
+    let mut chat = messages::chat_request(&body)?;
+    let config = router.config();
+    let asked = chat["model"].as_str().unwrap_or("").to_string();
+    if !config.serves_name(&asked) {
+        let shorter = messages::shorter_names(&asked);
+        if let Some(name) = shorter.into_iter().find(|n| config.serves_name(n)) {
+            chat.insert("model".into(), serde_json::Value::from(name));
+        }
+    }
+    let mut req = from_translated(&http, chat)?;
+    // Anthropic deployments are sent the client's own body.
+    req.native = Some(Rc::new(NativeBody::AnthropicMessages {
+        body,
+        beta: http.header("anthropic-beta").map(str::to_string),
+    }));
     let mut resp = call(router, services, req, caller).await?;
     let body = std::mem::replace(&mut resp.body, HttpBody::Bytes(Vec::new()));
     resp.body = match body {

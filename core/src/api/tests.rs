@@ -1106,3 +1106,97 @@ fn a_messages_stream_is_anthropics_events() {
     );
     assert!(!text.contains("[DONE]"));
 }
+
+#[test]
+fn claude_code_model_names_reach_their_group() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, Reply::json(200, r#"{"id":"c","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"ok"}}]}"#));
+    let app = app_with(
+        r#"{"model_list":[{"model_name":"claude-sonnet-4-5","litellm_params":{"model":"m","api_base":"http://up.test/v1"}},
+                          {"model_name":"claude-sonnet-4-5-20250929","litellm_params":{"model":"dated","api_base":"http://up.test/v1"}}],
+            "general_settings":{"master_key":"sk-master"}}"#,
+        &up,
+    );
+    let ask = |model: &str| {
+        let body = format!(
+            r#"{{"model":"{model}","max_tokens":9,"messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        let r = block_on(app.handle(req(
+            "POST",
+            "/v1/messages?beta=true",
+            &[("x-api-key", "sk-master")],
+            &body,
+        )));
+        (
+            r.status,
+            r.header("x-litellm-model-group").map(str::to_string),
+        )
+    };
+    assert_eq!(
+        ask("claude-sonnet-4-5-20250929[1m]"),
+        (200, Some("claude-sonnet-4-5-20250929".into()))
+    );
+    assert_eq!(
+        ask("claude-sonnet-4-5-latest"),
+        (200, Some("claude-sonnet-4-5".into()))
+    );
+    assert_eq!(
+        ask("claude-sonnet-4-5-20991231"),
+        (200, Some("claude-sonnet-4-5".into()))
+    );
+    assert_eq!(
+        ask("claude-opus-4-1-20250805").0,
+        400,
+        "no group by any spelling"
+    );
+}
+
+#[test]
+fn an_anthropic_deployment_gets_the_clients_own_messages_body_and_its_thinking_back() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let ant = "http://ant.test/v1/messages";
+    up.push(ant, Reply::json(200, r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-x",
+        "content":[{"type":"thinking","thinking":"Let me think.","signature":"sig-1"},{"type":"text","text":"42"}],
+        "stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":7}}"#));
+    up.push(UP, Reply::json(200, r#"{"id":"c","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"translated"}}]}"#));
+    let app = app_with(
+        r#"{"model_list":[{"model_name":"claude","litellm_params":{"model":"anthropic/claude-x","api_base":"http://ant.test","api_key":"k"}},
+                          {"model_name":"gpt","litellm_params":{"model":"m","api_base":"http://up.test/v1"}}],
+            "general_settings":{"master_key":"sk-master"}}"#,
+        &up,
+    );
+    let body = r#"{"model":"claude","max_tokens":2048,"thinking":{"type":"enabled","budget_tokens":1024},"top_k":5,
+        "system":[{"type":"text","text":"long rules","cache_control":{"type":"ephemeral"}}],
+        "messages":[{"role":"user","content":"What is 6 x 7?"}]}"#;
+    let headers = [
+        ("x-api-key", "sk-master"),
+        ("anthropic-beta", "interleaved-thinking-2025-05-14"),
+    ];
+    let r = block_on(app.handle(req("POST", "/v1/messages", &headers, body)));
+    assert_eq!(r.status, 200);
+    let call = up.calls.borrow()[0].clone();
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    let mut expected: Value = serde_json::from_str(body).unwrap();
+    expected["model"] = Value::from("claude-x");
+    assert_eq!(sent, expected, "passed through as the client wrote it");
+    assert!(call
+        .headers
+        .iter()
+        .any(|(k, v)| *k == "anthropic-beta" && v == "interleaved-thinking-2025-05-14"));
+    let m = body_json(&r);
+    assert_eq!(
+        m["content"][0],
+        serde_json::json!({"type":"thinking","thinking":"Let me think.","signature":"sig-1"})
+    );
+    assert_eq!(m["content"][1]["text"], "42");
+    // Any other provider gets the translation (Anthropic's own fields are not chat's).
+    let other = body.replace(r#""model":"claude""#, r#""model":"gpt""#);
+    let r = block_on(app.handle(req("POST", "/v1/messages", &headers, &other)));
+    assert_eq!(r.status, 200);
+    let sent: Value = serde_json::from_slice(&up.calls.borrow()[1].body).unwrap();
+    assert!(
+        sent.get("thinking").is_none() && sent.get("top_k").is_none(),
+        "{sent}"
+    );
+    assert_eq!(sent["messages"][0]["content"], "long rules");
+}

@@ -461,6 +461,12 @@ impl Config {
         }
     }
 
+    /// Whether a request for `name` finds deployments: a group, a deployment id, an alias or
+    /// a wildcard group's name.
+    pub fn serves_name(&self, name: &str) -> bool {
+        self.knows(name) || self.alias_target(name).is_some() || self.wildcard_for(name).is_some()
+    }
+
     pub fn knows(&self, name: &str) -> bool {
         self.groups.contains_key(name) || self.deployments.iter().any(|d| d.id == name)
     }

@@ -9,6 +9,27 @@ use serde_json::{json, Map, Value};
 pub use super::parse;
 use super::{field, sse_event as event};
 
+/// Shorter spellings of a Claude model name as Claude Code and the Anthropic SDKs send it, to
+/// try in turn when the name itself is no group: without Claude Code's context-window suffix
+/// (`[1m]`), then without the snapshot date (`claude-sonnet-4-5-20250929` ->
+/// `claude-sonnet-4-5`) or `-latest`.
+pub fn shorter_names(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bare = name.split_once('[').map_or(name, |(b, _)| b);
+    if bare != name {
+        out.push(bare.to_string());
+    }
+    let undated = match bare.rsplit_once('-') {
+        Some((head, date)) if date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) => head,
+        Some((head, "latest")) => head,
+        _ => bare,
+    };
+    if undated != bare {
+        out.push(undated.to_string());
+    }
+    out
+}
+
 /// The chat request for a Messages request body.
 pub fn to_chat(body: &[u8]) -> Result<Value, Error> {
     chat_request(&parse(body)?).map(Value::Object)
@@ -259,7 +280,11 @@ pub fn from_chat(answer: &[u8]) -> Result<Vec<u8>, Error> {
         .map_err(|e| crate::adapter::common::unreadable("The upstream", e))?;
     let choice = &v["choices"][0];
     let msg = &choice["message"];
-    let mut content: Vec<Value> = Vec::new();
+    // Extended thinking (from an Anthropic deployment) first, with its signatures.
+    let mut content: Vec<Value> = msg["thinking_blocks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if let Some(t) = msg["content"].as_str().filter(|t| !t.is_empty()) {
         content.push(json!({"type": "text", "text": t}));
     }
@@ -309,13 +334,21 @@ pub fn error_body(status: u16, openai: &[u8]) -> Vec<u8> {
         .into_bytes()
 }
 
+/// What a content block holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Block {
+    Text,
+    Tool,
+    Thinking,
+}
+
 /// Chat chunks (OpenAI SSE bytes) in, Anthropic's events out, as each chunk arrives.
 #[derive(Default)]
 pub struct StreamTranslator {
     decoder: SseDecoder,
     started: bool,
-    /// The index of the open content block, and whether it is text (else a tool call's).
-    open: Option<(u64, bool)>,
+    /// The index and kind of the open content block.
+    open: Option<(u64, Block)>,
     next_index: u64,
     stop_reason: Option<&'static str>,
     output_tokens: u64,
@@ -392,10 +425,13 @@ impl StreamTranslator {
             return;
         };
         let delta = &choice["delta"];
+        for block in delta["thinking_blocks"].as_array().into_iter().flatten() {
+            self.thinking(block, out);
+        }
         if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            if !matches!(self.open, Some((_, true))) {
+            if !matches!(self.open, Some((_, Block::Text))) {
                 self.close(out);
-                let i = self.open_block(true);
+                let i = self.open_block(Block::Text);
                 event(
                     out,
                     "content_block_start",
@@ -412,7 +448,7 @@ impl StreamTranslator {
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
             if let Some(id) = call["id"].as_str() {
                 self.close(out);
-                let i = self.open_block(false);
+                let i = self.open_block(Block::Tool);
                 let name = call["function"]["name"].as_str().unwrap_or("");
                 event(
                     out,
@@ -437,11 +473,52 @@ impl StreamTranslator {
         }
     }
 
-    fn open_block(&mut self, text: bool) -> u64 {
+    fn open_block(&mut self, kind: Block) -> u64 {
         let i = self.next_index;
         self.next_index += 1;
-        self.open = Some((i, text));
+        self.open = Some((i, kind));
         i
+    }
+
+    /// A piece of extended thinking: its text, its signature, or a redacted block whole.
+    fn thinking(&mut self, block: &Value, out: &mut Vec<u8>) {
+        if block["type"] == "redacted_thinking" {
+            self.close(out);
+            let i = self.open_block(Block::Thinking);
+            event(
+                out,
+                "content_block_start",
+                &json!({"type": "content_block_start", "index": i, "content_block": block}),
+            );
+            self.close(out);
+            return;
+        }
+        if !matches!(self.open, Some((_, Block::Thinking))) {
+            self.close(out);
+            let i = self.open_block(Block::Thinking);
+            event(
+                out,
+                "content_block_start",
+                &json!({"type": "content_block_start", "index": i, "content_block": {"type": "thinking", "thinking": "", "signature": ""}}),
+            );
+        }
+        let i = self.open.map_or(0, |(i, _)| i);
+        if let Some(t) = block["thinking"].as_str().filter(|t| !t.is_empty()) {
+            let delta = json!({"type": "thinking_delta", "thinking": t});
+            event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": i, "delta": delta}),
+            );
+        }
+        if let Some(sig) = block["signature"].as_str().filter(|s| !s.is_empty()) {
+            let delta = json!({"type": "signature_delta", "signature": sig});
+            event(
+                out,
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": i, "delta": delta}),
+            );
+        }
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {

@@ -202,3 +202,61 @@ fn an_in_band_error_or_an_early_end_becomes_an_error_event_never_a_message_stop(
         "no finish_reason, no [DONE]"
     );
 }
+
+#[test]
+fn claude_code_model_names_have_shorter_spellings() {
+    assert_eq!(
+        shorter_names("claude-sonnet-4-5-20250929[1m]"),
+        ["claude-sonnet-4-5-20250929", "claude-sonnet-4-5"]
+    );
+    assert_eq!(
+        shorter_names("claude-3-5-haiku-20241022"),
+        ["claude-3-5-haiku"]
+    );
+    assert_eq!(
+        shorter_names("claude-3-7-sonnet-latest"),
+        ["claude-3-7-sonnet"]
+    );
+    assert!(shorter_names("claude-opus-4-1").is_empty());
+    assert!(
+        shorter_names("gpt-4o-2024-08-06").is_empty(),
+        "not an 8-digit date"
+    );
+}
+
+#[test]
+fn streamed_thinking_becomes_thinking_blocks_with_their_signature() {
+    let mut t = StreamTranslator::new();
+    let mut out = Vec::new();
+    for chunk in [
+        r#"{"id":"c","model":"m","choices":[{"index":0,"delta":{"reasoning_content":"Hmm","thinking_blocks":[{"type":"thinking","thinking":"Hmm"}]}}]}"#,
+        r#"{"id":"c","model":"m","choices":[{"index":0,"delta":{"thinking_blocks":[{"type":"thinking","thinking":"","signature":"sig"}]}}]}"#,
+        r#"{"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"Yes"},"finish_reason":"stop"}]}"#,
+    ] {
+        out.extend(t.push(format!("data: {chunk}\n\n").as_bytes()));
+    }
+    out.extend(t.push(b"data: [DONE]\n\n"));
+    let text = String::from_utf8(out).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(events[1]["content_block"]["type"], "thinking");
+    assert_eq!(
+        events[2]["delta"],
+        json!({"type": "thinking_delta", "thinking": "Hmm"})
+    );
+    assert_eq!(
+        events[3]["delta"],
+        json!({"type": "signature_delta", "signature": "sig"})
+    );
+    assert_eq!(events[4]["type"], "content_block_stop");
+    assert_eq!(
+        (
+            events[5]["index"].as_u64(),
+            events[5]["content_block"]["type"].as_str()
+        ),
+        (Some(1), Some("text"))
+    );
+}

@@ -169,6 +169,8 @@ impl Plan {
 /// whitespace (Anthropic refuses a prefill that ends with some; the continuation writes it).
 fn prefilled(req: &ModelRequest, text: &str) -> ModelRequest {
     let mut req = req.clone();
+    // The prefill is in the translation: a client's own body would go without it.
+    req.native = None;
     if let Some(Value::Array(messages)) = req.body.get_mut("messages") {
         messages.push(json!({"role": "assistant", "content": text.trim_end()}));
     }
