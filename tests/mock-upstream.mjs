@@ -1,5 +1,8 @@
 // A mock OpenAI-compatible provider on 127.0.0.1, for tests and the local demo. It speaks
-// OpenAI's real wire format (chat completions, JSON and SSE) and can misbehave on command.
+// OpenAI's real wire format (chat completions, JSON and SSE; the Responses API with its stored
+// responses and named events), Anthropic's, Gemini's and Bedrock's, and can misbehave on
+// command. Offered tools, it calls one (arguments filled from the tool's schema); asked for a
+// JSON schema, it answers JSON that fits.
 //
 // Each deployment gets its own path prefix, so one server plays many providers:
 //   api_base: http://127.0.0.1:PORT/<name>/v1
@@ -344,6 +347,7 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
       res.writeHead(200, { "content-type": "application/json" });
       return res.end(JSON.stringify({ object: "list", data: [{ id: "mock-model", object: "model", created: 0, owned_by: "mock" }] }));
     }
+    if (path === "/v1/responses" && req.method === "POST") return responsesApi(res, body, b, name);
     if (path !== "/v1/chat/completions" || req.method !== "POST") {
       res.writeHead(404, { "content-type": "application/json" });
       return res.end(JSON.stringify({ error: { message: `mock: no route ${req.method} ${path}`, type: "invalid_request_error", param: null, code: null } }));
@@ -411,6 +415,62 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
     };
     if (b.firstTokenMs) setTimeout(next, b.firstTokenMs);
     else next();
+  }
+
+  // OpenAI's Responses API as OpenAI serves it: its input items, `previous_response_id` and
+  // `item_reference` against the responses it stored, function tools, `text.format`, and its
+  // named event stream (no [DONE]).
+  const storedResponses = new Map(); // id -> { items (input and output, in order) }
+  function responsesApi(res, body, b, name) {
+    const fail = (status, message, param = null) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message, type: "invalid_request_error", param, code: null } }));
+    };
+    const prev = body.previous_response_id ? storedResponses.get(body.previous_response_id) : { items: [] };
+    if (!prev) return fail(400, `Previous response with id '${body.previous_response_id}' not found.`, "previous_response_id");
+    const known = new Map([...storedResponses.values()].flatMap((r) => r.items).filter((i) => i.id).map((i) => [i.id, i]));
+    let input = typeof body.input === "string" ? [{ type: "message", role: "user", content: body.input }] : body.input || [];
+    for (const item of input) if (item.type === "item_reference" && !known.has(item.id)) return fail(404, `Item with id '${item.id}' not found.`, "input");
+    input = input.map((i) => (i.type === "item_reference" ? known.get(i.id) : i));
+    const items = [...prev.items, ...input];
+    const text = (c) => (typeof c === "string" ? c : (c || []).map((p) => p.text ?? "").join(""));
+    const last = items.at(-1);
+    const userTurn = [...items].reverse().find((i) => (i.type ?? "message") === "message" && i.role === "user");
+    const id = `resp_mock${calls.length}`;
+    const tools = (body.tools || []).filter((t) => t.type === "function");
+    const call = last?.type === "function_call_output" ? null : toolCallFor(tools, body.tool_choice, (last?.type ?? "message") === "message" ? last.role : last?.type, text(userTurn?.content));
+    let answer = last?.type === "function_call_output" ? `echo: tool said ${text(last.output)}` : `echo: ${text(userTurn?.content)}`;
+    if (body.text?.format?.type === "json_schema") answer = JSON.stringify(sampleFor(body.text.format.schema, answer));
+    const output = call
+      ? [{ type: "function_call", id: `fc_${id}`, call_id: `call_${id}`, name: call.name, arguments: call.arguments, status: "completed" }]
+      : [{ type: "message", id: `msg_${id}`, status: "completed", role: "assistant", content: [{ type: "output_text", text: answer, annotations: [] }] }];
+    const usage = { input_tokens: 10, input_tokens_details: { cached_tokens: 0 }, output_tokens: answer.split(" ").length, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 10 + answer.split(" ").length };
+    const response = { id, object: "response", created_at: Math.floor(Date.now() / 1000), status: "completed", model: body.model, output, usage, previous_response_id: body.previous_response_id ?? null, store: body.store ?? true, error: null, incomplete_details: null };
+    if (body.store !== false) storedResponses.set(id, { items: [...items, ...output] });
+    tally(name, { prompt_tokens: usage.input_tokens, completion_tokens: usage.output_tokens }, { messages: [{ role: "user", content: text(userTurn?.content) }] });
+    if (!body.stream) {
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify(response));
+    }
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    let seq = 0;
+    const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+    const out = [ev("response.created", { response: { ...response, status: "in_progress", output: [], usage: null } })];
+    const item = output[0];
+    if (call) {
+      out.push(ev("response.output_item.added", { output_index: 0, item: { ...item, arguments: "", status: "in_progress" } }));
+      out.push(ev("response.function_call_arguments.delta", { item_id: item.id, output_index: 0, delta: item.arguments }));
+      out.push(ev("response.function_call_arguments.done", { item_id: item.id, output_index: 0, arguments: item.arguments }));
+    } else {
+      out.push(ev("response.output_item.added", { output_index: 0, item: { ...item, status: "in_progress", content: [] } }));
+      out.push(ev("response.content_part.added", { item_id: item.id, output_index: 0, content_index: 0, part: { type: "output_text", text: "", annotations: [] } }));
+      for (const w of answer.split(/(?<= )/)) out.push(ev("response.output_text.delta", { item_id: item.id, output_index: 0, content_index: 0, delta: w }));
+      out.push(ev("response.output_text.done", { item_id: item.id, output_index: 0, content_index: 0, text: answer }));
+      out.push(ev("response.content_part.done", { item_id: item.id, output_index: 0, content_index: 0, part: item.content[0] }));
+    }
+    out.push(ev("response.output_item.done", { output_index: 0, item }));
+    out.push(ev("response.completed", { response }));
+    res.end(out.join(""));
   }
 
   /** An OpenAI chat answer that calls a tool, whole or streamed (the arguments in two parts). */
@@ -651,6 +711,7 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
       calls.length = 0;
       rngs.clear();
       answered.clear();
+      storedResponses.clear();
       for (const o of [served, faults, abandoned]) for (const k of Object.keys(o)) delete o[k];
       google.issued.length = 0;
     },

@@ -133,9 +133,11 @@ pub fn context_window(d: &Deployment) -> Option<u64> {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
 pub struct Usage {
-    #[serde(default)]
+    /// `input_tokens` in a Responses API answer.
+    #[serde(default, alias = "input_tokens")]
     pub prompt_tokens: u64,
-    #[serde(default)]
+    /// `output_tokens` in a Responses API answer.
+    #[serde(default, alias = "output_tokens")]
     pub completion_tokens: u64,
 }
 

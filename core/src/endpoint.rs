@@ -13,6 +13,9 @@ pub enum Endpoint {
     Speech,
     /// `/v1/rerank` (Cohere's shape, as LiteLLM serves it).
     Rerank,
+    /// `/v1/responses`, passed through to the providers that serve it (OpenAI, Azure); every
+    /// other deployment gets its chat translation instead (`inbound/responses.rs`).
+    Responses,
 }
 
 impl Endpoint {
@@ -28,6 +31,7 @@ impl Endpoint {
             Endpoint::Translations => "/audio/translations",
             Endpoint::Speech => "/audio/speech",
             Endpoint::Rerank => "/rerank",
+            Endpoint::Responses => "/responses",
         }
     }
 

@@ -65,7 +65,7 @@ pub struct Provider {
 }
 
 use crate::endpoint::Endpoint::{
-    self, Chat, Completions, Embeddings, ImageGenerations, Moderations, Rerank, Speech,
+    self, Chat, Completions, Embeddings, ImageGenerations, Moderations, Rerank, Responses, Speech,
     Transcriptions, Translations,
 };
 
@@ -79,6 +79,7 @@ const OPENAI_API: &[Endpoint] = &[
     Transcriptions,
     Translations,
     Speech,
+    Responses,
 ];
 /// What self-hosted OpenAI-compatible servers (vLLM, LM Studio, llamafile...) serve.
 const SELF_HOSTED: &[Endpoint] = &[Chat, Completions, Embeddings, Transcriptions, Rerank];

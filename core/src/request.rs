@@ -203,6 +203,12 @@ impl ModelRequest {
                 check_rerank_fields(&body)?;
                 false
             }
+            // Checked field by field by its translation (`inbound/responses.rs`) first.
+            Endpoint::Responses => match body.get("stream") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(Error::invalid_value("stream", "must be a boolean")),
+            },
             Endpoint::ImageGenerations => {
                 match body.get("prompt") {
                     Some(Value::String(p)) if !p.is_empty() => {}

@@ -18,6 +18,10 @@ pub struct StoredResponse {
     /// The conversation up to and with this response, as chat messages (without
     /// `instructions`): the history of a request that names it as `previous_response_id`.
     pub conversation: Vec<Value>,
+    /// Made by the provider itself (passed through): a request passed through to the same
+    /// group may name it upstream as its `previous_response_id`.
+    #[serde(default)]
+    pub native: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,10 @@
 // Every client protocol in front of every provider, through the clients users run: the official
 // openai SDK's Responses API, the Vercel AI SDK's default OpenAI provider (which calls
-// /v1/responses), and the official Anthropic SDK's Messages API, each against a deployment that
-// speaks OpenAI's wire and one that speaks Anthropic's, with a fallback and a stream cut mid-answer.
+// /v1/responses), and the official Anthropic SDK's Messages API, each against an OpenAI
+// deployment (Responses passed through: the mock serves OpenAI's own /v1/responses), a
+// self-hosted OpenAI-compatible one (chat only: Responses translated) and one that speaks
+// Anthropic's wire (Messages passed through, Responses translated); with a fallback and a
+// stream cut mid-answer.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
@@ -23,6 +26,8 @@ before(async () => {
 model_list:
   - model_name: gpt-4o-mini
     litellm_params: { model: openai/gpt-4o-mini, api_base: "${mock.base("oa")}", api_key: oa-key }
+  - model_name: local
+    litellm_params: { model: hosted_vllm/qwen3, api_base: "${mock.base("vllm")}" }
   - model_name: claude
     litellm_params: { model: anthropic/claude-sonnet-4-5, api_base: "${root(mock, "ant")}", api_key: ant-key }
     model_info: { supports_assistant_prefill: true }
@@ -44,7 +49,8 @@ router_settings:
 after(async () => r && (await r.close()));
 
 const WIRES = [
-  ["OpenAI wire", "gpt-4o-mini", "oa"],
+  ["OpenAI: Responses passed through", "gpt-4o-mini", "oa"],
+  ["OpenAI-compatible chat, translated", "local", "vllm"],
   ["Anthropic wire", "claude", "ant"],
 ];
 const lastCall = (name) => r.mock.callsTo(name).at(-1);
@@ -59,6 +65,7 @@ for (const [wire, model, mockName] of WIRES) {
     assert.ok(res.usage.input_tokens > 0 && res.usage.output_tokens > 0, JSON.stringify(res.usage));
     const sent = lastCall(mockName).body;
     if (mockName === "ant") assert.equal(sent.system?.[0]?.text ?? sent.system, "be brief");
+    else if (mockName === "oa") assert.equal(sent.instructions, "be brief");
     else assert.deepEqual(sent.messages[0], { role: "system", content: "be brief" });
 
     // The raw event stream, then the SDK's accumulating helper over the same events.
@@ -101,8 +108,12 @@ for (const [wire, model, mockName] of WIRES) {
     const a = await oa.responses.create({ model, input: "My name is Ann" });
     const b = await oa.responses.create({ model, input: "What is my name?", previous_response_id: a.id });
     assert.equal(b.output_text, "echo: What is my name?");
-    const history = JSON.stringify(lastCall(mockName).body.messages);
-    assert.ok(history.includes("My name is Ann") && history.includes("echo: My name is Ann"), history);
+    if (mockName === "oa") {
+      assert.equal(lastCall("oa").body.previous_response_id, a.id, "the provider's own id, continued there");
+    } else {
+      const history = JSON.stringify(lastCall(mockName).body.messages);
+      assert.ok(history.includes("My name is Ann") && history.includes("echo: My name is Ann"), history);
+    }
 
     // Stored: read back, its input items, deleted.
     assert.equal((await oa.responses.retrieve(a.id)).output_text, "echo: My name is Ann");
@@ -121,7 +132,8 @@ for (const [wire, model, mockName] of WIRES) {
     const person = JSON.parse(res.output_text);
     assert.equal(typeof person.name, "string");
     assert.equal(typeof person.age, "number");
-    if (mockName === "oa") assert.equal(lastCall("oa").body.response_format.json_schema.name, "person");
+    if (mockName === "oa") assert.equal(lastCall("oa").body.text.format.name, "person");
+    if (mockName === "vllm") assert.equal(lastCall("vllm").body.response_format.json_schema.name, "person");
   });
 
   test(`Vercel AI SDK default provider: generateText, streamText, a tool (${wire})`, async () => {
@@ -242,7 +254,7 @@ test("an Anthropic deployment gets the Messages body as the client wrote it; oth
   assert.equal(call.headers["anthropic-beta"], "prompt-caching-2024-07-31");
   const viaOpenAI = await ant.messages.create({ ...body, model: "gpt-4o-mini" });
   assert.equal(viaOpenAI.content[0].text, "echo: cache me");
-  const sent = lastCall("oa").body;
+  const sent = lastCall("oa").body; // chat: the Messages API is translated for OpenAI
   assert.deepEqual(sent.messages[0], { role: "system", content: "long shared rules" });
   assert.equal(sent.top_k, undefined);
 });

@@ -48,8 +48,12 @@ macro_rules! openai_wire {
             openai_class(status, body)
         }
 
-        fn stream(&self, _d: &Deployment, _req: &ModelRequest) -> Box<dyn StreamTranslator> {
-            Box::new(OpenAiStream)
+        fn stream(&self, _d: &Deployment, req: &ModelRequest) -> Box<dyn StreamTranslator> {
+            if req.endpoint == crate::endpoint::Endpoint::Responses {
+                Box::new(ResponsesEvents)
+            } else {
+                Box::new(OpenAiStream)
+            }
         }
     };
 }
@@ -118,6 +122,16 @@ impl Adapter for Azure {
             (None, Some(key)) => headers.push(("api-key", key.clone())),
             (None, None) => {}
         }
+        if req.endpoint == Endpoint::Responses {
+            // Azure serves Responses once per resource, the deployment named in the body.
+            let version = d
+                .api_version
+                .as_deref()
+                .unwrap_or(AZURE_RESPONSES_API_VERSION);
+            let base = d.api_base.trim_end_matches('/');
+            let url = format!("{base}/openai/responses?api-version={version}");
+            return Ok((url, body(req, d)));
+        }
         let version = d
             .api_version
             .as_deref()
@@ -135,6 +149,10 @@ impl Adapter for Azure {
     openai_wire!();
 }
 
+/// Azure's `api-version` for the Responses API when the deployment sets none (its GA
+/// chat version predates it).
+const AZURE_RESPONSES_API_VERSION: &str = "2025-04-01-preview";
+
 /// The JSON body for one deployment: its model name first, then the client's fields, then
 /// the deployment's defaults for fields the client left out.
 pub fn body(req: &ModelRequest, deployment: &Deployment) -> Vec<u8> {
@@ -144,13 +162,15 @@ pub fn body(req: &ModelRequest, deployment: &Deployment) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"model\":");
     write_json(&mut out, &Value::String(deployment.model.clone()));
+    // Chat asks for the usage chunk; a Responses stream reports usage in its last event.
+    let usage_chunk = req.stream && req.endpoint != Endpoint::Responses;
     for (k, v) in req.body.iter() {
-        if req.stream && k == "stream_options" {
+        if usage_chunk && k == "stream_options" {
             continue;
         }
         write_entry(&mut out, k, v);
     }
-    if req.stream {
+    if usage_chunk {
         let mut opts = match req.body.get("stream_options") {
             Some(Value::Object(o)) => o.clone(),
             _ => Map::new(),
@@ -261,6 +281,41 @@ fn voyage_rerank_answer(body: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 /// OpenAI's own stream: passed on as it is.
+/// OpenAI's Responses event stream, passed on event by event. Its last event ends it for the
+/// relay: after it, a usage-only chunk (counted, never shown to the client) and `[DONE]`.
+pub struct ResponsesEvents;
+
+impl StreamTranslator for ResponsesEvents {
+    fn event(&mut self, ev: SseEvent, out: &mut Vec<Piece>) {
+        #[derive(serde::Deserialize)]
+        struct Last {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            response: Option<LastResponse>,
+        }
+        #[derive(serde::Deserialize)]
+        struct LastResponse {
+            #[serde(default)]
+            usage: Option<crate::cost::Usage>,
+        }
+        let last = serde_json::from_slice::<Last>(&ev.data).ok().filter(|l| {
+            matches!(
+                l.kind.as_str(),
+                "response.completed" | "response.incomplete" | "response.failed"
+            )
+        });
+        out.push(Piece::Data(ev.data));
+        if let Some(last) = last {
+            let u = last.response.and_then(|r| r.usage).unwrap_or_default();
+            let usage = serde_json::json!({"choices": [], "usage":
+                {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens}});
+            out.push(Piece::Data(usage.to_string().into_bytes()));
+            out.push(Piece::Done);
+        }
+    }
+}
+
 pub struct OpenAiStream;
 
 impl StreamTranslator for OpenAiStream {

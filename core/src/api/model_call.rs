@@ -137,8 +137,17 @@ pub(super) fn from_translated(
     http: &HttpRequest,
     chat: serde_json::Map<String, serde_json::Value>,
 ) -> Result<ModelRequest, Error> {
+    from_parsed(http, Endpoint::Chat, chat)
+}
+
+/// A body already parsed, for `endpoint`, with the router controls of `http`'s headers.
+pub(super) fn from_parsed(
+    http: &HttpRequest,
+    endpoint: Endpoint,
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<ModelRequest, Error> {
     let controls = header_controls(http)?;
-    let mut req = ModelRequest::from_body(Endpoint::Chat, chat, None)?;
+    let mut req = ModelRequest::from_body(endpoint, body, None)?;
     for (field, value) in controls {
         req.router_fields.entry(field).or_insert(value);
     }

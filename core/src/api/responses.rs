@@ -4,14 +4,17 @@
 //! /v1/responses/{id}` and `GET /v1/responses/{id}/input_items` read it back.
 
 use super::auth::Caller;
-use super::model_call::{call, from_translated};
+use super::model_call::{call, from_parsed, from_translated};
 use super::Services;
+use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::http::{HttpBody, HttpRequest, HttpResponse};
 use crate::inbound::responses::{self, Ids};
 use crate::inbound::responses_stream::StreamTranslator;
 use crate::ports::ResponseStore;
+use crate::relay::ClientStream;
 use crate::router::Router;
+use crate::sse::{SseDecoder, SseEvent};
 use crate::stored_response::{owner_for, ResponseOp, StoredResponse};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -47,6 +50,7 @@ struct ToStore {
     now_ms: f64,
     input_items: Vec<Value>,
     conversation: Vec<Value>,
+    native: bool,
 }
 
 impl ToStore {
@@ -60,12 +64,47 @@ impl ToStore {
             response: response.clone(),
             input_items: self.input_items,
             conversation,
+            native: self.native,
         };
         let _ = self
             .store
             .apply(&self.owner, ResponseOp::Put { record })
             .await;
     }
+}
+
+/// Whether every deployment the request can reach serves the Responses API itself (OpenAI,
+/// Azure): the requested group's and its fallback groups' (the config's, and the request's
+/// own). Then the request is passed through as it is; else it is translated to chat, so a
+/// fallback to any provider still works.
+fn passed_through(router: &Router, m: &serde_json::Map<String, Value>) -> bool {
+    let config = router.config();
+    let Some(model) = m.get("model").and_then(Value::as_str) else {
+        return false;
+    };
+    let group = config.alias_target(model).unwrap_or(model);
+    let settings = &config.router;
+    let mut names: Vec<&str> = vec![group];
+    for fallbacks in [
+        &settings.fallbacks,
+        &settings.context_window_fallbacks,
+        &settings.content_policy_fallbacks,
+    ] {
+        names.extend(fallbacks.for_group(group).iter().map(String::as_str));
+    }
+    match m.get("fallbacks") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(listed)) if listed.iter().all(Value::is_string) => {
+            names.extend(listed.iter().filter_map(Value::as_str));
+        }
+        Some(_) => return false,
+    }
+    names.iter().all(|name| {
+        let name = config.alias_target(name).unwrap_or(name);
+        let mut deployments = config.group(name).into_iter().flatten().peekable();
+        deployments.peek().is_some()
+            && deployments.all(|d| crate::adapter::serves(d, Endpoint::Responses))
+    })
 }
 
 pub(super) async fn create(
@@ -76,22 +115,19 @@ pub(super) async fn create(
 ) -> Result<HttpResponse, Error> {
     let mut m = crate::inbound::parse(&http.body)?;
     let owner = owner(caller);
-    let history = match m.get("previous_response_id") {
-        None | Some(Value::Null) => Vec::new(),
+    let previous = match m.get("previous_response_id") {
+        None | Some(Value::Null) => None,
         Some(Value::String(id)) => {
             let found = services
                 .responses
                 .apply(&owner, ResponseOp::Get { id: id.clone() })
                 .await?;
-            match found.record {
-                Some(r) => r.conversation,
-                None => {
-                    return Err(Error::invalid(
-                        format!("Previous response with id '{id}' not found."),
-                        Some("previous_response_id".into()),
-                    ))
-                }
-            }
+            Some(found.record.ok_or_else(|| {
+                Error::invalid(
+                    format!("Previous response with id '{id}' not found."),
+                    Some("previous_response_id".into()),
+                )
+            })?)
         }
         Some(_) => {
             return Err(Error::invalid_value(
@@ -100,7 +136,8 @@ pub(super) async fn create(
             ))
         }
     };
-    resolve_references(&mut m, &*services.responses, &owner).await?;
+    let native = passed_through(router, &m);
+    resolve_references(&mut m, &*services.responses, &owner, native).await?;
     let store = match m.get("store") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
@@ -108,31 +145,62 @@ pub(super) async fn create(
     };
     let ids = Ids::new(&router.call_id());
     let now_ms = router.now_ms();
+    let history = previous
+        .as_ref()
+        .map_or_else(Vec::new, |r| r.conversation.clone());
+    let keep = |input_items, conversation| {
+        store.then(|| ToStore {
+            store: services.responses.clone(),
+            owner: owner.clone(),
+            ttl_ms: router.config().general.responses_ttl_ms,
+            now_ms,
+            input_items,
+            conversation,
+            native,
+        })
+    };
+    if native {
+        let (items, messages) = responses::native_input(&m, &ids)?;
+        let mut conversation = history;
+        conversation.extend(messages);
+        let keep = keep(items, conversation);
+        continue_natively(&mut m, previous.as_ref());
+        let req = from_parsed(&http, Endpoint::Responses, m)?;
+        let resp = call(router, services, req, caller).await?;
+        return Ok(watched(resp, NativeEvents::default(), keep).await);
+    }
     let t = responses::to_chat(&m, history, &ids)?;
     let shell = responses::shell(&m, &ids, (now_ms / 1000.0) as u64);
-    let keep = store.then(|| ToStore {
-        store: services.responses.clone(),
-        owner,
-        ttl_ms: router.config().general.responses_ttl_ms,
-        now_ms,
-        input_items: t.input_items,
-        conversation: t.conversation,
-    });
+    let keep = keep(t.input_items, t.conversation);
     let req = from_translated(&http, t.chat)?;
     let mut resp = call(router, services, req, caller).await?;
-    let body = std::mem::replace(&mut resp.body, HttpBody::Bytes(Vec::new()));
-    resp.body = match body {
-        HttpBody::Bytes(b) if resp.status == 200 => {
-            let response = responses::from_chat(shell, &b, &ids)?;
-            if let Some(keep) = keep {
-                keep.keep(&response).await;
-            }
-            HttpBody::Bytes(response.to_string().into_bytes())
+    if let HttpBody::Bytes(b) = &resp.body {
+        if resp.status == 200 {
+            let response = responses::from_chat(shell, b, &ids)?;
+            resp.body = HttpBody::Bytes(response.to_string().into_bytes());
         }
-        HttpBody::Bytes(b) => HttpBody::Bytes(b),
-        HttpBody::Stream(s) => HttpBody::Stream(stream(s, StreamTranslator::new(shell, ids), keep)),
+        return Ok(watched(resp, NativeEvents::default(), keep).await);
+    }
+    Ok(watched(resp, StreamTranslator::new(shell, ids), keep).await)
+}
+
+/// A passed-through request that continues a stored response: one the provider made is named
+/// upstream as it is; one the router made by translation becomes the input items before this
+/// request's (the provider never saw it).
+fn continue_natively(m: &mut serde_json::Map<String, Value>, previous: Option<&StoredResponse>) {
+    let Some(prev) = previous.filter(|p| !p.native) else {
+        return;
     };
-    Ok(resp)
+    m.remove("previous_response_id");
+    let mut items = responses::items_from_chat(&prev.conversation);
+    match m.remove("input") {
+        Some(Value::String(s)) => items.push(
+            serde_json::json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": s}]}),
+        ),
+        Some(Value::Array(more)) => items.extend(more),
+        _ => {}
+    }
+    m.insert("input".into(), Value::Array(items));
 }
 
 /// `item_reference` input items replaced by the items they name, from the caller's own stored
@@ -141,6 +209,7 @@ async fn resolve_references(
     m: &mut serde_json::Map<String, Value>,
     store: &dyn ResponseStore,
     owner: &str,
+    passed_on: bool,
 ) -> Result<(), Error> {
     let Some(Value::Array(items)) = m.get_mut("input") else {
         return Ok(());
@@ -157,7 +226,12 @@ async fn resolve_references(
                 Some(format!("input[{i}]")),
             )
         };
-        let response_id = Ids::response_of(&id).ok_or_else(missing)?;
+        let Some(response_id) = Ids::response_of(&id) else {
+            if passed_on {
+                continue; // the provider's own id: the provider resolves it
+            }
+            return Err(missing());
+        };
         if !records.iter().any(|r| r.id == response_id) {
             let op = ResponseOp::Get {
                 id: response_id.clone(),
@@ -166,29 +240,102 @@ async fn resolve_references(
         }
         let record = records.iter().find(|r| r.id == response_id);
         let found = record.and_then(|r| responses::find_item(&r.response, &r.input_items, &id));
-        *item = found.cloned().ok_or_else(missing)?;
+        match found {
+            Some(found) => *item = found.clone(),
+            None if passed_on => {} // the provider's own id: the provider resolves it
+            None => return Err(missing()),
+        }
     }
     Ok(())
 }
 
-/// Each chat chunk becomes the Responses events as it arrives. A finished response is stored
-/// before `response.completed` goes out, so a client that continues from it at once finds it.
-fn stream(
-    chunks: crate::relay::ClientStream,
-    translator: StreamTranslator,
+/// What turns an answer's stream into the client's: the chat-to-Responses translator, or a
+/// watcher of the provider's own events that passes them on unchanged.
+trait Events: 'static {
+    fn push(&mut self, bytes: &[u8]) -> Vec<u8>;
+    fn end(&mut self) -> Vec<u8>;
+    /// The finished response, once the stream has shown it.
+    fn finished(&self) -> Option<&Value>;
+}
+
+impl Events for StreamTranslator {
+    fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        StreamTranslator::push(self, bytes)
+    }
+    fn end(&mut self) -> Vec<u8> {
+        StreamTranslator::end(self)
+    }
+    fn finished(&self) -> Option<&Value> {
+        StreamTranslator::finished(self)
+    }
+}
+
+/// A passed-through stream (or a whole answer): bytes unchanged, the finished response read
+/// from `response.completed` / `response.incomplete`.
+#[derive(Default)]
+struct NativeEvents {
+    decoder: SseDecoder,
+    done: Option<Value>,
+}
+
+impl Events for NativeEvents {
+    fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut events: Vec<SseEvent> = Vec::new();
+        self.decoder.push(bytes, &mut events);
+        for ev in events {
+            let Ok(v) = serde_json::from_slice::<Value>(&ev.data) else {
+                continue;
+            };
+            if matches!(
+                v["type"].as_str(),
+                Some("response.completed" | "response.incomplete")
+            ) {
+                self.done = Some(v["response"].clone());
+            }
+        }
+        bytes.to_vec()
+    }
+    fn end(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+    fn finished(&self) -> Option<&Value> {
+        self.done.as_ref()
+    }
+}
+
+/// The answer as the client gets it, its finished response stored (when `keep`): a whole
+/// answer before it goes out; a stream's before the event that finishes it, so a client that
+/// continues from it at once finds it.
+async fn watched(
+    mut resp: HttpResponse,
+    events: impl Events,
     keep: Option<ToStore>,
-) -> crate::relay::ClientStream {
-    let t = Rc::new(RefCell::new(translator));
+) -> HttpResponse {
+    if resp.status != 200 {
+        return resp;
+    }
+    let body = std::mem::replace(&mut resp.body, HttpBody::Bytes(Vec::new()));
+    resp.body = match body {
+        HttpBody::Bytes(b) => {
+            let response = serde_json::from_slice::<Value>(&b).ok();
+            if let (Some(keep), Some(r)) = (keep, response.filter(|r| r["id"].is_string())) {
+                keep.keep(&r).await;
+            }
+            HttpBody::Bytes(b)
+        }
+        HttpBody::Stream(s) => HttpBody::Stream(stream(s, events, keep)),
+    };
+    resp
+}
+
+fn stream(chunks: ClientStream, events: impl Events, keep: Option<ToStore>) -> ClientStream {
+    let t = Rc::new(RefCell::new(events));
     let keep = Rc::new(RefCell::new(keep));
-    let at_end = (t.clone(), keep.clone());
-    let events = chunks
+    let out = chunks
         .map(Some)
         .chain(futures::stream::once(async { None }))
         .then(move |chunk| {
-            let (t, keep) = match &chunk {
-                Some(_) => (t.clone(), keep.clone()),
-                None => (at_end.0.clone(), at_end.1.clone()),
-            };
+            let (t, keep) = (t.clone(), keep.clone());
             async move {
                 let out = match chunk {
                     Some(c) => t.borrow_mut().push(&c),
@@ -205,7 +352,7 @@ fn stream(
             }
         })
         .filter(|out| futures::future::ready(!out.is_empty()));
-    Box::pin(events)
+    Box::pin(out)
 }
 
 pub(super) async fn by_id(

@@ -1,4 +1,4 @@
-use super::super::tests::{app, body_json, req, AUTH, UP};
+use super::super::tests::{body_json, req, AUTH, UP};
 use crate::api::{App, HttpBody, HttpResponse};
 use crate::testing::{Fixture, Reply, ScriptedUpstream};
 use futures::executor::block_on;
@@ -44,6 +44,19 @@ fn stream_text(mut r: HttpResponse) -> String {
 }
 
 const MASTER: &str = "Bearer sk-master";
+
+/// Group `g` is served by a self-hosted OpenAI-compatible server (chat only: the Responses
+/// API is translated), group `o` by OpenAI itself (passed through), both at `up.test`.
+const CONFIG: &str = r#"{"model_list":[
+    {"model_name":"g","litellm_params":{"model":"hosted_vllm/m","api_base":"http://up.test/v1"}},
+    {"model_name":"o","litellm_params":{"model":"openai/gpt-4o","api_base":"http://up.test/v1","api_key":"sk-up","input_cost_per_token":0.001,"output_cost_per_token":0.002}}],
+    "general_settings":{"master_key":"sk-master"}}"#;
+
+const NATIVE: &str = "http://up.test/v1/responses";
+
+fn app(up: &Rc<ScriptedUpstream>) -> App {
+    Fixture::default().upstream(up).seed(3).app(CONFIG)
+}
 
 #[test]
 fn a_response_is_its_chat_answer_in_the_responses_shape_and_is_stored() {
@@ -216,7 +229,7 @@ fn a_key_never_reads_or_deletes_another_keys_responses() {
 fn a_stored_response_expires_after_responses_ttl() {
     let fx = Fixture::at(1_000_000.0);
     fx.up.push(UP, answer("short-lived"));
-    let app = fx.app(r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"m","api_base":"http://up.test/v1"}}],
+    let app = fx.app(r#"{"model_list":[{"model_name":"g","litellm_params":{"model":"hosted_vllm/m","api_base":"http://up.test/v1"}}],
         "general_settings":{"master_key":"sk-master","responses_ttl":60}}"#);
     let id = body_json(&post(&app, MASTER, r#"{"model":"g","input":"hi"}"#))["id"]
         .as_str()
@@ -402,4 +415,186 @@ fn item_references_are_the_callers_own_stored_items() {
         assert_eq!(body_json(&r)["error"]["param"], "input[0]");
     }
     assert_eq!(up.calls.borrow().len(), 2);
+}
+
+fn native_answer(id: &str, text: &str) -> Reply {
+    Reply::json(
+        200,
+        &serde_json::json!({"id": id, "object": "response", "created_at": 1, "status": "completed",
+            "model": "gpt-4o-2024-08-06", "output": [
+                {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+                {"type": "message", "id": format!("msg_{id}"), "status": "completed", "role": "assistant",
+                 "content": [{"type": "output_text", "text": text, "annotations": [{"type": "url_citation", "url": "https://x.example"}]}]}],
+            "usage": {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}})
+        .to_string(),
+    )
+}
+
+#[test]
+fn an_openai_group_gets_the_request_as_it_is_and_its_answer_untouched() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(NATIVE, native_answer("resp_up1", "It is sunny."));
+    up.push(NATIVE, native_answer("resp_up2", "Still sunny."));
+    let app = app(&up);
+    let body = r#"{"model":"o","input":"Weather in Oslo?","tools":[{"type":"web_search_preview"}],"include":["web_search_call.action.sources"],"metadata":{"k":"v"}}"#;
+    let r = post(&app, MASTER, body);
+    assert_eq!(r.status, 200, "{}", body_json(&r));
+    let v = body_json(&r);
+    assert_eq!(v["id"], "resp_up1", "the provider's own response");
+    assert_eq!(v["output"][0]["type"], "web_search_call");
+    assert_eq!(
+        v["output"][1]["content"][0]["annotations"][0]["type"],
+        "url_citation"
+    );
+    let call = up.calls.borrow()[0].clone();
+    assert_eq!(call.url, NATIVE);
+    let sent: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(sent["model"], "gpt-4o");
+    assert_eq!(sent["tools"][0]["type"], "web_search_preview");
+    assert_eq!(sent["include"][0], "web_search_call.action.sources");
+    assert!(sent.get("messages").is_none());
+    // Charged from the Responses usage: 100 * 0.001 + 20 * 0.002.
+    let cost: f64 = r
+        .header("x-litellm-response-cost")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((cost - 0.14).abs() < 1e-9, "{cost}");
+    // Stored for its owner; continued upstream by the provider's own id.
+    assert_eq!(body_json(&get(&app, MASTER, "/v1/responses/resp_up1")), v);
+    let next = post(
+        &app,
+        MASTER,
+        r#"{"model":"o","input":"And tomorrow?","previous_response_id":"resp_up1"}"#,
+    );
+    assert_eq!(next.status, 200);
+    let sent: Value = serde_json::from_slice(&up.calls.borrow()[1].body).unwrap();
+    assert_eq!(sent["previous_response_id"], "resp_up1");
+    assert_eq!(sent["input"], "And tomorrow?");
+    // The same id from another key is not found here, and never reaches the provider.
+    let gen = block_on(app.handle(req("POST", "/key/generate", &[AUTH], "{}")));
+    let other = format!("Bearer {}", body_json(&gen)["key"].as_str().unwrap());
+    let r = post(
+        &app,
+        &other,
+        r#"{"model":"o","input":"x","previous_response_id":"resp_up1"}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(up.calls.borrow().len(), 2);
+}
+
+#[test]
+fn a_translated_response_continued_in_an_openai_group_becomes_its_input_items() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, answer("Paris"));
+    up.push(NATIVE, native_answer("resp_up3", "About two million."));
+    let app = app(&up);
+    let first = body_json(&post(
+        &app,
+        MASTER,
+        r#"{"model":"g","input":"Capital of France?"}"#,
+    ));
+    let body = serde_json::json!({"model": "o", "input": "Its population?", "previous_response_id": first["id"]});
+    let r = post(&app, MASTER, &body.to_string());
+    assert_eq!(r.status, 200);
+    let sent: Value = serde_json::from_slice(&up.calls.borrow()[1].body).unwrap();
+    assert!(
+        sent.get("previous_response_id").is_none(),
+        "OpenAI never saw it"
+    );
+    let input = sent["input"].as_array().unwrap();
+    assert_eq!(
+        input[0]["content"][0],
+        serde_json::json!({"type": "input_text", "text": "Capital of France?"})
+    );
+    assert_eq!(input[1]["role"], "assistant");
+    assert_eq!(input[1]["content"][0]["text"], "Paris");
+    assert_eq!(input[2]["content"][0]["text"], "Its population?");
+    // And a passed-through response continued by a translated group: its conversation.
+    up.push(UP, answer("ok"));
+    let r = post(
+        &app,
+        MASTER,
+        r#"{"model":"g","input":"Sure?","previous_response_id":"resp_up3"}"#,
+    );
+    assert_eq!(r.status, 200);
+    let m = sent_messages(&up, 2);
+    assert_eq!(m.last().unwrap()["content"], "Sure?");
+    assert!(
+        m.iter().any(|x| x["content"] == "About two million."),
+        "{m:?}"
+    );
+}
+
+fn sent_messages(up: &ScriptedUpstream, n: usize) -> Vec<Value> {
+    sent(up, n)["messages"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_passed_through_stream_is_the_providers_events_and_is_stored() {
+    let up = Rc::new(ScriptedUpstream::default());
+    let ev =
+        |v: Value| format!("event: {}\ndata: {}\n\n", v["type"].as_str().unwrap(), v).into_bytes();
+    let done = serde_json::json!({"type": "response.completed", "sequence_number": 2, "response": {
+        "id": "resp_up9", "object": "response", "status": "completed", "output": [
+            {"type": "message", "id": "msg_9", "role": "assistant", "content": [{"type": "output_text", "text": "Hi"}]}],
+        "usage": {"input_tokens": 3, "output_tokens": 1}}});
+    up.push(NATIVE, Reply::Stream(vec![
+        Ok(ev(serde_json::json!({"type": "response.created", "sequence_number": 0, "response": {"id": "resp_up9", "status": "in_progress"}}))),
+        Ok(ev(serde_json::json!({"type": "response.output_text.delta", "sequence_number": 1, "item_id": "msg_9", "output_index": 0, "content_index": 0, "delta": "Hi"}))),
+        Ok(ev(done.clone())),
+    ]));
+    let app = app(&up);
+    let r = post(&app, MASTER, r#"{"model":"o","input":"hi","stream":true}"#);
+    assert_eq!(r.status, 200);
+    let sent: Value = serde_json::from_slice(&up.calls.borrow()[0].body).unwrap();
+    assert_eq!(sent["stream"], true);
+    assert!(
+        sent.get("stream_options").is_none(),
+        "Responses takes no stream_options"
+    );
+    let text = stream_text(r);
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(
+        events.len(),
+        3,
+        "the usage the router counted is not shown: {text}"
+    );
+    assert_eq!(events[2], done);
+    let stored = body_json(&get(&app, MASTER, "/v1/responses/resp_up9"));
+    assert_eq!(stored, done["response"]);
+}
+
+#[test]
+fn an_openai_group_with_a_fallback_that_is_not_is_translated() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(UP, answer("translated"));
+    let app = app(&up);
+    let r = post(
+        &app,
+        MASTER,
+        r#"{"model":"o","input":"x","fallbacks":["g"]}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        up.calls.borrow()[0].url,
+        UP,
+        "chat, so the fallback to g can serve"
+    );
+    assert_eq!(
+        body_json(&r)["output"][0]["content"][0]["text"],
+        "translated"
+    );
+    // A hosted tool needs the provider itself: refused rather than dropped.
+    let r = post(
+        &app,
+        MASTER,
+        r#"{"model":"o","input":"x","fallbacks":["g"],"tools":[{"type":"web_search_preview"}]}"#,
+    );
+    assert_eq!(r.status, 400);
 }

@@ -152,7 +152,7 @@ pub fn to_chat(
         Some(_) => return Err(field("model", "must be a non-empty string")),
         None => return Err(field("model", "Missing required parameter")),
     };
-    let (input_items, new_messages) = input(m.get("input"), ids)?;
+    let (input_items, new_messages) = input(m.get("input"), ids, false)?;
     let mut conversation = history;
     conversation.extend(new_messages);
     let mut messages = Vec::with_capacity(conversation.len() + 1);
@@ -230,8 +230,20 @@ pub fn to_chat(
     })
 }
 
-/// `input` (a string or a list of items) as items with ids and as chat messages.
-fn input(input: Option<&Value>, ids: &Ids) -> Result<(Vec<Value>, Vec<Value>), Error> {
+/// A passed-through request's input as items with ids and as chat messages (for the history a
+/// translated request may continue from). Items chat has no words for (a hosted tool's call)
+/// are listed but make no message.
+pub fn native_input(m: &Map<String, Value>, ids: &Ids) -> Result<(Vec<Value>, Vec<Value>), Error> {
+    input(m.get("input"), ids, true)
+}
+
+/// `input` (a string or a list of items) as items with ids and as chat messages; `lenient`:
+/// an item of a kind chat cannot hold is kept out of the messages instead of refused.
+fn input(
+    input: Option<&Value>,
+    ids: &Ids,
+    lenient: bool,
+) -> Result<(Vec<Value>, Vec<Value>), Error> {
     let items = match input {
         None | Some(Value::Null) => return Ok((Vec::new(), Vec::new())),
         Some(Value::String(s)) => {
@@ -292,6 +304,7 @@ fn input(input: Option<&Value>, ids: &Ids) -> Result<(Vec<Value>, Vec<Value>), E
             }
             // The model's own reasoning is not sent on to other providers.
             Some("reasoning") => {}
+            Some(_) if lenient => {}
             Some(other) => {
                 return Err(field(
                     &format!("{at}.type"),
@@ -599,6 +612,45 @@ pub fn from_chat(mut shell: Map<String, Value>, answer: &[u8], ids: &Ids) -> Res
     shell.insert("output".into(), Value::Array(output));
     shell.insert("usage".into(), usage(&v["usage"]));
     Ok(Value::Object(shell))
+}
+
+/// A chat conversation as Responses input items: the history a passed-through request is
+/// sent when it continues a response the router made by translation.
+pub fn items_from_chat(conversation: &[Value]) -> Vec<Value> {
+    let mut items = Vec::with_capacity(conversation.len());
+    for m in conversation {
+        let role = m["role"].as_str().unwrap_or("user");
+        match role {
+            "tool" => items.push(json!({"type": "function_call_output",
+                "call_id": m["tool_call_id"], "output": m["content"].as_str().unwrap_or("")})),
+            "assistant" => {
+                if let Some(text) = m["content"].as_str().filter(|t| !t.is_empty()) {
+                    items.push(json!({"type": "message", "role": "assistant",
+                        "content": [{"type": "output_text", "text": text}]}));
+                }
+                for call in m["tool_calls"].as_array().into_iter().flatten() {
+                    items.push(json!({"type": "function_call", "call_id": call["id"],
+                        "name": call["function"]["name"], "arguments": call["function"]["arguments"]}));
+                }
+            }
+            _ => {
+                let parts: Vec<Value> = match &m["content"] {
+                    Value::String(s) => vec![json!({"type": "input_text", "text": s})],
+                    Value::Array(parts) => parts
+                        .iter()
+                        .map(|p| match p["type"].as_str() {
+                            Some("image_url") => json!({"type": "input_image",
+                                "image_url": p["image_url"]["url"]}),
+                            _ => json!({"type": "input_text", "text": p["text"]}),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                items.push(json!({"type": "message", "role": role, "content": parts}));
+            }
+        }
+    }
+    items
 }
 
 /// A response's output as chat messages: what the next turn's history holds after its input.

@@ -491,6 +491,7 @@ fn probe_request(d: &Deployment) -> Result<crate::request::ModelRequest, Error> 
         Endpoint::ImageGenerations => json!({"model": m, "prompt": "health check", "n": 1}),
         Endpoint::Speech => json!({"model": m, "input": "ping", "voice": "alloy"}),
         Endpoint::Rerank => json!({"model": m, "query": "ping", "documents": ["ping"]}),
+        Endpoint::Responses => json!({"model": m, "input": "ping", "max_output_tokens": 16}),
     };
     ModelRequest::parse_for(endpoint, body.to_string().as_bytes())
 }
