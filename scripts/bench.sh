@@ -5,6 +5,8 @@
 #   3. the reliability soak at full size: 10,000 requests at 32 concurrent, half-broken upstreams
 #   4. failover at full scale: the sixteen faults, hedged first tokens, continued streams' CPU
 #      (bench/failover.mjs)
+#   5. the CPU a translated call adds: Chat Completions vs the same call through the Messages and
+#      Responses APIs, natively through the whole HTTP surface (core/benches/protocols.rs)
 # Arguments go to bench/compare.mjs (--seconds 5 --rounds 2 --chunks 20 --only a,b).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,6 +19,9 @@ bash scripts/build-worker.sh >/dev/null 2>&1 || bash scripts/build-worker.sh
 
 echo "==> core hot path (native)"
 cargo bench -p switchyard-core --bench hot_path 2>/dev/null | grep "hot path"
+
+echo "==> protocols: the CPU a translated call adds (native)"
+cargo bench -p switchyard-core --bench protocols 2>/dev/null | grep "protocols:"
 
 echo "==> side by side"
 node bench/compare.mjs "$@"

@@ -174,12 +174,13 @@ pub(super) async fn create(
     let keep = keep(t.input_items, t.conversation);
     let req = from_translated(&http, t.chat)?;
     let mut resp = call(router, services, req, caller).await?;
-    if let HttpBody::Bytes(b) = &resp.body {
-        if resp.status == 200 {
-            let response = responses::from_chat(shell, b, &ids)?;
-            resp.body = HttpBody::Bytes(response.to_string().into_bytes());
+    if let (HttpBody::Bytes(b), 200) = (&resp.body, resp.status) {
+        let response = responses::from_chat(shell, b, &ids)?;
+        if let Some(keep) = keep {
+            keep.keep(&response).await;
         }
-        return Ok(watched(resp, NativeEvents::default(), keep).await);
+        resp.body = HttpBody::Bytes(response.to_string().into_bytes());
+        return Ok(resp);
     }
     Ok(watched(resp, StreamTranslator::new(shell, ids), keep).await)
 }
@@ -317,9 +318,11 @@ async fn watched(
     let body = std::mem::replace(&mut resp.body, HttpBody::Bytes(Vec::new()));
     resp.body = match body {
         HttpBody::Bytes(b) => {
-            let response = serde_json::from_slice::<Value>(&b).ok();
-            if let (Some(keep), Some(r)) = (keep, response.filter(|r| r["id"].is_string())) {
-                keep.keep(&r).await;
+            if let Some(keep) = keep {
+                let response = serde_json::from_slice::<Value>(&b).ok();
+                if let Some(r) = response.filter(|r| r["id"].is_string()) {
+                    keep.keep(&r).await;
+                }
             }
             HttpBody::Bytes(b)
         }

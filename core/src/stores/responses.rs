@@ -39,7 +39,9 @@ impl MemoryResponses {
                 }
             }
             ResponseOp::Put { record } => {
-                entries.retain(|_, r| r.expires_at_ms > now);
+                if entries.len() >= self.capacity {
+                    entries.retain(|_, r| r.expires_at_ms > now);
+                }
                 if entries.len() >= self.capacity {
                     let first = entries
                         .iter()
