@@ -422,6 +422,7 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
   // named event stream (no [DONE]).
   const storedResponses = new Map(); // id -> { items (input and output, in order) }
   function responsesApi(res, body, b, name) {
+    const wire = (b.json ?? (spaced ? "spaced" : "compact")) === "spaced" ? spacedJson : JSON.stringify;
     const fail = (status, message, param = null) => {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { message, type: "invalid_request_error", param, code: null } }));
@@ -450,11 +451,11 @@ export async function startMock({ port = 0, host = "127.0.0.1", spaced = process
     tally(name, { prompt_tokens: usage.input_tokens, completion_tokens: usage.output_tokens }, { messages: [{ role: "user", content: text(userTurn?.content) }] });
     if (!body.stream) {
       res.writeHead(200, { "content-type": "application/json" });
-      return res.end(JSON.stringify(response));
+      return res.end(wire(response));
     }
     res.writeHead(200, { "content-type": "text/event-stream" });
     let seq = 0;
-    const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+    const ev = (type, data) => `event: ${type}\ndata: ${wire({ type, sequence_number: seq++, ...data })}\n\n`;
     const out = [ev("response.created", { response: { ...response, status: "in_progress", output: [], usage: null } })];
     const item = output[0];
     if (call) {

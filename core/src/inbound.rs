@@ -7,6 +7,7 @@ pub mod responses;
 pub mod responses_stream;
 
 use crate::error::Error;
+use crate::sse::{SseDecoder, SseEvent};
 use serde_json::{Map, Value};
 
 /// A request body that must be a JSON object, parsed (strictly, as every request body is).
@@ -37,4 +38,18 @@ fn sse_event(out: &mut Vec<u8>, name: &str, data: &Value) {
     out.extend_from_slice(b"\ndata: ");
     out.extend_from_slice(data.to_string().as_bytes());
     out.extend_from_slice(b"\n\n");
+}
+
+/// The chat chunks these bytes of a chat stream complete, parsed (`None`: `[DONE]`; a chunk
+/// that is not JSON is skipped: the relay already ended such a stream with an error).
+fn chat_chunks(decoder: &mut SseDecoder, bytes: &[u8]) -> Vec<Option<Value>> {
+    let mut events: Vec<SseEvent> = Vec::new();
+    decoder.push(bytes, &mut events);
+    events
+        .into_iter()
+        .filter_map(|ev| match ev.data.as_slice() {
+            b"[DONE]" => Some(None),
+            data => serde_json::from_slice::<Value>(data).ok().map(Some),
+        })
+        .collect()
 }

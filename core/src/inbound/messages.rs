@@ -3,7 +3,7 @@
 //! nothing buffered), errors in its shape.
 
 use crate::error::Error;
-use crate::sse::{SseDecoder, SseEvent};
+use crate::sse::SseDecoder;
 use serde_json::{json, Map, Value};
 
 pub use super::parse;
@@ -362,21 +362,15 @@ impl StreamTranslator {
 
     /// The events for these bytes of the chat stream.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut events: Vec<SseEvent> = Vec::new();
-        self.decoder.push(bytes, &mut events);
         let mut out = Vec::new();
-        for ev in events {
+        for chunk in super::chat_chunks(&mut self.decoder, bytes) {
             if self.ended {
                 break;
             }
-            if ev.data == b"[DONE]" {
-                self.finish(&mut out);
-                continue;
+            match chunk {
+                Some(c) => self.chunk(&c, &mut out),
+                None => self.finish(&mut out),
             }
-            let Ok(chunk) = serde_json::from_slice::<Value>(&ev.data) else {
-                continue;
-            };
-            self.chunk(&chunk, &mut out);
         }
         out
     }

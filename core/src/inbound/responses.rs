@@ -358,32 +358,20 @@ fn message(item: &Map<String, Value>, at: &str) -> Result<(String, Value), Error
                 out.push(json!({"type": "text", "text": text("text")}))
             }
             Some("refusal") => out.push(json!({"type": "text", "text": text("refusal")})),
-            Some("input_image") => {
-                let Some(url) = p.get("image_url").and_then(Value::as_str) else {
-                    return Err(field(
-                        &format!("{here}.image_url"),
-                        "an image must come as a URL or data URL (file ids are OpenAI-hosted)",
-                    ));
-                };
-                let mut image = json!({"url": url});
-                if let Some(d) = p.get("detail").filter(|d| !d.is_null()) {
-                    image["detail"] = d.clone();
-                }
-                out.push(json!({"type": "image_url", "image_url": image}));
-            }
-            Some("input_file") => {
-                let Some(data) = p.get("file_data").and_then(Value::as_str) else {
-                    return Err(field(
-                        &format!("{here}.file_data"),
-                        "a file must come as file_data (file ids are OpenAI-hosted)",
-                    ));
-                };
-                let mut file = json!({"file_data": data});
-                if let Some(name) = p.get("filename").filter(|d| !d.is_null()) {
-                    file["filename"] = name.clone();
-                }
-                out.push(json!({"type": "file", "file": file}));
-            }
+            Some("input_image") => out.push(inline_part(
+                p,
+                &here,
+                ("image_url", "url", "detail"),
+                "image_url",
+                "an image must come as a URL or data URL (file ids are OpenAI-hosted)",
+            )?),
+            Some("input_file") => out.push(inline_part(
+                p,
+                &here,
+                ("file_data", "file_data", "filename"),
+                "file",
+                "a file must come as file_data (file ids are OpenAI-hosted)",
+            )?),
             Some("input_audio") => {
                 out.push(json!({"type": "input_audio", "input_audio": p.get("input_audio").cloned().unwrap_or(Value::Null)}))
             }
@@ -401,6 +389,26 @@ fn message(item: &Map<String, Value>, at: &str) -> Result<(String, Value), Error
         return Ok((role.into(), Value::from(text.join(""))));
     }
     Ok((role.into(), Value::Array(out)))
+}
+
+/// An image or file part given inline, as chat's part `kind`: the field `from` (required, as
+/// `to`) and the optional one `extra`.
+fn inline_part(
+    p: &Value,
+    at: &str,
+    (from, to, extra): (&str, &str, &str),
+    kind: &str,
+    why: &str,
+) -> Result<Value, Error> {
+    let Some(value) = p.get(from).and_then(Value::as_str) else {
+        return Err(field(&format!("{at}.{from}"), why));
+    };
+    let mut inner = Map::new();
+    inner.insert(to.into(), Value::from(value));
+    if let Some(v) = p.get(extra).filter(|v| !v.is_null()) {
+        inner.insert(extra.into(), v.clone());
+    }
+    Ok(json!({"type": kind, kind: inner}))
 }
 
 /// A message item's content as `input_items` lists it: always parts.
