@@ -132,13 +132,33 @@ pub fn context_window(d: &Deployment) -> Option<u64> {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(from = "UsageFields")]
 pub struct Usage {
-    /// `input_tokens` in a Responses API answer.
-    #[serde(default, alias = "input_tokens")]
     pub prompt_tokens: u64,
-    /// `output_tokens` in a Responses API answer.
-    #[serde(default, alias = "output_tokens")]
     pub completion_tokens: u64,
+}
+
+/// A `usage` as written: chat's names, or the Responses API's (`input_tokens`,
+/// `output_tokens`). Some servers write both; chat's win.
+#[derive(Deserialize)]
+struct UsageFields {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
+impl From<UsageFields> for Usage {
+    fn from(u: UsageFields) -> Self {
+        Usage {
+            prompt_tokens: u.prompt_tokens.or(u.input_tokens).unwrap_or(0),
+            completion_tokens: u.completion_tokens.or(u.output_tokens).unwrap_or(0),
+        }
+    }
 }
 
 impl Usage {
@@ -178,6 +198,18 @@ mod tests {
             .unwrap()
             .deployments
             .remove(0)
+    }
+
+    #[test]
+    fn usage_reads_chat_and_responses_names() {
+        let u = |j: &str| usage_of(j.as_bytes()).unwrap();
+        let both = r#"{"usage":{"prompt_tokens":5,"completion_tokens":7,"input_tokens":50,"output_tokens":70}}"#;
+        assert_eq!((u(both).prompt_tokens, u(both).completion_tokens), (5, 7));
+        let responses = r#"{"usage":{"input_tokens":50,"output_tokens":70,"total_tokens":120}}"#;
+        assert_eq!(
+            (u(responses).prompt_tokens, u(responses).completion_tokens),
+            (50, 70)
+        );
     }
 
     #[test]

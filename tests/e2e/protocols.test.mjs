@@ -258,3 +258,23 @@ test("an Anthropic deployment gets the Messages body as the client wrote it; oth
   assert.deepEqual(sent.messages[0], { role: "system", content: "long shared rules" });
   assert.equal(sent.top_k, undefined);
 });
+
+test("a stored response expires after responses_ttl (the Durable Object's table)", async () => {
+  const short = await startRouter(
+    (mock) => `
+model_list:
+  - { model_name: gpt-4o-mini, litellm_params: { model: openai/gpt-4o-mini, api_base: "${mock.base("oa")}", api_key: k } }
+general_settings: { master_key: ${MASTER}, responses_ttl: 1 }
+`,
+  );
+  try {
+    const client = new OpenAI({ apiKey: MASTER, baseURL: `${short.url}/v1`, maxRetries: 0 });
+    const res = await client.responses.create({ model: "gpt-4o-mini", input: "short-lived" });
+    assert.equal((await client.responses.retrieve(res.id)).id, res.id);
+    await new Promise((ok) => setTimeout(ok, 1200));
+    await assert.rejects(client.responses.retrieve(res.id), (e) => e.status === 404);
+    await assert.rejects(client.responses.create({ model: "gpt-4o-mini", input: "more", previous_response_id: res.id }), (e) => e.status === 400);
+  } finally {
+    await short.close();
+  }
+});

@@ -123,10 +123,12 @@ impl Adapter for Azure {
             (None, None) => {}
         }
         if req.endpoint == Endpoint::Responses {
-            // Azure serves Responses once per resource, the deployment named in the body.
+            // Azure serves Responses once per resource, the deployment named in the body; the
+            // GA chat version (the default) predates it.
             let version = d
                 .api_version
                 .as_deref()
+                .filter(|v| *v != crate::provider::AZURE_DEFAULT_API_VERSION)
                 .unwrap_or(AZURE_RESPONSES_API_VERSION);
             let base = d.api_base.trim_end_matches('/');
             let url = format!("{base}/openai/responses?api-version={version}");

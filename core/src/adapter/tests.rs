@@ -941,3 +941,49 @@ event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,
     );
     assert_eq!(v.len(), 3, "the empty thinking start is no chunk");
 }
+
+#[test]
+fn the_responses_api_goes_to_openai_and_azure_as_it_is() {
+    let body =
+        json!({"model":"g","input":"hi","stream":true,"tools":[{"type":"web_search_preview"}]});
+    let req = ModelRequest::parse_for(Endpoint::Responses, body.to_string().as_bytes()).unwrap();
+    let azure = deployment(
+        r#""model":"azure/my-gpt4o","api_base":"https://res.openai.azure.com/","api_key":"az-key""#,
+    );
+    let r = build(&azure, &req, 0.0).unwrap();
+    assert_eq!(
+        r.url,
+        "https://res.openai.azure.com/openai/responses?api-version=2025-04-01-preview"
+    );
+    assert_eq!(header(&r, "api-key"), Some("az-key"));
+    let sent = body_of(&r);
+    assert_eq!(
+        sent["model"], "my-gpt4o",
+        "Azure names its deployment in the body"
+    );
+    assert_eq!(sent["tools"][0]["type"], "web_search_preview");
+    assert!(sent.get("stream_options").is_none());
+    let openai =
+        deployment(r#""model":"openai/gpt-4o","api_base":"https://api.example/v1","api_key":"k""#);
+    assert_eq!(
+        build(&openai, &req, 0.0).unwrap().url,
+        "https://api.example/v1/responses"
+    );
+    let anthropic = anthropic();
+    assert!(!serves(&anthropic, Endpoint::Responses) && serves(&openai, Endpoint::Responses));
+    // Its stream: each event passed on, the last one followed by the usage the relay counts.
+    let mut t = of(&openai).stream(&openai, &req);
+    let mut out = Vec::new();
+    let mut dec = SseDecoder::new();
+    let mut evs = Vec::new();
+    dec.push(b"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"Hi\"}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":2}}}\n\n", &mut evs);
+    for ev in evs {
+        t.event(ev, &mut out);
+    }
+    assert_eq!(out.len(), 4);
+    assert_eq!(
+        data(&out[2]),
+        json!({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}})
+    );
+    assert_eq!(out[3], Piece::Done);
+}

@@ -165,7 +165,11 @@ pub(super) async fn create(
         conversation.extend(messages);
         let keep = keep(items, conversation);
         continue_natively(&mut m, previous.as_ref());
-        let req = from_parsed(&http, Endpoint::Responses, m)?;
+        let mut req = from_parsed(&http, Endpoint::Responses, m)?;
+        // The response's own `metadata` (the router reads it too, for tags).
+        if let Some(meta) = req.router_fields.get("metadata").filter(|v| v.is_object()) {
+            req.body.insert("metadata".into(), meta.clone());
+        }
         let resp = call(router, services, req, caller).await?;
         return Ok(watched(resp, NativeEvents::default(), keep).await);
     }

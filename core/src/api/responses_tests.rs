@@ -452,6 +452,7 @@ fn an_openai_group_gets_the_request_as_it_is_and_its_answer_untouched() {
     assert_eq!(sent["model"], "gpt-4o");
     assert_eq!(sent["tools"][0]["type"], "web_search_preview");
     assert_eq!(sent["include"][0], "web_search_call.action.sources");
+    assert_eq!(sent["metadata"]["k"], "v");
     assert!(sent.get("messages").is_none());
     // Charged from the Responses usage: 100 * 0.001 + 20 * 0.002.
     let cost: f64 = r
