@@ -1,15 +1,19 @@
-//! Stored responses in this isolate's memory (no Durable Object bound): bounded, the entry
-//! that expires first making room.
+//! Stored responses in this isolate's memory (no Durable Object bound): bounded, the oldest
+//! making room (every response lives `responses_ttl`, so the oldest also expires first).
 
 use crate::error::Error;
 use crate::ports::{Clock, LocalFuture, ResponseStore};
 use crate::stored_response::{ResponseOp, ResponseReply, StoredResponse};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
+type Key = (String, String);
+
 pub struct MemoryResponses {
-    entries: RefCell<HashMap<(String, String), StoredResponse>>,
+    entries: RefCell<HashMap<Key, StoredResponse>>,
+    /// Keys in the order they were stored (a deleted or replaced one is skipped when reached).
+    order: RefCell<VecDeque<Key>>,
     clock: Rc<dyn Clock>,
     capacity: usize,
 }
@@ -18,6 +22,7 @@ impl MemoryResponses {
     pub fn new(clock: Rc<dyn Clock>, capacity: usize) -> Self {
         MemoryResponses {
             entries: RefCell::new(HashMap::new()),
+            order: RefCell::new(VecDeque::new()),
             clock,
             capacity: capacity.max(1),
         }
@@ -39,19 +44,16 @@ impl MemoryResponses {
                 }
             }
             ResponseOp::Put { record } => {
-                if entries.len() >= self.capacity {
-                    entries.retain(|_, r| r.expires_at_ms > now);
+                let mut order = self.order.borrow_mut();
+                while entries.len() >= self.capacity || order.len() > 2 * self.capacity {
+                    let Some(oldest) = order.pop_front() else {
+                        break;
+                    };
+                    entries.remove(&oldest);
                 }
-                if entries.len() >= self.capacity {
-                    let first = entries
-                        .iter()
-                        .min_by(|a, b| a.1.expires_at_ms.total_cmp(&b.1.expires_at_ms))
-                        .map(|(k, _)| k.clone());
-                    if let Some(k) = first {
-                        entries.remove(&k);
-                    }
-                }
-                entries.insert((owner.to_string(), record.id.clone()), record);
+                let key = (owner.to_string(), record.id.clone());
+                order.push_back(key.clone());
+                entries.insert(key, record);
                 ResponseReply::default()
             }
             ResponseOp::Delete { id } => {
@@ -69,5 +71,48 @@ impl ResponseStore for MemoryResponses {
     fn apply(&self, owner: &str, op: ResponseOp) -> LocalFuture<Result<ResponseReply, Error>> {
         let reply = self.apply_now(owner, op);
         Box::pin(async move { Ok(reply) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::ManualClock;
+    use serde_json::json;
+
+    fn record(id: &str) -> StoredResponse {
+        StoredResponse {
+            id: id.into(),
+            expires_at_ms: 1e15,
+            response: json!({"id": id}),
+            input_items: Vec::new(),
+            conversation: Vec::new(),
+            native: false,
+        }
+    }
+
+    #[test]
+    fn the_oldest_makes_room_and_owners_stay_apart() {
+        let store = MemoryResponses::new(Rc::new(ManualClock::at(0.0)), 2);
+        let get = |owner: &str, id: &str| {
+            store
+                .apply_now(owner, ResponseOp::Get { id: id.into() })
+                .record
+                .is_some()
+        };
+        for id in ["a", "b", "c"] {
+            store.apply_now("k1", ResponseOp::Put { record: record(id) });
+        }
+        assert!(!get("k1", "a") && get("k1", "b") && get("k1", "c"));
+        assert!(!get("k2", "b"), "another owner's");
+        // A deleted entry's place in the queue does not evict a living one early.
+        store.apply_now("k1", ResponseOp::Delete { id: "b".into() });
+        store.apply_now(
+            "k1",
+            ResponseOp::Put {
+                record: record("d"),
+            },
+        );
+        assert!(get("k1", "c") && get("k1", "d"));
     }
 }
