@@ -101,6 +101,11 @@ fn passed_through(router: &Router, m: &serde_json::Map<String, Value>) -> bool {
     }
     names.iter().all(|name| {
         let name = config.alias_target(name).unwrap_or(name);
+        // A name no group has may be a wildcard group's (`openai/*`).
+        let name = match config.group(name) {
+            Some(_) => name,
+            None => config.wildcard_for(name).map_or(name, |(group, _)| group),
+        };
         let mut deployments = config.group(name).into_iter().flatten().peekable();
         deployments.peek().is_some()
             && deployments.all(|d| crate::adapter::serves(d, Endpoint::Responses))

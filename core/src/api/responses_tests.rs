@@ -599,3 +599,21 @@ fn an_openai_group_with_a_fallback_that_is_not_is_translated() {
     );
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn a_wildcard_openai_group_passes_through_with_the_model_asked_for() {
+    let fx = Fixture::default();
+    fx.up.push(NATIVE, native_answer("resp_w", "hi"));
+    let app = fx.app(
+        r#"{"model_list":[{"model_name":"openai/*","litellm_params":{"model":"openai/*","api_base":"http://up.test/v1","api_key":"k"}}],
+            "general_settings":{"master_key":"sk-master"}}"#,
+    );
+    let r = post(&app, MASTER, r#"{"model":"openai/gpt-4.1","input":"hi"}"#);
+    assert_eq!(r.status, 200, "{}", body_json(&r));
+    let call = fx.up.calls.borrow()[0].clone();
+    assert_eq!(call.url, NATIVE);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&call.body).unwrap()["model"],
+        "gpt-4.1"
+    );
+}
