@@ -40,6 +40,52 @@ fn sse_event(out: &mut Vec<u8>, name: &str, data: &Value) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// A translator of a chat stream into another protocol's events. Each says what a chunk
+/// becomes, what `[DONE]` closes and how a broken stream ends; reading the chunks and ending
+/// the stream are the same for all.
+trait ChunkEvents {
+    fn decoder(&mut self) -> &mut SseDecoder;
+    /// Its last event went out.
+    fn ended(&self) -> bool;
+    /// The chat stream said it was finished (a `finish_reason`).
+    fn finished(&self) -> bool;
+    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>);
+    /// The events that close a complete stream.
+    fn complete(&mut self, out: &mut Vec<u8>);
+    /// The events that end a broken one.
+    fn broken(&mut self, message: &str, out: &mut Vec<u8>);
+
+    /// The events for these bytes of the chat stream.
+    fn events(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let chunks = chat_chunks(self.decoder(), bytes);
+        for chunk in chunks {
+            if self.ended() {
+                break;
+            }
+            match chunk {
+                Some(c) => self.chunk(&c, &mut out),
+                None => self.complete(&mut out),
+            }
+        }
+        out
+    }
+
+    /// The stream ended without `[DONE]` or an error: the events that close it if it was
+    /// complete (a provider that sends no `[DONE]`), else those of a broken stream.
+    fn last_events(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.ended() {
+            if self.finished() {
+                self.complete(&mut out);
+            } else {
+                self.broken("The stream ended before it was complete.", &mut out);
+            }
+        }
+        out
+    }
+}
+
 /// The chat chunks these bytes of a chat stream complete, parsed (`None`: `[DONE]`; a chunk
 /// that is not JSON is skipped: the relay already ended such a stream with an error).
 fn chat_chunks(decoder: &mut SseDecoder, bytes: &[u8]) -> Vec<Option<Value>> {

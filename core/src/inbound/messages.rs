@@ -7,7 +7,7 @@ use crate::sse::SseDecoder;
 use serde_json::{json, Map, Value};
 
 pub use super::parse;
-use super::{field, sse_event as event};
+use super::{field, sse_event as event, ChunkEvents};
 
 /// Shorter spellings of a Claude model name as Claude Code and the Anthropic SDKs send it, to
 /// try in turn when the name itself is no group: without Claude Code's context-window suffix
@@ -355,6 +355,27 @@ pub struct StreamTranslator {
     ended: bool,
 }
 
+impl super::ChunkEvents for StreamTranslator {
+    fn decoder(&mut self) -> &mut SseDecoder {
+        &mut self.decoder
+    }
+    fn ended(&self) -> bool {
+        self.ended
+    }
+    fn finished(&self) -> bool {
+        self.stop_reason.is_some()
+    }
+    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) {
+        StreamTranslator::chunk(self, chunk, out);
+    }
+    fn complete(&mut self, out: &mut Vec<u8>) {
+        self.finish(out);
+    }
+    fn broken(&mut self, message: &str, out: &mut Vec<u8>) {
+        self.error("api_error", message, out);
+    }
+}
+
 impl StreamTranslator {
     pub fn new() -> Self {
         Self::default()
@@ -362,35 +383,12 @@ impl StreamTranslator {
 
     /// The events for these bytes of the chat stream.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for chunk in super::chat_chunks(&mut self.decoder, bytes) {
-            if self.ended {
-                break;
-            }
-            match chunk {
-                Some(c) => self.chunk(&c, &mut out),
-                None => self.finish(&mut out),
-            }
-        }
-        out
+        self.events(bytes)
     }
 
-    /// The stream ended without `[DONE]` or an error: the events that close it, if it was
-    /// complete; else an error event.
+    /// The stream ended: the events that close it.
     pub fn end(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        if !self.ended {
-            if self.stop_reason.is_some() {
-                self.finish(&mut out);
-            } else {
-                self.error(
-                    "api_error",
-                    "The stream ended before it was complete.",
-                    &mut out,
-                );
-            }
-        }
-        out
+        self.last_events()
     }
 
     fn chunk(&mut self, c: &Value, out: &mut Vec<u8>) {

@@ -61,8 +61,8 @@ pub fn find_item<'a>(response: &'a Value, input_items: &'a [Value], id: &str) ->
         .find(|i| i["id"].as_str() == Some(id))
 }
 
-/// The request fields a Responses request may hold; any other is refused by name (as OpenAI
-/// does), so a typo does not pass silently.
+/// The request fields a Responses request may hold (with [`ROUTER_FIELDS`]); any other is
+/// refused by name (as OpenAI does), so a typo does not pass silently.
 const FIELDS: &[&str] = &[
     "model",
     "input",
@@ -91,28 +91,19 @@ const FIELDS: &[&str] = &[
     "background",
     "conversation",
     "prompt",
-    // The router's own (LiteLLM's): passed on to routing as in a chat request.
-    "fallbacks",
-    "num_retries",
-    "timeout",
-    "tags",
-    "mock_response",
-    "caching",
-    "cache",
-    "no-cache",
-    "drop_params",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "disable_fallbacks",
 ];
 
-/// Fields passed to the chat request as they are.
+/// Of [`FIELDS`], those passed to the chat request as they are.
 const PASSED: &[&str] = &[
     "temperature",
     "top_p",
     "parallel_tool_calls",
     "service_tier",
     "top_logprobs",
+];
+
+/// The router's own (LiteLLM's) request fields, passed on to routing as in a chat request.
+const ROUTER_FIELDS: &[&str] = &[
     "fallbacks",
     "num_retries",
     "timeout",
@@ -134,7 +125,8 @@ pub fn to_chat(
     history: Vec<Value>,
     ids: &Ids,
 ) -> Result<Translated, Error> {
-    if let Some(unknown) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+    let known = |k: &str| FIELDS.contains(&k) || ROUTER_FIELDS.contains(&k);
+    if let Some(unknown) = m.keys().find(|k| !known(k)) {
         return Err(field(unknown, "Unknown parameter"));
     }
     for unserved in ["background", "conversation", "prompt"] {
@@ -168,7 +160,7 @@ pub fn to_chat(
     let mut chat = Map::new();
     chat.insert("model".into(), Value::String(model));
     chat.insert("messages".into(), Value::Array(messages));
-    for key in PASSED {
+    for key in PASSED.iter().chain(ROUTER_FIELDS) {
         if let Some(v) = m.get(*key).filter(|v| !v.is_null()) {
             chat.insert((*key).to_string(), v.clone());
         }

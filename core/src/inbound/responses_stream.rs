@@ -4,7 +4,7 @@
 //! finished response is kept for the store.
 
 use super::responses::{self, Ids};
-use super::sse_event;
+use super::{sse_event, ChunkEvents};
 use crate::sse::SseDecoder;
 use serde_json::{json, Map, Value};
 
@@ -29,6 +29,27 @@ pub struct StreamTranslator {
     ended: bool,
 }
 
+impl super::ChunkEvents for StreamTranslator {
+    fn decoder(&mut self) -> &mut SseDecoder {
+        &mut self.decoder
+    }
+    fn ended(&self) -> bool {
+        self.ended
+    }
+    fn finished(&self) -> bool {
+        self.finish.is_some()
+    }
+    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) {
+        StreamTranslator::chunk(self, chunk, out);
+    }
+    fn complete(&mut self, out: &mut Vec<u8>) {
+        StreamTranslator::complete(self, out);
+    }
+    fn broken(&mut self, message: &str, out: &mut Vec<u8>) {
+        self.fail("stream_incomplete", message, out);
+    }
+}
+
 impl StreamTranslator {
     /// A translator for the response `shell` (from [`responses::shell`]) will become.
     pub fn new(shell: Map<String, Value>, ids: Ids) -> Self {
@@ -49,35 +70,12 @@ impl StreamTranslator {
 
     /// The events for these bytes of the chat stream.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for chunk in super::chat_chunks(&mut self.decoder, bytes) {
-            if self.ended {
-                break;
-            }
-            match chunk {
-                Some(c) => self.chunk(&c, &mut out),
-                None => self.complete(&mut out),
-            }
-        }
-        out
+        self.events(bytes)
     }
 
-    /// The stream ended: the events that close it if it was complete (a provider that sends
-    /// no `[DONE]`), else an error.
+    /// The stream ended: the events that close it.
     pub fn end(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        if !self.ended {
-            if self.finish.is_some() {
-                self.complete(&mut out);
-            } else {
-                self.fail(
-                    "stream_incomplete",
-                    "The stream ended before it was complete.",
-                    &mut out,
-                );
-            }
-        }
-        out
+        self.last_events()
     }
 
     /// The finished response (once `response.completed` or `response.incomplete` went out).
