@@ -111,6 +111,11 @@ impl RouterShard {
                 "CREATE INDEX IF NOT EXISTS responses_expiry ON responses (expires_at)",
                 None,
             )?;
+            // Which response holds an item (`item_reference` names items, not responses).
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS response_items (item_id TEXT PRIMARY KEY, response_id TEXT NOT NULL)",
+                None,
+            )?;
             self.responses_table.set(true);
         }
         #[derive(Deserialize)]
@@ -118,24 +123,42 @@ impl RouterShard {
             record: String,
         }
         let now = SqlStorageValue::Float(js_sys::Date::now());
+        let found = |query: &str, key: String| -> Result<ResponseReply> {
+            let rows: Vec<Row> = sql
+                .exec(query, vec![SqlStorageValue::String(key), now.clone()])?
+                .to_array()?;
+            let record = rows
+                .first()
+                .and_then(|r| serde_json::from_str::<StoredResponse>(&r.record).ok());
+            Ok(ResponseReply {
+                record,
+                deleted: false,
+            })
+        };
         let reply = match op {
-            ResponseOp::Get { id } => {
-                let rows: Vec<Row> = sql
-                    .exec(
-                        "SELECT record FROM responses WHERE id = ? AND expires_at > ?",
-                        vec![SqlStorageValue::String(id), now],
-                    )?
-                    .to_array()?;
-                let record = rows
-                    .first()
-                    .and_then(|r| serde_json::from_str::<StoredResponse>(&r.record).ok());
-                ResponseReply {
-                    record,
-                    deleted: false,
-                }
-            }
+            ResponseOp::Get { id } => found(
+                "SELECT record FROM responses WHERE id = ? AND expires_at > ?",
+                id,
+            )?,
+            ResponseOp::GetByItem { item_id } => found(
+                "SELECT r.record FROM response_items i JOIN responses r ON r.id = i.response_id WHERE i.item_id = ? AND r.expires_at > ?",
+                item_id,
+            )?,
             ResponseOp::Put { record } => {
-                sql.exec("DELETE FROM responses WHERE expires_at <= ?", vec![now])?;
+                sql.exec(
+                    "DELETE FROM response_items WHERE response_id IN (SELECT id FROM responses WHERE expires_at <= ?)",
+                    vec![now.clone()],
+                )?;
+                sql.exec("DELETE FROM responses WHERE expires_at <= ?", vec![now.clone()])?;
+                for item in record.item_ids() {
+                    sql.exec(
+                        "INSERT OR REPLACE INTO response_items (item_id, response_id) VALUES (?, ?)",
+                        vec![
+                            SqlStorageValue::String(item.to_string()),
+                            SqlStorageValue::String(record.id.clone()),
+                        ],
+                    )?;
+                }
                 let text = serde_json::to_string(&record)?;
                 sql.exec(
                     "INSERT OR REPLACE INTO responses (id, expires_at, record) VALUES (?, ?, ?)",
@@ -148,6 +171,10 @@ impl RouterShard {
                 ResponseReply::default()
             }
             ResponseOp::Delete { id } => {
+                sql.exec(
+                    "DELETE FROM response_items WHERE response_id = ?",
+                    vec![SqlStorageValue::String(id.clone())],
+                )?;
                 let gone: Vec<serde_json::Value> = sql
                     .exec(
                         "DELETE FROM responses WHERE id = ? AND expires_at > ? RETURNING id",

@@ -27,14 +27,48 @@ pub struct StoredResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum ResponseOp {
-    Get { id: String },
-    Put { record: StoredResponse },
-    Delete { id: String },
+    Get {
+        id: String,
+    },
+    /// The response holding the item `item_id` (an `item_reference`), in its output or input.
+    GetByItem {
+        item_id: String,
+    },
+    Put {
+        record: StoredResponse,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+impl StoredResponse {
+    /// The ids of its items, output and input: what a `GetByItem` finds it by.
+    pub fn item_ids(&self) -> impl Iterator<Item = &str> {
+        let output = self.response["output"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        output
+            .iter()
+            .chain(&self.input_items)
+            .filter_map(|i| i["id"].as_str())
+    }
+
+    /// The item `id`, among its output and input items.
+    pub fn item(&self, id: &str) -> Option<&Value> {
+        let output = self.response["output"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        output
+            .iter()
+            .chain(&self.input_items)
+            .find(|i| i["id"].as_str() == Some(id))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResponseReply {
-    /// What `Get` found (unexpired).
+    /// What `Get` or `GetByItem` found (unexpired).
     #[serde(default)]
     pub record: Option<StoredResponse>,
     /// Whether `Delete` removed one.

@@ -234,6 +234,9 @@ test("a virtual key cannot read, continue or delete another key's responses", as
   await assert.rejects(b.responses.inputItems.list(mine.id), (e) => e.status === 404);
   await assert.rejects(b.responses.delete(mine.id), (e) => e.status === 404);
   await assert.rejects(b.responses.create({ model: "gpt-4o-mini", input: "and?", previous_response_id: mine.id }), (e) => e.status === 400);
+  const calls = r.mock.callsTo("oa").length;
+  await assert.rejects(b.responses.create({ model: "gpt-4o-mini", input: [{ type: "item_reference", id: mine.output[0].id }] }), (e) => e.status === 400, "another key's item, by reference");
+  assert.equal(r.mock.callsTo("oa").length, calls, "and OpenAI (which would resolve it) was not asked");
   await assert.rejects(oa.responses.retrieve(mine.id), (e) => e.status === 404, "the master key reads only its own");
   assert.equal((await a.responses.retrieve(mine.id)).output_text, "echo: my secret");
 });

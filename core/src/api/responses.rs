@@ -213,8 +213,11 @@ fn continue_natively(m: &mut serde_json::Map<String, Value>, previous: Option<&S
     m.insert("input".into(), Value::Array(items));
 }
 
-/// `item_reference` input items replaced by the items they name, from the caller's own stored
-/// responses (what the Vercel AI SDK sends for earlier turns when `store` is on).
+/// `item_reference` input items replaced by the items they name, found among the caller's own
+/// stored responses (what the Vercel AI SDK sends for earlier turns when `store` is on). On a
+/// passed-through request, a reference to an item the provider made stays a reference, once it
+/// is found to be the caller's: one that is not is refused, never left for the provider to
+/// resolve (it would, for any key of the same account).
 async fn resolve_references(
     m: &mut serde_json::Map<String, Value>,
     store: &dyn ResponseStore,
@@ -224,36 +227,24 @@ async fn resolve_references(
     let Some(Value::Array(items)) = m.get_mut("input") else {
         return Ok(());
     };
-    let mut records: Vec<StoredResponse> = Vec::new();
     for (i, item) in items.iter_mut().enumerate() {
         if item["type"] != "item_reference" {
             continue;
         }
         let id = item["id"].as_str().unwrap_or("").to_string();
-        let missing = || {
-            Error::invalid(
-                format!("Item with id '{id}' not found."),
-                Some(format!("input[{i}]")),
-            )
+        let op = ResponseOp::GetByItem {
+            item_id: id.clone(),
         };
-        let Some(response_id) = Ids::response_of(&id) else {
-            if passed_on {
-                continue; // the provider's own id: the provider resolves it
+        let record = store.apply(owner, op).await?.record;
+        match record.as_ref().and_then(|r| Some((r.native, r.item(&id)?))) {
+            Some((true, _)) if passed_on => {}
+            Some((_, found)) => *item = found.clone(),
+            None => {
+                return Err(Error::invalid(
+                    format!("Item with id '{id}' not found."),
+                    Some(format!("input[{i}]")),
+                ))
             }
-            return Err(missing());
-        };
-        if !records.iter().any(|r| r.id == response_id) {
-            let op = ResponseOp::Get {
-                id: response_id.clone(),
-            };
-            records.extend(store.apply(owner, op).await?.record);
-        }
-        let record = records.iter().find(|r| r.id == response_id);
-        let found = record.and_then(|r| responses::find_item(&r.response, &r.input_items, &id));
-        match found {
-            Some(found) => *item = found.clone(),
-            None if passed_on => {} // the provider's own id: the provider resolves it
-            None => return Err(missing()),
         }
     }
     Ok(())

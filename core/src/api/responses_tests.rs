@@ -617,3 +617,38 @@ fn a_wildcard_openai_group_passes_through_with_the_model_asked_for() {
         "gpt-4.1"
     );
 }
+
+#[test]
+fn a_passed_through_item_reference_must_be_the_callers_own() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(NATIVE, native_answer("resp_up5", "Mine."));
+    let app = app(&up);
+    let gen = block_on(app.handle(req("POST", "/key/generate", &[AUTH], "{}")));
+    let other = format!("Bearer {}", body_json(&gen)["key"].as_str().unwrap());
+    post(&app, MASTER, r#"{"model":"o","input":"secret"}"#);
+    let reference = r#"{"model":"o","input":[{"type":"item_reference","id":"msg_resp_up5"},{"role":"user","content":"go on"}]}"#;
+    // Another key (or an id nobody stored) is refused here; the provider would have resolved it.
+    for who in [other.as_str(), MASTER] {
+        let body = if who == MASTER {
+            reference.replace("msg_resp_up5", "msg_unknown")
+        } else {
+            reference.to_string()
+        };
+        let r = post(&app, who, &body);
+        assert_eq!(r.status, 400, "{who}");
+        assert_eq!(body_json(&r)["error"]["param"], "input[0]");
+    }
+    assert_eq!(
+        up.calls.borrow().len(),
+        1,
+        "no reference reached the provider"
+    );
+    // The owner's reference to the provider's own item goes on as a reference.
+    let r = post(&app, MASTER, reference);
+    assert_eq!(r.status, 200);
+    let sent: Value = serde_json::from_slice(&up.calls.borrow()[1].body).unwrap();
+    assert_eq!(
+        sent["input"][0],
+        serde_json::json!({"type": "item_reference", "id": "msg_resp_up5"})
+    );
+}

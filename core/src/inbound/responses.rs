@@ -41,24 +41,6 @@ impl Ids {
     pub fn input(&self, n: usize) -> String {
         format!("msg_{}in{n:02}", self.base)
     }
-
-    /// The response an item id of this router's came from (its ids carry their response's),
-    /// so an `item_reference` finds its item without an index.
-    pub fn response_of(item_id: &str) -> Option<String> {
-        let (_, rest) = item_id.split_once('_')?;
-        let base = rest.get(..rest.len().checked_sub(2)?)?;
-        let base = base.strip_suffix("in").unwrap_or(base);
-        (!base.is_empty()).then(|| format!("resp_{base}"))
-    }
-}
-
-/// The item `id` among a stored response's output and input items.
-pub fn find_item<'a>(response: &'a Value, input_items: &'a [Value], id: &str) -> Option<&'a Value> {
-    let output = response["output"].as_array().map_or(&[][..], Vec::as_slice);
-    output
-        .iter()
-        .chain(input_items)
-        .find(|i| i["id"].as_str() == Some(id))
 }
 
 /// The request fields a Responses request may hold (with [`ROUTER_FIELDS`]); any other is

@@ -12,6 +12,8 @@ type Key = (String, String);
 
 pub struct MemoryResponses {
     entries: RefCell<HashMap<Key, StoredResponse>>,
+    /// (owner, item id) -> the id of the response holding it.
+    items: RefCell<HashMap<Key, String>>,
     /// Keys in the order they were stored (a deleted or replaced one is skipped when reached).
     order: RefCell<VecDeque<Key>>,
     clock: Rc<dyn Clock>,
@@ -22,6 +24,7 @@ impl MemoryResponses {
     pub fn new(clock: Rc<dyn Clock>, capacity: usize) -> Self {
         MemoryResponses {
             entries: RefCell::new(HashMap::new()),
+            items: RefCell::new(HashMap::new()),
             order: RefCell::new(VecDeque::new()),
             clock,
             capacity: capacity.max(1),
@@ -31,7 +34,21 @@ impl MemoryResponses {
     fn apply_now(&self, owner: &str, op: ResponseOp) -> ResponseReply {
         let now = self.clock.now_ms();
         let mut entries = self.entries.borrow_mut();
+        let mut items = self.items.borrow_mut();
         match op {
+            ResponseOp::GetByItem { item_id } => {
+                let key = (owner.to_string(), item_id);
+                let id = items.get(&key).cloned().unwrap_or_default();
+                let record = entries.get(&(owner.to_string(), id));
+                let record = record.filter(|r| r.expires_at_ms > now).cloned();
+                if record.is_none() {
+                    items.remove(&key);
+                }
+                ResponseReply {
+                    record,
+                    deleted: false,
+                }
+            }
             ResponseOp::Get { id } => {
                 let key = (owner.to_string(), id);
                 let record = entries.get(&key).filter(|r| r.expires_at_ms > now).cloned();
@@ -49,7 +66,14 @@ impl MemoryResponses {
                     let Some(oldest) = order.pop_front() else {
                         break;
                     };
-                    entries.remove(&oldest);
+                    if let Some(gone) = entries.remove(&oldest) {
+                        for item in gone.item_ids() {
+                            items.remove(&(oldest.0.clone(), item.to_string()));
+                        }
+                    }
+                }
+                for item in record.item_ids() {
+                    items.insert((owner.to_string(), item.to_string()), record.id.clone());
                 }
                 let key = (owner.to_string(), record.id.clone());
                 order.push_back(key.clone());
@@ -105,6 +129,18 @@ mod tests {
         }
         assert!(!get("k1", "a") && get("k1", "b") && get("k1", "c"));
         assert!(!get("k2", "b"), "another owner's");
+        assert!(
+            store
+                .apply_now(
+                    "k1",
+                    ResponseOp::GetByItem {
+                        item_id: "c".into()
+                    }
+                )
+                .record
+                .is_none(),
+            "no items of its own"
+        );
         // A deleted entry's place in the queue does not evict a living one early.
         store.apply_now("k1", ResponseOp::Delete { id: "b".into() });
         store.apply_now(
