@@ -176,7 +176,11 @@ pub(super) async fn create(
             req.body.insert("metadata".into(), meta.clone());
         }
         let resp = call(router, services, req, caller).await?;
-        return Ok(watched(resp, NativeEvents::default(), keep).await);
+        // Nothing to keep: the provider's answer goes out as it came.
+        return Ok(match keep {
+            Some(keep) => watched(resp, NativeEvents::default(), Some(keep)).await,
+            None => resp,
+        });
     }
     let t = responses::to_chat(&m, history, &ids)?;
     let shell = responses::shell(&m, &ids, (now_ms / 1000.0) as u64);
@@ -253,15 +257,15 @@ async fn resolve_references(
 /// What turns an answer's stream into the client's: the chat-to-Responses translator, or a
 /// watcher of the provider's own events that passes them on unchanged.
 trait Events: 'static {
-    fn push(&mut self, bytes: &[u8]) -> Vec<u8>;
+    fn push(&mut self, bytes: Vec<u8>) -> Vec<u8>;
     fn end(&mut self) -> Vec<u8>;
     /// The finished response, once the stream has shown it.
     fn finished(&self) -> Option<&Value>;
 }
 
 impl Events for StreamTranslator {
-    fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        StreamTranslator::push(self, bytes)
+    fn push(&mut self, bytes: Vec<u8>) -> Vec<u8> {
+        StreamTranslator::push(self, &bytes)
     }
     fn end(&mut self) -> Vec<u8> {
         StreamTranslator::end(self)
@@ -280,10 +284,16 @@ struct NativeEvents {
 }
 
 impl Events for NativeEvents {
-    fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+    fn push(&mut self, bytes: Vec<u8>) -> Vec<u8> {
         let mut events: Vec<SseEvent> = Vec::new();
-        self.decoder.push(bytes, &mut events);
+        self.decoder.push(&bytes, &mut events);
+        let contains = |data: &[u8], word: &[u8]| data.windows(word.len()).any(|w| w == word);
         for ev in events {
+            // Only the last event is read whole (the words are its type's).
+            let last = [&b"response.completed"[..], b"response.incomplete"];
+            if !last.iter().any(|w| contains(&ev.data, w)) {
+                continue;
+            }
             let Ok(v) = serde_json::from_slice::<Value>(&ev.data) else {
                 continue;
             };
@@ -294,7 +304,7 @@ impl Events for NativeEvents {
                 self.done = Some(v["response"].clone());
             }
         }
-        bytes.to_vec()
+        bytes
     }
     fn end(&mut self) -> Vec<u8> {
         Vec::new()
@@ -341,10 +351,16 @@ fn stream(chunks: ClientStream, events: impl Events, keep: Option<ToStore>) -> C
             let (t, keep) = (t.clone(), keep.clone());
             async move {
                 let out = match chunk {
-                    Some(c) => t.borrow_mut().push(&c),
+                    Some(c) => t.borrow_mut().push(c),
                     None => t.borrow_mut().end(),
                 };
-                let finished = t.borrow().finished().cloned();
+                // Stored once, when the finished response shows (and only if still to keep).
+                let pending = keep.borrow().is_some();
+                let finished = if pending {
+                    t.borrow().finished().cloned()
+                } else {
+                    None
+                };
                 if let Some(response) = finished {
                     let taken = keep.borrow_mut().take();
                     if let Some(k) = taken {
