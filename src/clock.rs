@@ -1,19 +1,18 @@
-//! The clock port over the platform: `Date.now()` and `setTimeout` (through gloo-timers).
+//! The clock port: the time JavaScript gave on entering the host (the platform's clock does not
+//! move while code runs, so reading it again would only cost a crossing) and sleeps that are
+//! deadlines in their task's list (`host::executor::Sleep`).
 
+use crate::host::executor::{now, Sleep};
 use switchyard_core::ports::{Clock, LocalFuture};
 
-pub struct JsClock;
+pub struct HostClock;
 
-impl Clock for JsClock {
+impl Clock for HostClock {
     fn now_ms(&self) -> f64 {
-        js_sys::Date::now()
+        now()
     }
 
     fn sleep(&self, ms: u64) -> LocalFuture<()> {
-        // setTimeout takes a 32-bit delay; anything longer is clamped (about 24 days).
-        let ms = u32::try_from(ms)
-            .unwrap_or(i32::MAX as u32)
-            .min(i32::MAX as u32);
-        Box::pin(gloo_timers::future::TimeoutFuture::new(ms))
+        Box::pin(Sleep::until(now() + ms as f64))
     }
 }

@@ -2,13 +2,13 @@
 //! `--var`, a `.dev.vars` entry or a secret) or a table in `wrangler.toml` `[vars]`; or, when
 //! the `CONFIG_KV` namespace is bound and holds the key `router_config`, that text, which is
 //! checked again at most every `KV_CHECK_MS` so a change takes effect without a redeploy.
-//! `os.environ/NAME` values resolve against the environment.
+//! `os.environ/NAME` values resolve against the environment's string variables and secrets.
 
-use js_sys::{Reflect, JSON};
+use crate::host::executor::now;
+use crate::kv_cache::kv_get;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use switchyard_core::Error;
-use wasm_bindgen::JsValue;
-use worker::Env;
 
 pub const CONFIG_VAR: &str = "ROUTER_CONFIG";
 
@@ -18,19 +18,28 @@ pub const KV_KEY: &str = "router_config";
 /// `CONFIG_RELOAD_SECONDS` says otherwise.
 pub const KV_CHECK_MS: f64 = 10_000.0;
 
-/// The config text from the environment variable.
-pub fn env_text(env: &Env) -> Result<String, Error> {
-    let value =
-        Reflect::get(env.as_ref(), &JsValue::from_str(CONFIG_VAR)).unwrap_or(JsValue::UNDEFINED);
-    if let Some(s) = value.as_string() {
-        Ok(s)
-    } else if value.is_object() {
-        Ok(JSON::stringify(&value)
-            .ok()
-            .and_then(|s| s.as_string())
-            .unwrap_or_default())
-    } else {
-        Err(Error::Config {
+/// What the host knows of the Worker's environment, given once per instance by JavaScript.
+pub struct HostEnv {
+    /// String variables and secrets by name.
+    pub vars: HashMap<String, String>,
+    /// `ROUTER_CONFIG` as text (a table in `[vars]` arrives as its JSON).
+    pub config: Option<String>,
+    /// The `ROUTER_STATE` Durable Object namespace is bound.
+    pub durable: bool,
+    /// The `ROUTER_CACHE` KV namespace is bound.
+    pub cache: bool,
+    /// The `CONFIG_KV` namespace is bound.
+    pub config_kv: bool,
+}
+
+impl HostEnv {
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+
+    /// The config text from the environment variable.
+    pub fn config_text(&self) -> Result<String, Error> {
+        self.config.clone().ok_or_else(|| Error::Config {
             message: format!(
                 "No router config: set the {CONFIG_VAR} variable (or the {KV_KEY} key in the {KV_BINDING} KV namespace) to your LiteLLM-style config (JSON or YAML)."
             ),
@@ -49,9 +58,12 @@ pub struct KvReload {
 
 impl KvReload {
     /// `None` when no `CONFIG_KV` namespace is bound.
-    pub fn new(env: &Env, current: Option<String>) -> Option<Self> {
-        env.kv(KV_BINDING).ok()?;
-        let every_ms = string_binding(env, "CONFIG_RELOAD_SECONDS")
+    pub fn new(env: &HostEnv, current: Option<String>) -> Option<Self> {
+        if !env.config_kv {
+            return None;
+        }
+        let every_ms = env
+            .var("CONFIG_RELOAD_SECONDS")
             .and_then(|s| s.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s > 0.0)
             .map_or(KV_CHECK_MS, |s| s * 1000.0);
@@ -63,27 +75,27 @@ impl KvReload {
         })
     }
 
-    async fn read(&self, env: &Env) -> Option<String> {
-        self.checked_at.set(js_sys::Date::now());
-        let kv = env.kv(KV_BINDING).ok()?;
-        kv.get(KV_KEY).text().await.ok().flatten()
+    async fn read(&self) -> Option<String> {
+        self.checked_at.set(now());
+        let bytes = kv_get(KV_BINDING, KV_KEY).await.ok().flatten()?;
+        String::from_utf8(bytes).ok()
     }
 
     /// On an isolate's first request: the config in KV, if it differs from the variable's.
-    pub async fn first_load(&self, env: &Env) -> Option<String> {
+    pub async fn first_load(&self) -> Option<String> {
         if self.loaded.replace(true) {
             return None;
         }
-        self.take_if_new(self.read(env).await)
+        self.take_if_new(self.read().await)
     }
 
     pub fn due(&self) -> bool {
-        js_sys::Date::now() - self.checked_at.get() >= self.every_ms
+        now() - self.checked_at.get() >= self.every_ms
     }
 
     /// The config in KV, if it changed since the last look.
-    pub async fn check(&self, env: &Env) -> Option<String> {
-        self.take_if_new(self.read(env).await)
+    pub async fn check(&self) -> Option<String> {
+        self.take_if_new(self.read().await)
     }
 
     fn take_if_new(&self, text: Option<String>) -> Option<String> {
@@ -94,10 +106,4 @@ impl KvReload {
         *self.current.borrow_mut() = Some(text.clone());
         Some(text)
     }
-}
-
-pub fn string_binding(env: &Env, name: &str) -> Option<String> {
-    Reflect::get(env.as_ref(), &JsValue::from_str(name))
-        .ok()
-        .and_then(|v| v.as_string())
 }

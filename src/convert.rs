@@ -1,20 +1,15 @@
-//! Conversions between the runtime's `Request`/`Response` (the raw web types: the `worker`
-//! crate's wrappers cost extra JS calls per request, such as reading `cf`) and the core's plain
-//! types.
+//! Between the platform's request and response and the core's plain types: the head arrives as
+//! one text, the body is read by a [`Kind::Body`] operation once the core has said the request
+//! may go on, and the answer leaves as one [`Kind::Respond`] instruction (a streamed answer as
+//! a task that writes [`Kind::Chunk`]s as the client reads them).
 
-use crate::clock::JsClock;
-use crate::js_glue::{
-    bytes_of, header_pairs, header_text, headers_from, headers_text, js_message, read_chunk,
-    reader_of, request_bytes, response_of,
-};
+use crate::host::executor::{emit, now, spawn, Op, Reply, Sleep};
+use crate::host::wire::Kind;
+use crate::transport::{header_pairs, header_text};
 use futures::future::{select, Either};
 use futures::StreamExt;
-use js_sys::futures::JsFuture;
-use switchyard_core::ports::Clock;
+use switchyard_core::relay::ClientStream;
 use switchyard_core::{Error, HttpBody, HttpRequest, HttpResponse};
-use wasm_bindgen::JsValue;
-use worker::web_sys::{Request, Response};
-use worker::ResponseBuilder;
 
 /// The path and query of a serialized URL (`https://host/p?q#f` -> `/p?q`).
 pub fn path_of(url: &str) -> String {
@@ -24,23 +19,28 @@ pub fn path_of(url: &str) -> String {
     path.split('#').next().unwrap_or("/").to_string()
 }
 
-/// The request's method, path and headers; its body is read later by [`read_body`], once the
-/// core has said the request may go on.
-pub fn read_head(req: &Request) -> HttpRequest {
+/// The request's method, path and headers from `method\nurl\nname\nvalue\n...`; its body is
+/// read later by [`read_body`].
+pub fn read_head(head: &str) -> HttpRequest {
+    let mut parts = head.splitn(3, '\n');
+    let method = parts.next().unwrap_or("GET").to_string();
+    let path = path_of(parts.next().unwrap_or("/"));
     HttpRequest {
-        method: req.method(),
-        path: path_of(&req.url()),
-        headers: header_pairs(&headers_text(&req.headers())),
+        method,
+        path,
+        headers: header_pairs(parts.next().unwrap_or("")),
         body: Vec::new(),
     }
 }
 
-/// Reads the body into `head`, refusing bodies over `limit` bytes before reading them whole
-/// when the client declares the length, and while reading them when it does not; a body
-/// still arriving after `within_ms` is a 408 (a slow-body client must not hold the request
-/// open).
+/// Code of a [`Kind::Body`] answer whose body went past its limit.
+const TOO_LARGE: u32 = 413;
+
+/// Reads the body into `head`, refusing bodies over `limit` bytes before reading them when the
+/// client declares the length, and while reading them when it does not; a body still arriving
+/// after `within_ms` is a 408 (a slow-body client must not hold the request open).
 pub async fn read_body(
-    req: &Request,
+    task: u32,
     head: &mut HttpRequest,
     limit: usize,
     within_ms: u64,
@@ -54,68 +54,80 @@ pub async fn read_body(
     if matches!(head.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
         return Ok(());
     }
-    let read = Box::pin(async {
-        if declared.is_some() {
-            JsFuture::from(request_bytes(req))
-                .await
-                .map(bytes_of)
-                .map_err(body_error)
-        } else {
-            read_capped(req, limit).await
-        }
+    let cap = u32::try_from(limit).unwrap_or(u32::MAX);
+    let read = Op::new(|o, id, _| {
+        o.kind(Kind::Body).u32(id).u32(task).u32(cap);
     });
-    let body = match select(read, JsClock.sleep(within_ms)).await {
-        Either::Left((body, _)) => body?,
+    let deadline = Sleep::until(now() + within_ms as f64);
+    let reply = match select(read, deadline).await {
+        Either::Left((reply, _)) => reply,
         Either::Right(_) => {
             return Err(Error::BodyTimeout {
                 after_ms: within_ms,
             })
         }
     };
-    if body.len() > limit {
-        return Err(Error::PayloadTooLarge { limit_bytes: limit });
-    }
-    head.body = body;
-    Ok(())
-}
-
-async fn read_capped(req: &Request, limit: usize) -> Result<Vec<u8>, Error> {
-    let Some(stream) = req.body() else {
-        return Ok(Vec::new()); // no body
-    };
-    let reader = reader_of(&stream);
-    let mut body = Vec::new();
-    loop {
-        let chunk = JsFuture::from(read_chunk(&reader))
-            .await
-            .map_err(body_error)?;
-        if chunk.is_undefined() {
-            return Ok(body);
+    match reply {
+        Reply::Done {
+            code: TOO_LARGE, ..
+        } => Err(Error::PayloadTooLarge { limit_bytes: limit }),
+        Reply::Done { bytes, .. } if bytes.len() > limit => {
+            Err(Error::PayloadTooLarge { limit_bytes: limit })
         }
-        body.extend_from_slice(&bytes_of(chunk));
-        if body.len() > limit {
-            return Err(Error::PayloadTooLarge { limit_bytes: limit });
+        Reply::Done { bytes, .. } => {
+            head.body = bytes;
+            Ok(())
         }
+        Reply::Failed(m) | Reply::Stream { headers: m, .. } => Err(Error::invalid(
+            format!("Could not read the request body: {m}"),
+            None,
+        )),
     }
 }
 
-fn body_error(e: JsValue) -> Error {
-    Error::invalid(
-        format!("Could not read the request body: {}", js_message(&e)),
-        None,
-    )
-}
-
-pub fn write_response(resp: HttpResponse) -> worker::Result<Response> {
+/// Answers request `task` with `resp`; a streamed body becomes its own task, under the same
+/// request.
+pub fn respond(task: u32, resp: HttpResponse) {
     let headers = header_text(&resp.headers);
     match resp.body {
-        HttpBody::Bytes(b) => Ok(response_of(resp.status, &headers, &b)?),
+        HttpBody::Bytes(b) => emit(|o| {
+            o.kind(Kind::Respond)
+                .u32(task)
+                .u16(resp.status)
+                .text(&headers)
+                .u8(0)
+                .bytes(&b);
+        }),
         HttpBody::Stream(s) => {
-            let streamed = ResponseBuilder::new()
-                .with_status(resp.status)
-                .with_headers(worker::Headers(headers_from(&headers)))
-                .from_stream(s.map(Ok::<Vec<u8>, worker::Error>))?;
-            Ok(streamed.into())
+            let stream = spawn(write_stream(s), task);
+            emit(|o| {
+                o.kind(Kind::Respond)
+                    .u32(task)
+                    .u16(resp.status)
+                    .text(&headers)
+                    .u8(1)
+                    .u32(stream);
+            });
+        }
+    }
+}
+
+/// A streamed answer: a chunk each time the client asks for more, then the end (the task's
+/// [`Kind::Ended`]). The client going away cancels the task, and with it the upstream read.
+async fn write_stream(mut s: ClientStream) {
+    let (me, _) = crate::host::executor::current();
+    loop {
+        let want = Op::new(|o, id, _| {
+            o.kind(Kind::Want).u32(id).u32(me);
+        });
+        if let Reply::Failed(_) = want.await {
+            return;
+        }
+        match s.next().await {
+            Some(chunk) => emit(|o| {
+                o.kind(Kind::Chunk).u32(me).bytes(&chunk);
+            }),
+            None => return,
         }
     }
 }

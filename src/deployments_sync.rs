@@ -4,14 +4,13 @@
 //! putting it in force; an isolate loads the saved overlay before its first request and checks
 //! for a newer one at most every `CHECK_MS` (after a response, never before one).
 
-use crate::state_backend::BINDING;
-use crate::state_object::DeploymentsChange;
+use crate::host::executor::now;
+use crate::log;
+use crate::state_backend::call;
 use std::cell::Cell;
 use switchyard_core::ports::{DeploymentStore, LocalFuture, SaveOutcome, SavedOverlay};
 use switchyard_core::router::Overlay;
 use switchyard_core::{Error, Router};
-use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit};
 
 /// How stale an isolate's model list may get, in ms.
 pub const CHECK_MS: f64 = 2_000.0;
@@ -23,31 +22,22 @@ fn internal(e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// The `deployments` Durable Object as the core's [`DeploymentStore`].
-#[derive(Clone)]
-pub struct DurableDeployments {
-    pub env: Env,
+/// A change: the new overlay and the version it was made from (what `PUT /deployments` takes).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct DeploymentsChange {
+    pub base_version: u64,
+    pub overlay: Overlay,
 }
 
+/// The `deployments` Durable Object as the core's [`DeploymentStore`].
+#[derive(Clone)]
+pub struct DurableDeployments;
+
 impl DurableDeployments {
-    async fn call(
-        &self,
-        method: Method,
-        body: Option<String>,
-    ) -> Result<(u16, SavedOverlay), Error> {
-        let stub = self
-            .env
-            .durable_object(BINDING)
-            .and_then(|ns| ns.get_by_name(OBJECT))
+    async fn call(&self, method: &str, body: &str) -> Result<(u16, SavedOverlay), Error> {
+        let (status, bytes) = call(OBJECT, method, "/deployments", body)
+            .await
             .map_err(internal)?;
-        let mut init = RequestInit::new();
-        init.with_method(method)
-            .with_body(body.map(|b| JsValue::from_str(&b)));
-        let req =
-            Request::new_with_init("https://router-state/deployments", &init).map_err(internal)?;
-        let mut resp = stub.fetch_with_request(req).await.map_err(internal)?;
-        let status = resp.status_code();
-        let bytes = resp.bytes().await.map_err(internal)?;
         if !(200..300).contains(&status) && status != 409 {
             return Err(internal(format!(
                 "the deployments object answered {status}: {}",
@@ -62,7 +52,7 @@ impl DurableDeployments {
 impl DeploymentStore for DurableDeployments {
     fn load(&self) -> LocalFuture<Result<SavedOverlay, Error>> {
         let this = self.clone();
-        Box::pin(async move { this.call(Method::Get, None).await.map(|(_, s)| s) })
+        Box::pin(async move { this.call("GET", "").await.map(|(_, s)| s) })
     }
 
     fn save(
@@ -77,7 +67,7 @@ impl DeploymentStore for DurableDeployments {
         };
         Box::pin(async move {
             let body = serde_json::to_string(&change).map_err(internal)?;
-            let (status, saved) = this.call(Method::Put, Some(body)).await?;
+            let (status, saved) = this.call("PUT", &body).await?;
             Ok(if status == 409 {
                 SaveOutcome::Conflict(saved)
             } else {
@@ -95,9 +85,9 @@ pub struct DeploymentsSync {
 }
 
 impl DeploymentsSync {
-    pub fn new(env: Env) -> Self {
+    pub fn new() -> Self {
         DeploymentsSync {
-            store: DurableDeployments { env },
+            store: DurableDeployments,
             checked_at: Cell::new(f64::MIN),
             loaded: Cell::new(false),
         }
@@ -109,12 +99,12 @@ impl DeploymentsSync {
 
     fn take(&self, router: &Router, saved: SavedOverlay) {
         if let Err(e) = router.take_saved(saved) {
-            worker::console_error!(
+            log::error(&format!(
                 "switchyard: the saved deployment changes do not fit this config, keeping the config's list: {}",
                 e.message()
-            );
+            ));
         }
-        self.checked_at.set(js_sys::Date::now());
+        self.checked_at.set(now());
     }
 
     /// Before the first request: take the saved overlay, if any.
@@ -124,7 +114,7 @@ impl DeploymentsSync {
         }
         match self.store.load().await {
             Ok(saved) => self.take(router, saved),
-            Err(e) => worker::console_error!("switchyard: {}", e.message()),
+            Err(e) => log::error(&format!("switchyard: {}", e.message())),
         }
     }
 
@@ -135,12 +125,12 @@ impl DeploymentsSync {
     }
 
     pub fn check_due(&self) -> bool {
-        js_sys::Date::now() - self.checked_at.get() >= CHECK_MS
+        now() - self.checked_at.get() >= CHECK_MS
     }
 
     /// Takes a newer saved overlay, if there is one.
     pub async fn refresh(&self, router: &Router) {
-        self.checked_at.set(js_sys::Date::now());
+        self.checked_at.set(now());
         if let Ok(saved) = self.store.load().await {
             self.take(router, saved);
         }

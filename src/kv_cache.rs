@@ -2,36 +2,50 @@
 //! location, eventually consistent (a new answer reaches other locations within about a
 //! minute). KV keeps a value at least 60 s; shorter TTLs are enforced when reading.
 
+use crate::host::executor::{Op, Reply};
+use crate::host::wire::Kind;
+use crate::log;
 use switchyard_core::ports::{CacheStore, LocalFuture};
-use worker::kv::KvStore;
 
 pub const BINDING: &str = "ROUTER_CACHE";
 /// KV's smallest `expirationTtl`.
 const KV_MIN_TTL_SECS: u64 = 60;
 
-pub struct KvCache {
-    pub kv: KvStore,
+/// The value under `key` in the KV namespace `binding`, if there is one.
+pub async fn kv_get(binding: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    let op = Op::new(|o, id, _| {
+        o.kind(Kind::KvGet).u32(id).text(binding).text(key);
+    });
+    match op.await {
+        Reply::Done { code: 0, .. } => Ok(None),
+        Reply::Done { bytes, .. } => Ok(Some(bytes)),
+        Reply::Failed(m) => Err(m),
+        Reply::Stream { .. } => Err("a streamed answer".into()),
+    }
 }
+
+pub struct KvCache;
 
 impl CacheStore for KvCache {
     fn get(&self, key: &str) -> LocalFuture<Option<Vec<u8>>> {
-        let get = self.kv.get(key);
-        Box::pin(async move { get.bytes().await.ok().flatten() })
+        let key = key.to_string();
+        Box::pin(async move { kv_get(BINDING, &key).await.ok().flatten() })
     }
 
     fn put(&self, key: &str, value: Vec<u8>, ttl_secs: u64) -> LocalFuture<()> {
-        let put = self
-            .kv
-            .put_bytes(key, &value)
-            .map(|b| b.expiration_ttl(ttl_secs.max(KV_MIN_TTL_SECS)));
+        let key = key.to_string();
+        let ttl = u32::try_from(ttl_secs.max(KV_MIN_TTL_SECS)).unwrap_or(u32::MAX);
         Box::pin(async move {
-            match put {
-                Ok(p) => {
-                    if let Err(e) = p.execute().await {
-                        worker::console_error!("switchyard cache: {e}");
-                    }
-                }
-                Err(e) => worker::console_error!("switchyard cache: {e}"),
+            let op = Op::new(|o, id, _| {
+                o.kind(Kind::KvPut)
+                    .u32(id)
+                    .text(BINDING)
+                    .text(&key)
+                    .bytes(&value)
+                    .u32(ttl);
+            });
+            if let Reply::Failed(e) = op.await {
+                log::error(&format!("switchyard cache: {e}"));
             }
         })
     }

@@ -6,7 +6,8 @@
 //! stored responses. Named `deployments`, it holds the model list changed
 //! at runtime (`GET`/`PUT /deployments`, versioned: a change must name the version it edits).
 
-use serde::{Deserialize, Serialize};
+use crate::deployments_sync::DeploymentsChange;
+use serde::Deserialize;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use switchyard_core::config::StrategyArgs;
@@ -23,13 +24,6 @@ use worker::{
 const STORAGE_KEY: &str = "shard";
 const DEPLOYMENTS_KEY: &str = "deployments";
 const KEYS_KEY: &str = "keys";
-
-/// A change: the new overlay and the version it was made from.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct DeploymentsChange {
-    pub base_version: u64,
-    pub overlay: Overlay,
-}
 
 /// What earlier versions saved: a whole model list that replaced the config's. It is not
 /// taken up (it would freeze the config's list again); its version is kept so isolates move on.

@@ -1,102 +1,128 @@
-//! The upstream port over the platform's `fetch`, cancellable: dropping the call or its body
-//! stream before the body has been read whole aborts the request, so a timed-out attempt stops
-//! costing a connection. A call read to its end is not aborted (aborting is not free).
+//! The upstream port: a `fetch` JavaScript runs, its body whole or read chunk by chunk.
+//! Dropping the call, or its body before the end, aborts it (a timed-out attempt stops costing
+//! a connection); a body read to its end is not aborted (aborting is not free).
 
-use crate::js_glue::{bytes_of, header_pairs, header_text, js_message, read_chunk, upstream_call};
-use js_sys::futures::JsFuture;
-use js_sys::{Array, Uint8Array};
-use std::sync::OnceLock;
+use crate::host::executor::{emit, Op, Reply};
+use crate::host::wire::Kind;
+use futures::Stream;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use switchyard_core::ports::{
-    ByteStream, LocalFuture, TransportError, Upstream, UpstreamBody, UpstreamRequest,
-    UpstreamResponse, KEPT_RESPONSE_HEADERS,
+    LocalFuture, TransportError, Upstream, UpstreamBody, UpstreamRequest, UpstreamResponse,
 };
-use wasm_bindgen::{JsCast, JsValue};
-use worker::web_sys::AbortController;
 
 pub struct FetchUpstream;
-
-/// Aborts the fetch when dropped, unless disarmed after a complete read.
-struct AbortOnDrop(Option<AbortController>);
-
-impl AbortOnDrop {
-    fn disarm(&mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.take() {
-            c.abort();
-        }
-    }
-}
-
-fn transport_error(e: JsValue) -> TransportError {
-    TransportError {
-        message: js_message(&e),
-    }
-}
-
-/// The response headers the core reads, one name per line (what `upstream_call` returns).
-fn kept_headers() -> &'static str {
-    static KEPT: OnceLock<String> = OnceLock::new();
-    KEPT.get_or_init(|| KEPT_RESPONSE_HEADERS.join("\n"))
-}
 
 impl Upstream for FetchUpstream {
     fn send(&self, req: UpstreamRequest) -> LocalFuture<Result<UpstreamResponse, TransportError>> {
         Box::pin(async move {
-            let controller = AbortController::new().map_err(transport_error)?;
-            let signal = controller.signal();
-            let mut guard = AbortOnDrop(Some(controller));
-            let call = upstream_call(
-                &req.url,
-                req.method,
-                &header_text(&req.headers),
-                &req.body,
-                &signal,
-                req.stream,
-                kept_headers(),
-            )
-            .map_err(transport_error)?;
-            let answer: Array = JsFuture::from(call)
-                .await
-                .map_err(transport_error)?
-                .unchecked_into();
-            let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
-            let headers = header_pairs(&answer.get(1).as_string().unwrap_or_default());
-            let body = answer.get(2);
-            let body = if body.is_instance_of::<Uint8Array>() {
-                guard.disarm();
-                UpstreamBody::Full(bytes_of(body))
-            } else {
-                UpstreamBody::Stream(chunks(body, guard))
-            };
-            Ok(UpstreamResponse {
-                status,
-                headers,
-                body,
-            })
+            let op = Op::new(|o, id, task| {
+                o.kind(Kind::Fetch)
+                    .u32(id)
+                    .u32(task)
+                    .u8(u8::from(req.stream))
+                    .text(&req.url)
+                    .text(req.method)
+                    .text(&header_text(&req.headers))
+                    .bytes(&req.body);
+            });
+            let handle = op.id();
+            match op.await {
+                Reply::Done { code, text, bytes } => Ok(UpstreamResponse {
+                    status: u16::try_from(code).unwrap_or(0),
+                    headers: header_pairs(&text),
+                    body: UpstreamBody::Full(bytes),
+                }),
+                Reply::Stream { status, headers } => Ok(UpstreamResponse {
+                    status,
+                    headers: header_pairs(&headers),
+                    body: UpstreamBody::Stream(Box::pin(BodyReader {
+                        handle,
+                        pending: None,
+                        ended: false,
+                    })),
+                }),
+                Reply::Failed(message) => Err(TransportError { message }),
+            }
         })
     }
 }
 
-/// The body's chunks as they arrive. The stream owns the guard: dropping it before the end
-/// aborts the upstream call.
-fn chunks(reader: JsValue, guard: AbortOnDrop) -> ByteStream {
-    Box::pin(futures::stream::unfold(
-        Some((reader, guard)),
-        |state| async move {
-            let (reader, mut guard) = state?;
-            match JsFuture::from(read_chunk(&reader)).await {
-                Ok(v) if v.is_undefined() => {
-                    guard.disarm();
-                    None
-                }
-                Ok(v) => Some((Ok(bytes_of(v)), Some((reader, guard)))),
-                Err(e) => Some((Err(transport_error(e)), None)),
+/// An upstream body, chunk by chunk, each a [`Kind::Read`] on the fetch's handle.
+struct BodyReader {
+    handle: u32,
+    pending: Option<Op>,
+    ended: bool,
+}
+
+impl Stream for BodyReader {
+    type Item = Result<Vec<u8>, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let handle = self.handle;
+        let op = self.pending.get_or_insert_with(|| {
+            Op::new(|o, id, _| {
+                o.kind(Kind::Read).u32(id).u32(handle);
+            })
+        });
+        let reply = match Pin::new(op).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        self.pending = None;
+        Poll::Ready(match reply {
+            Reply::Done { code: 0, .. } => {
+                self.ended = true;
+                None
             }
-        },
-    ))
+            Reply::Done { bytes, .. } => Some(Ok(bytes)),
+            Reply::Failed(message) => {
+                self.ended = true;
+                Some(Err(TransportError { message }))
+            }
+            Reply::Stream { .. } => {
+                self.ended = true;
+                Some(Err(TransportError {
+                    message: "a body read answered as a new stream".into(),
+                }))
+            }
+        })
+    }
+}
+
+impl Drop for BodyReader {
+    fn drop(&mut self) {
+        if !self.ended {
+            let handle = self.handle;
+            emit(|o| {
+                o.kind(Kind::Abort).u32(handle);
+            });
+        }
+    }
+}
+
+/// `name\nvalue\n...` for these pairs (HTTP forbids line breaks in names and values).
+pub fn header_text<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+    let mut s = String::with_capacity(pairs.len() * 32);
+    for (k, v) in pairs {
+        s.push_str(k.as_ref());
+        s.push('\n');
+        s.push_str(v.as_ref());
+        s.push('\n');
+    }
+    s
+}
+
+/// The pairs of a `name\nvalue\n...` text, names in lower case (as `Headers` gives them).
+pub fn header_pairs(text: &str) -> Vec<(String, String)> {
+    let mut parts = text.split('\n');
+    let mut out = Vec::new();
+    while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+        out.push((k.to_ascii_lowercase(), v.to_string()));
+    }
+    out
 }
