@@ -135,6 +135,38 @@ const BARE_READING = `export default {
     return new Response(text, { status: r.status, headers: { "content-type": "application/json", "x-tokens": String(usage?.total_tokens ?? 0) } });
   },
 };`;
+// A JavaScript Worker that re-frames every event of a stream (parses each SSE event's JSON and
+// writes it again), as a router written in JavaScript that inspects streams must: the floor for
+// a router that reads every event, where the bare Worker only passes bytes on.
+const REFRAMING = `export default {
+  async fetch(req, env) {
+    const body = await req.arrayBuffer();
+    const r = await fetch(env.UPSTREAM + "/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body });
+    if (!(r.headers.get("content-type") || "").startsWith("text/event-stream")) return new Response(await r.text(), { status: r.status, headers: { "content-type": "application/json" } });
+    const enc = new TextEncoder();
+    const dec = new TextDecoder();
+    let buf = "";
+    const frame = (c, ev) => {
+      const data = ev.startsWith("data: ") ? ev.slice(6) : ev;
+      c.enqueue(enc.encode(data === "[DONE]" ? "data: [DONE]\\n\\n" : "data: " + JSON.stringify(JSON.parse(data)) + "\\n\\n"));
+    };
+    const t = new TransformStream({
+      transform(chunk, c) {
+        buf += dec.decode(chunk, { stream: true });
+        let i;
+        while ((i = buf.indexOf("\\n\\n")) >= 0) {
+          const ev = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (ev.trim()) frame(c, ev.trim());
+        }
+      },
+      flush(c) {
+        if (buf.trim()) frame(c, buf.trim());
+      },
+    });
+    return new Response(r.body.pipeThrough(t), { status: 200, headers: { "content-type": "text/event-stream" } });
+  },
+};`;
 const SWITCHYARD = `
 model_list:
   - { model_name: bench, litellm_params: { model: openai/m, api_base: "${base("s1")}" } }
@@ -204,6 +236,8 @@ const targets = {
     miniflare({ modules: true, script: BARE, compatibilityDate: COMPATIBILITY_DATE, bindings: { UPSTREAM: base("j") } }),
   "bare JS Worker reading the answer": () =>
     miniflare({ modules: true, script: BARE_READING, compatibilityDate: COMPATIBILITY_DATE, bindings: { UPSTREAM: base("j") } }),
+  "JS re-framing Worker": () =>
+    miniflare({ modules: true, script: REFRAMING, compatibilityDate: COMPATIBILITY_DATE, bindings: { UPSTREAM: base("r") } }),
   Switchyard: async () => {
     const t = await miniflare(workerOptions(SWITCHYARD, { shared: process.env.BENCH_SHARED !== "0" }));
     return { ...t, fallback: { url: t.url, headers: AUTH, body: FALLBACK } };
@@ -286,6 +320,33 @@ async function streams(t, n = 40) {
   return { ttft: median(ttft), total: median(total) };
 }
 
+/** CPU of the target's processes per stream, over `n` streams one after another. */
+async function cpuPerStream(t, n = 40) {
+  if (!t.pids) return NaN;
+  const pids = t.pids();
+  const before = cpuTicks(pids);
+  for (let i = 0; i < n; i++) await post(t.url, t.headers, STREAM);
+  return ((cpuTicks(pids) - before) * 10) / n;
+}
+
+/** CPU per request with every target up at once, in short sequential batches that rotate
+ *  through the targets (`batches` rounds of `size` requests each), so each target's figure
+ *  is taken across the same stretch of the machine's drift. */
+async function cpuRotating(names, batches = 12, size = 150) {
+  const ticks = Object.fromEntries(names.map((n) => [n, 0]));
+  for (let b = 0; b < batches; b++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(b + k) % names.length];
+      const t = live[name];
+      const pids = t.pids();
+      const before = cpuTicks(pids);
+      for (let i = 0; i < size; i++) await post(t.url, t.headers, CHAT);
+      ticks[name] += cpuTicks(pids) - before;
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, (ticks[n] * 10) / (batches * size)]));
+}
+
 async function fallback(t, n = 20) {
   if (!t.fallback) return null;
   const { url, headers, body } = t.fallback;
@@ -298,6 +359,7 @@ async function fallback(t, n = 20) {
 // ---- the run --------------------------------------------------------------------------------
 
 const optIn = ["bare JS Worker reading the answer"];
+const workers = () => Object.keys(live).filter((n) => live[n].pids && n !== "LiteLLM proxy" && n !== "Portkey");
 const names = Object.keys(targets).filter((n) => (only.length ? only.includes(n) : !optIn.includes(n)) || n === "direct");
 const live = {};
 const info = {};
@@ -335,6 +397,10 @@ for (let r = 0; r < rounds; r++) {
     }
   }
 }
+const rotating = await cpuRotating(workers());
+for (const name of Object.keys(live)) {
+  info[name].streamCpu = await cpuPerStream(live[name]).catch(() => NaN);
+}
 for (const name of Object.keys(live)) {
   info[name].streams = await streams(live[name]).catch((e) => ({ error: e.message }));
   info[name].fallback = await fallback(live[name]).catch((e) => ({ error: e.message }));
@@ -368,6 +434,14 @@ for (const name of Object.keys(live)) {
     `| ${name} | ${s.error ? "failed" : f(s.ttft)} | ${name === "direct" || s.error ? "–" : f(s.ttft - d)} | ${f(s.total)} | ${fb ? (fb.error ? "failed" : fb.ok ? f(fb.first) : "error") : "–"} | ${fb && !fb.error ? f(fb.later) : "–"} | ${f(i.idleRss, 0)} | ${f(i.loadedRss, 0)} | ${f(i.startupMs, 0)} |`,
   );
   if (s.error || fb?.error) console.error(`${name}: ${s.error ?? ""} ${fb?.error ?? ""}`);
+}
+console.log(`\nCPU with every target up at once, rotating sequential batches (${12 * 150} requests each), and per stream (${chunks} chunks):\n`);
+console.log("| target | CPU ms/request | CPU ms/stream |");
+console.log("|---|---|---|");
+for (const name of workers()) console.log(`| ${name} | ${f(rotating[name], 3)} | ${f(info[name].streamCpu, 2)} |`);
+if (rotating.Switchyard && rotating["bare JS Worker"]) {
+  const bare = "bare JS Worker";
+  console.log(`\nSwitchyard / bare Worker: CPU per request ${(rotating.Switchyard / rotating[bare]).toFixed(2)}x (target <= 1.25x), CPU per stream ${(info.Switchyard.streamCpu / info[bare].streamCpu).toFixed(2)}x (target <= 1.6x), TTFT ${f(info.Switchyard.streams.ttft - info[bare].streams.ttft)} ms over the bare Worker's (target <= 0.3)`);
 }
 if (fs.existsSync(wasm)) {
   const raw = fs.readFileSync(wasm);

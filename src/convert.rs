@@ -1,7 +1,7 @@
 //! Between the platform's request and response and the core's plain types: the head arrives as
 //! one text, the body is read by a [`Kind::Body`] operation once the core has said the request
 //! may go on, and the answer leaves as one [`Kind::Respond`] instruction (a streamed answer as
-//! a task that writes [`Kind::Chunk`]s as the client reads them).
+//! a task that writes [`Kind::Chunk`]s).
 
 use crate::host::executor::{emit, now, spawn, Op, Reply, Sleep};
 use crate::host::wire::Kind;
@@ -112,22 +112,15 @@ pub fn respond(task: u32, resp: HttpResponse) {
     }
 }
 
-/// A streamed answer: a chunk each time the client asks for more, then the end (the task's
+/// A streamed answer: each chunk as the core makes it, then the end (the task's
 /// [`Kind::Ended`]). The client going away cancels the task, and with it the upstream read.
+/// Chunks are not held back for a slow reader: an answer is kilobytes, and waiting for the
+/// client's pull would cost a crossing per chunk.
 async fn write_stream(mut s: ClientStream) {
     let (me, _) = crate::host::executor::current();
-    loop {
-        let want = Op::new(|o, id, _| {
-            o.kind(Kind::Want).u32(id).u32(me);
+    while let Some(chunk) = s.next().await {
+        emit(|o| {
+            o.kind(Kind::Chunk).u32(me).bytes(&chunk);
         });
-        if let Reply::Failed(_) = want.await {
-            return;
-        }
-        match s.next().await {
-            Some(chunk) => emit(|o| {
-                o.kind(Kind::Chunk).u32(me).bytes(&chunk);
-            }),
-            None => return,
-        }
     }
 }

@@ -30,8 +30,6 @@ pub enum Kind {
     Respond = 10,
     /// A chunk of a streamed answer: stream task, bytes.
     Chunk = 11,
-    /// Resolve op when the client wants more of the stream: op, stream task.
-    Want = 12,
     /// A task runs after the response (`waitUntil`): task, the request it belongs to.
     Spawned = 13,
     /// A task has finished (a stream ends): task.

@@ -14,7 +14,6 @@ export const Kind = Object.freeze({
   Body: 9,
   Respond: 10,
   Chunk: 11,
-  Want: 12,
   Spawned: 13,
   Ended: 14,
   Log: 15,

@@ -65,7 +65,7 @@ export function makeRunner(host) {
   const live = new Map();
   /** Upstream bodies being read: fetch op -> { controller, reader } */
   const bodies = new Map();
-  /** Streamed answers: task -> { controller, want, pulled } */
+  /** Streamed answers: task -> { controller } */
   const streams = new Map();
   /** Background tasks: task -> resolve of the promise given to waitUntil */
   const background = new Map();
@@ -108,7 +108,6 @@ export function makeRunner(host) {
       try {
         s.controller.error(new Error("the router restarted"));
       } catch {}
-      s.pulled?.();
     }
     for (const resolve of background.values()) resolve();
     for (const t of timers.values()) clearTimeout(t.id);
@@ -296,33 +295,19 @@ export function makeRunner(host) {
       if (!streamed) {
         res = new Response(body.length ? body : null, { status, headers: headersFrom(headers) });
       } else {
-        const s = { controller: null, want: 0, pulled: null };
+        const s = { controller: null };
         streams.set(streamTask, s);
         const gen = generation;
-        const readable = new ReadableStream(
-          {
-            start(c) {
-              s.controller = c;
-            },
-            pull() {
-              return new Promise((resolve) => {
-                if (gen !== generation) return resolve();
-                s.pulled = resolve;
-                if (s.want) {
-                  const op = s.want;
-                  s.want = 0;
-                  call(host.host_done, op, 0, "", EMPTY);
-                }
-              });
-            },
-            cancel() {
-              if (gen !== generation || !streams.has(streamTask)) return;
-              streams.delete(streamTask);
-              call(host.host_cancel, streamTask);
-            },
+        const readable = new ReadableStream({
+          start(c) {
+            s.controller = c;
           },
-          { highWaterMark: 0 },
-        );
+          cancel() {
+            if (gen !== generation || !streams.has(streamTask)) return;
+            streams.delete(streamTask);
+            call(host.host_cancel, streamTask);
+          },
+        });
         res = new Response(readable, { status, headers: headersFrom(headers) });
       }
     } catch (e) {
@@ -357,8 +342,6 @@ export function makeRunner(host) {
       try {
         s.controller.close();
       } catch {}
-      s.pulled?.();
-      s.pulled = null;
     }
     const resolve = background.get(task);
     if (resolve) {
@@ -375,9 +358,6 @@ export function makeRunner(host) {
 
   function apply(buf) {
     const r = new Reader(buf);
-    // Pulls that were waiting when their stream's next Want arrived: resumed after this buffer,
-    // not in the middle of it.
-    let resume = null;
     const gen = generation;
     while (r.more() && gen === generation) {
       const kind = r.u8();
@@ -440,19 +420,7 @@ export function makeRunner(host) {
         case Kind.Chunk: {
           const s = streams.get(r.u32());
           const bytes = r.bytes();
-          if (s) {
-            s.controller.enqueue(bytes);
-            s.pulled?.();
-            s.pulled = null;
-          }
-          break;
-        }
-        case Kind.Want: {
-          const op = r.u32();
-          const s = streams.get(r.u32());
-          if (!s) break;
-          if (s.pulled) (resume ??= []).push(op);
-          else s.want = op;
+          if (s) s.controller.enqueue(bytes);
           break;
         }
         case Kind.Spawned: {
@@ -478,7 +446,6 @@ export function makeRunner(host) {
           return trap(new Error(`unknown instruction ${kind}`));
       }
     }
-    if (resume && gen === generation) for (const op of resume) call(host.host_done, op, 0, "", EMPTY);
   }
 
   return {

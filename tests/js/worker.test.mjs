@@ -131,29 +131,34 @@ test("a trap while a request waits answers every request in flight, and stale re
   assert.equal(host.calls.filter((c) => c[0] === "done").length, donesBefore);
 });
 
-test("a streamed answer is written as the client reads, and a client that goes away cancels its task", async () => {
+test("a streamed answer is written chunk by chunk, and a client that goes away cancels its task", async () => {
   const STREAM = 7;
-  let wants = 0;
+  const READ = 60;
+  const pending = [];
+  const env = { ROUTER_STATE: { getByName: () => ({ fetch: () => new Promise((resolve) => pending.push(resolve)) }) } };
   const host = scriptedHost({
+    // The answer streams; its task then waits on an operation (here a Durable Object call).
     start: () =>
-      new Out().u32(1).u8(Kind.Respond).u32(1).u16(200).text("content-type\ntext/event-stream\n").u8(1).u32(STREAM).u8(Kind.Ended).u32(1).u8(Kind.Want).u32(50).u32(STREAM).done(),
-    // Each Want answered: one chunk, then the next Want.
-    done: (op) => {
-      wants++;
-      return new Out().u8(Kind.Chunk).u32(STREAM).text(`data: ${wants}\n\n`).u8(Kind.Want).u32(50 + wants).u32(STREAM).done();
-    },
+      new Out().u32(1).u8(Kind.Respond).u32(1).u16(200).text("content-type\ntext/event-stream\n").u8(1).u32(STREAM).u8(Kind.Ended).u32(1)
+        .u8(Kind.Chunk).u32(STREAM).text("data: 1\n\n").u8(Kind.Durable).u32(READ).text("x").text("/x").text("POST").text("").done(),
+    // Cancelling the task drops the operation it waits on, as the real host does.
+    cancel: () => new Out().u8(Kind.Cancel).u32(READ + 1).done(),
+    done: (op) => (op === READ ? new Out().u8(Kind.Chunk).u32(STREAM).text("data: 2\n\n").u8(Kind.Durable).u32(READ + 1).text("x").text("/x").text("POST").text("").done() : undefined),
   });
   const runner = makeRunner(host);
-  const res = await runner.fetch(request(), {}, ctx);
+  const res = await runner.fetch(request(), env, ctx);
   assert.equal(res.headers.get("content-type"), "text/event-stream");
-  assert.equal(wants, 0, "nothing is produced before the client reads");
   const reader = res.body.getReader();
-  const first = await reader.read();
-  assert.equal(new TextDecoder().decode(first.value), "data: 1\n\n");
-  const second = await reader.read();
-  assert.equal(new TextDecoder().decode(second.value), "data: 2\n\n");
+  assert.equal(new TextDecoder().decode((await reader.read()).value), "data: 1\n\n");
+  pending[0](new Response("ok"));
+  assert.equal(new TextDecoder().decode((await reader.read()).value), "data: 2\n\n");
   await reader.cancel();
   assert.deepEqual(host.calls.find((c) => c[0] === "cancel"), ["cancel", STREAM]);
+  // The operation the cancelled task waited on is answered later: nothing reaches the host.
+  const before = host.calls.length;
+  pending[1](new Response("late"));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(host.calls.length, before);
 });
 
 test("a task has one timer: a later deadline does not re-arm it, an earlier one does", async () => {
