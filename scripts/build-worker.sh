@@ -37,9 +37,11 @@ rm -rf build/wb build/index.js build/index_bg.wasm
 mkdir -p build/wb
 names=(--remove-name-section --remove-producers-section)
 opt_names=()
+minify=(--minify)
 if [ -n "${PROFILE:-}" ]; then
   names=()
   opt_names=(--debuginfo)
+  minify=()
 fi
 "$wasm_bindgen" --target module --out-dir build/wb --out-name index --no-typescript \
   --experimental-reset-state-function "${names[@]}" \
@@ -50,7 +52,7 @@ fi
 rm build/wb/index_bg.wasm
 # The runtime imports a .wasm module as a compiled WebAssembly.Module with a plain import.
 sed -i 's|^import source wasmModule from "./index_bg.wasm";|import wasmModule from "./index_bg.wasm";|' build/wb/index.js
-"$esbuild" src/js/entry.mjs --bundle --format=esm --minify --log-level=warning \
+"$esbuild" src/js/entry.mjs --bundle --format=esm "${minify[@]}" --log-level=warning \
   --external:./index_bg.wasm '--external:cloudflare:*' \
   --alias:switchyard-host=./build/wb/index.js --outfile=build/index.js
 echo "$digest" > build/.inputs

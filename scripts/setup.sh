@@ -24,12 +24,9 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-# wasm-bindgen-cli must match Cargo.lock exactly, or wasm-pack and worker-build try to download.
+# wasm-bindgen-cli must match Cargo.lock exactly (the Worker's build runs it; wasm-pack would
+# otherwise try to download it).
 WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)"
-if ! has_version worker-build "$WORKER_BUILD_VERSION"; then
-  step "cargo install worker-build $WORKER_BUILD_VERSION"
-  cargo install worker-build --version "$WORKER_BUILD_VERSION" --force
-fi
 if ! has_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
   step "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   # Not --locked: the registry here lacks a version its lockfile names (see toolchain notes).

@@ -3,7 +3,7 @@
 #   1. lint: rustfmt + clippy (native and wasm32)
 #   2. native: cargo test (the pure core)
 #   3. browser: the core compiled to wasm32 in headless Chromium (wasm-pack test)
-#   4. worker: build the Worker, then end-to-end tests in workerd (Miniflare) with a mock
+#   4. worker: the JavaScript runner against a scripted host; build the Worker, then end-to-end tests in workerd (Miniflare) with a mock
 #      upstream on 127.0.0.1 and the official OpenAI SDK as the client (the stream tests twice:
 #      compact and spaced upstream JSON)
 #   5. deploy artefact: wrangler deploy --dry-run
@@ -30,6 +30,9 @@ cargo test --workspace
 
 section "browser tests (wasm-pack test --headless --chrome)"
 (cd core && wasm-pack --log-level warn test --headless --chrome)
+
+section "the Worker's JavaScript with a scripted host (node --test tests/js)"
+node --test tests/js/
 
 section "build the Worker"
 bash scripts/build-worker.sh >/dev/null 2>&1 || bash scripts/build-worker.sh

@@ -69,11 +69,8 @@ impl Isolate {
             for w in &config.warnings {
                 log::warn(&format!("switchyard config: {w}"));
             }
-            let mut runtime = Runtime::new(
-                Rc::new(FetchUpstream),
-                Rc::new(HostClock),
-                random::seed(),
-            );
+            let mut runtime =
+                Runtime::new(Rc::new(FetchUpstream), Rc::new(HostClock), random::seed());
             let env = self.env.clone();
             runtime.secrets = Some(Rc::new(move |name: &str| env.var(name)));
             if let Some(v) = self.view.clone() {

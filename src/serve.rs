@@ -40,8 +40,7 @@ pub async fn serve(isolate: Rc<Isolate>, mut req: HttpRequest) {
     // Route and key first: a request refused on its headers is answered before its body is read.
     let begun = app.begin(&req).await;
     if !App::refused(&begun) {
-        if let Err(e) =
-            read_body(task, &mut req, app.max_body_bytes(), app.body_timeout_ms()).await
+        if let Err(e) = read_body(task, &mut req, app.max_body_bytes(), app.body_timeout_ms()).await
         {
             return respond(task, HttpResponse::from_error(&e));
         }

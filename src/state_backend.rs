@@ -40,7 +40,11 @@ pub async fn call(
 }
 
 /// A POST to the object `name`, its 200 answer read as `T`.
-async fn ask<T: serde::de::DeserializeOwned>(name: &str, path: &str, body: String) -> Result<T, Error> {
+async fn ask<T: serde::de::DeserializeOwned>(
+    name: &str,
+    path: &str,
+    body: String,
+) -> Result<T, Error> {
     let what = "router state";
     let (status, bytes) = call(name, "POST", path, &body)
         .await

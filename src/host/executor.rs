@@ -30,7 +30,10 @@ pub enum Reply {
         bytes: Vec<u8>,
     },
     /// A `fetch` whose body streams: read it with [`Kind::Read`] on the op's id.
-    Stream { status: u16, headers: String },
+    Stream {
+        status: u16,
+        headers: String,
+    },
     Failed(String),
 }
 

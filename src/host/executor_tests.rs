@@ -128,7 +128,10 @@ fn a_stream_of_reads_each_raced_with_its_idle_timeout_arms_one_timer() {
     set_now(60_000.0);
     timer_fired(task);
     let recs = records(&run());
-    assert_eq!(recs.iter().filter(|(k, _)| *k == Kind::Arm as u8).count(), 1);
+    assert_eq!(
+        recs.iter().filter(|(k, _)| *k == Kind::Arm as u8).count(),
+        1
+    );
     assert!(!recs.iter().any(|(k, _)| *k == Kind::Ended as u8));
     // Nothing arrives until that one passes: the idle timeout wins and the pending read is
     // cancelled.
