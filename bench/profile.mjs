@@ -1,9 +1,9 @@
 // Where the Worker's CPU goes: runs Switchyard (or, with --bare, the bare forwarding Worker) in
 // workerd via Miniflare with the V8 inspector on, loads it with wrk at 16 connections (CONNS=n
 // to change) and prints the sampled CPU profile: time by category, self time per function, then
-// inclusive time. For Rust names, build without stripping first:
+// inclusive time. For Rust names (and unminified JavaScript), build with PROFILE=1 first:
 //
-//   CARGO_PROFILE_RELEASE_STRIP=false bash scripts/build-worker.sh
+//   PROFILE=1 bash scripts/build-worker.sh
 //   node bench/profile.mjs [--bare] [--noshared]
 //
 // The raw profile is written to /tmp/*.cpuprofile (Chrome DevTools opens it).
