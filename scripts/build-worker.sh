@@ -55,5 +55,10 @@ sed -i 's|^import source wasmModule from "./index_bg.wasm";|import wasmModule fr
 "$esbuild" src/js/entry.mjs --bundle --format=esm "${minify[@]}" --log-level=warning \
   --external:./index_bg.wasm '--external:cloudflare:*' \
   --alias:switchyard-host=./build/wb/index.js --outfile=build/index.js
-echo "$digest" > build/.inputs
+# A source edited while this ran is not in the build: leave no digest, so the next run builds.
+if [ "$(inputs | sha256sum | cut -d' ' -f1)" = "$digest" ]; then
+  echo "$digest" > build/.inputs
+else
+  echo "build-worker: the sources changed during the build; the next run builds again"
+fi
 echo "build-worker: build/index.js, build/index_bg.wasm ($(gzip -9 -c build/index_bg.wasm | wc -c) bytes gzipped)"

@@ -121,3 +121,56 @@ pub fn cancel(now: f64, task: u32) -> Vec<u8> {
     executor::cancel(task);
     executor::run()
 }
+
+/// A new Durable Object instance (the class in `src/js/entry.mjs`); its handle.
+#[wasm_bindgen(js_name = host_object_open)]
+pub fn object_open() -> u32 {
+    crate::state_object::open()
+}
+
+/// One request to a Durable Object instance. `stored`: the value under the path's storage key
+/// (`storageKey` in entry.mjs) as text, when read; `sql(query, params_json)` runs a statement
+/// on the object's SQLite and returns its rows as JSON. Returns `status\nlength\n`, then the
+/// text to store under the key (`length` UTF-16 units; `-1`: store nothing), then the body.
+#[wasm_bindgen(js_name = host_object)]
+pub fn object(
+    now: f64,
+    id: u32,
+    path: &str,
+    method: &str,
+    body: &str,
+    stored: Option<String>,
+    sql: &js_sys::Function,
+) -> String {
+    let sql = JsSql(sql);
+    let a = crate::state_object::handle(id, path, method, body, stored, now, &sql);
+    let (len, store) = match &a.store {
+        // In UTF-16 code units: JavaScript slices the text by them.
+        Some(s) => (s.encode_utf16().count().to_string(), s.as_str()),
+        None => ("-1".to_string(), ""),
+    };
+    format!("{}\n{len}\n{store}{}", a.status, a.body)
+}
+
+/// The object's `ctx.storage.sql`, through the function the class passes.
+struct JsSql<'a>(&'a js_sys::Function);
+
+impl crate::state_object::Sql for JsSql<'_> {
+    fn exec(
+        &self,
+        query: &str,
+        params: &[crate::state_object::SqlValue],
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let params = serde_json::to_string(params).map_err(|e| e.to_string())?;
+        let rows = self
+            .0
+            .call2(
+                &JsValue::NULL,
+                &JsValue::from_str(query),
+                &JsValue::from_str(&params),
+            )
+            .map_err(|e| e.as_string().unwrap_or_else(|| format!("{e:?}")))?;
+        let text = rows.as_string().ok_or("the SQL rows are not text")?;
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+}

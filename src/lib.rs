@@ -4,10 +4,11 @@
 //! executor (`host`) and answers each call with the instructions to carry out next. The ports
 //! the core takes are operations in that executor: `transport` (upstream calls), `clock`,
 //! `state_backend` and `deployments_sync` (Durable Objects), `kv_cache` and `config_source`
-//! (KV and the environment). `state_object` is the Durable Object class itself.
+//! (KV and the environment). `state_object` is the Durable Object's logic (its class is
+//! JavaScript).
 //!
-//! Everything but the Durable Object builds natively too, so the executor and the ports are
-//! tested with `cargo test`.
+//! Everything builds natively too, so the executor, the ports and the Durable Object's logic
+//! are tested with `cargo test`.
 
 mod clock;
 mod config_source;
@@ -22,9 +23,5 @@ mod log;
 mod random;
 mod serve;
 mod state_backend;
-#[cfg(target_arch = "wasm32")]
 mod state_object;
 mod transport;
-
-#[cfg(target_arch = "wasm32")]
-pub use state_object::RouterShard;
