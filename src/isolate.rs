@@ -73,6 +73,7 @@ impl Isolate {
                 Runtime::new(Rc::new(FetchUpstream), Rc::new(HostClock), random::seed());
             let env = self.env.clone();
             runtime.secrets = Some(Rc::new(move |name: &str| env.var(name)));
+            runtime.signer = Some(Rc::new(crate::signer::WebCryptoSigner));
             if let Some(v) = self.view.clone() {
                 runtime.state = Some(Rc::new(v) as Rc<dyn RouterState>);
             }

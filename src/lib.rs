@@ -4,7 +4,7 @@
 //! executor (`host`) and answers each call with the instructions to carry out next. The ports
 //! the core takes are operations in that executor: `transport` (upstream calls), `clock`,
 //! `state_backend` and `deployments_sync` (Durable Objects), `kv_cache` and `config_source`
-//! (KV and the environment). `state_object` is the Durable Object's logic (its class is
+//! (KV and the environment), `signer` (WebCrypto). `state_object` is the Durable Object's logic (its class is
 //! JavaScript).
 //!
 //! Everything builds natively too, so the executor, the ports and the Durable Object's logic
@@ -22,6 +22,7 @@ mod kv_cache;
 mod log;
 mod random;
 mod serve;
+mod signer;
 mod state_backend;
 mod state_object;
 mod transport;

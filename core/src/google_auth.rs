@@ -6,12 +6,9 @@
 //! token until it expires.
 
 use crate::error::Error;
-use crate::ports::UpstreamRequest;
+use crate::ports::{LocalFuture, Rs256Signer, UpstreamRequest};
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
-use rsa::PrivateKey;
+use der::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -110,7 +107,7 @@ impl GoogleCredentials {
             "service_account" => {
                 let kind = "service_account";
                 let private_key = need(f.private_key, "private_key", kind)?;
-                signing_key(&private_key)?;
+                pkcs8_der(&private_key)?;
                 Ok(GoogleCredentials::ServiceAccount {
                     client_email: need(f.client_email, "client_email", kind)?,
                     private_key,
@@ -182,10 +179,14 @@ impl GoogleCredentials {
     }
 
     /// The POST to the token endpoint that gets an access token at `now_ms`.
-    pub fn token_request(&self, now_ms: f64) -> Result<UpstreamRequest, Error> {
+    pub async fn token_request(
+        &self,
+        now_ms: f64,
+        signer: &dyn Rs256Signer,
+    ) -> Result<UpstreamRequest, Error> {
         let (url, form) = match self {
             GoogleCredentials::ServiceAccount { token_uri, .. } => {
-                let assertion = self.assertion(now_ms)?;
+                let assertion = self.assertion(now_ms, signer).await?;
                 (
                     token_uri,
                     format!(
@@ -223,7 +224,7 @@ impl GoogleCredentials {
     }
 
     /// The signed JWT a service account presents (`header.claims.signature`, each base64url).
-    pub fn assertion(&self, now_ms: f64) -> Result<String, Error> {
+    pub async fn assertion(&self, now_ms: f64, signer: &dyn Rs256Signer) -> Result<String, Error> {
         let GoogleCredentials::ServiceAccount {
             client_email,
             private_key,
@@ -271,18 +272,23 @@ impl GoogleCredentials {
         let mut out = part(serde_json::to_vec(&header).map_err(json)?);
         out.push('.');
         out.push_str(&part(serde_json::to_vec(&claims).map_err(json)?));
-        let key = signing_key(private_key).map_err(|message| Error::Internal { message })?;
-        let signature = key.try_sign(out.as_bytes()).map_err(|e| Error::Internal {
-            message: format!("could not sign the JWT: {e}"),
-        })?;
+        let key = pkcs8_der(private_key).map_err(|message| Error::Internal { message })?;
+        let signature = signer
+            .sign(&key, out.as_bytes())
+            .await
+            .map_err(|e| Error::Internal {
+                message: format!("could not sign the JWT: {e}"),
+            })?;
         out.push('.');
-        out.push_str(&part(signature.to_vec()));
+        out.push_str(&part(signature));
         Ok(out)
     }
 }
 
-/// The key in a PEM block (`PRIVATE KEY`, PKCS#8, as Google writes it; or `RSA PRIVATE KEY`).
-fn signing_key(pem: &str) -> Result<rsa::pkcs1v15::SigningKey<sha2::Sha256>, String> {
+/// The key in a PEM block as PKCS#8 DER (what WebCrypto imports): a `PRIVATE KEY` block
+/// (PKCS#8, as Google writes it) checked to hold an RSA key, or an `RSA PRIVATE KEY` block
+/// (PKCS#1) wrapped into PKCS#8.
+fn pkcs8_der(pem: &str) -> Result<Vec<u8>, String> {
     let pem = pem.replace("\\n", "\n");
     let body: String = pem
         .lines()
@@ -291,13 +297,62 @@ fn signing_key(pem: &str) -> Result<rsa::pkcs1v15::SigningKey<sha2::Sha256>, Str
         .collect();
     let der = Base64::decode_vec(&body)
         .map_err(|_| "private_key is not a PEM block (its base64 does not decode)".to_string())?;
-    let key = if pem.contains("BEGIN RSA PRIVATE KEY") {
-        PrivateKey::from_pkcs1_der(&der).map_err(|e| e.to_string())
-    } else {
-        PrivateKey::from_pkcs8_der(&der).map_err(|e| e.to_string())
+    let not_rsa = |e: &dyn std::fmt::Display| format!("private_key is not an RSA private key: {e}");
+    if pem.contains("BEGIN RSA PRIVATE KEY") {
+        pkcs1::RsaPrivateKeyRef::from_der(&der).map_err(|e| not_rsa(&e))?;
+        let key = der::asn1::OctetStringRef::new(&der).map_err(|e| not_rsa(&e))?;
+        return pkcs8::PrivateKeyInfoRef::new(pkcs1::ALGORITHM_ID, key)
+            .to_der()
+            .map_err(|e| not_rsa(&e));
     }
-    .map_err(|e| format!("private_key is not an RSA private key: {e}"))?;
-    Ok(rsa::pkcs1v15::SigningKey::new(key))
+    let info = pkcs8::PrivateKeyInfoRef::from_der(&der).map_err(|e| not_rsa(&e))?;
+    if info.algorithm.oid != pkcs1::ALGORITHM_OID {
+        return Err(not_rsa(&format!("its algorithm is {}", info.algorithm.oid)));
+    }
+    pkcs1::RsaPrivateKeyRef::from_der(info.private_key.as_bytes()).map_err(|e| not_rsa(&e))?;
+    Ok(der)
+}
+
+/// RS256 with the `rsa` crate (constant-time), for native builds and tests.
+#[cfg(feature = "rsa-signer")]
+pub struct RsaCrateSigner;
+
+#[cfg(feature = "rsa-signer")]
+impl Rs256Signer for RsaCrateSigner {
+    fn sign(&self, pkcs8: &[u8], message: &[u8]) -> LocalFuture<Result<Vec<u8>, String>> {
+        use rsa::pkcs8::DecodePrivateKey;
+        use rsa::signature::{SignatureEncoding, Signer};
+        let signed = rsa::PrivateKey::from_pkcs8_der(pkcs8)
+            .map_err(|e| e.to_string())
+            .and_then(|key| {
+                rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key)
+                    .try_sign(message)
+                    .map(|s| s.to_vec())
+                    .map_err(|e| e.to_string())
+            });
+        Box::pin(std::future::ready(signed))
+    }
+}
+
+/// The signer a router uses when the host gives none: the `rsa` crate where it is built in,
+/// else one that says the host must give one.
+pub fn default_signer() -> std::rc::Rc<dyn Rs256Signer> {
+    #[cfg(feature = "rsa-signer")]
+    {
+        std::rc::Rc::new(RsaCrateSigner)
+    }
+    #[cfg(not(feature = "rsa-signer"))]
+    {
+        struct Missing;
+        impl Rs256Signer for Missing {
+            fn sign(&self, _: &[u8], _: &[u8]) -> LocalFuture<Result<Vec<u8>, String>> {
+                Box::pin(std::future::ready(Err(
+                    "this build has no RS256 signer (Runtime.signer)".to_string(),
+                )))
+            }
+        }
+        std::rc::Rc::new(Missing)
+    }
 }
 
 /// Reads the token endpoint's 2xx answer (`{access_token, expires_in, token_type}`) received

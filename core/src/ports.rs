@@ -1,5 +1,5 @@
 //! The core's view of the outside world, every trait the host implements or supplies: the
-//! upstream call, the clock, the router state and its backend, the response cache, stored
+//! upstream call, the RS256 signer, the clock, the router state and its backend, the response cache, stored
 //! responses, the book of virtual keys, secrets, the key minter and the deployment store. The
 //! Worker implements them with `fetch`, `Date.now()`, Durable Objects, KV and its bindings;
 //! `stores/` holds the core's own in-memory ones; tests add scripted fakes and a virtual clock.
@@ -66,6 +66,13 @@ pub struct TransportError {
 /// Sends requests to providers. Dropping the returned future (or stream) must cancel the call.
 pub trait Upstream {
     fn send(&self, req: UpstreamRequest) -> LocalFuture<Result<UpstreamResponse, TransportError>>;
+}
+
+/// Signs with RSASSA-PKCS1-v1_5 over SHA-256 (RS256, a service account's JWT): `pkcs8` is the
+/// private key as PKCS#8 DER. Natively the `rsa` crate does it (feature `rsa-signer`); at the
+/// edge the platform's WebCrypto, so the Worker carries no big-integer arithmetic.
+pub trait Rs256Signer {
+    fn sign(&self, pkcs8: &[u8], message: &[u8]) -> LocalFuture<Result<Vec<u8>, String>>;
 }
 
 /// Wall-clock time and timers.

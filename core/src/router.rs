@@ -35,6 +35,8 @@ pub struct Runtime {
     pub secrets: Option<Rc<dyn Secrets>>,
     /// Where runtime deployment changes are saved; `None` keeps them in this isolate.
     pub deployments: Option<Rc<dyn DeploymentStore>>,
+    /// Signs service accounts' JWTs (Vertex AI); `None`: the `rsa` crate, where built in.
+    pub signer: Option<Rc<dyn crate::ports::Rs256Signer>>,
 }
 
 impl Runtime {
@@ -46,6 +48,7 @@ impl Runtime {
             state: None,
             secrets: None,
             deployments: None,
+            signer: None,
         }
     }
 }
@@ -126,7 +129,11 @@ impl Router {
                 upstream: runtime.upstream,
                 clock: runtime.clock.clone(),
                 state: state.clone(),
-                tokens: access_token::AccessTokens::default(),
+                tokens: access_token::AccessTokens::new(
+                    runtime
+                        .signer
+                        .unwrap_or_else(crate::google_auth::default_signer),
+                ),
             }),
             clock: runtime.clock,
             state,

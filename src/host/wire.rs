@@ -36,6 +36,8 @@ pub enum Kind {
     Ended = 14,
     /// A log line: level (0 log, 1 warn, 2 error), text.
     Log = 15,
+    /// RS256 with WebCrypto: op, the PKCS#8 key, the message.
+    Sign = 16,
 }
 
 /// An instruction buffer being written.

@@ -17,6 +17,7 @@ export const Kind = Object.freeze({
   Spawned: 13,
   Ended: 14,
   Log: 15,
+  Sign: 16,
 });
 
 const decoder = new TextDecoder();

@@ -252,6 +252,19 @@ export function makeRunner(host) {
     );
   }
 
+  /** RS256 over `data` with a PKCS#8 key, by WebCrypto. */
+  function doSign(op, key, data) {
+    const settle = track(op);
+    const algorithm = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+    crypto.subtle
+      .importKey("pkcs8", key.slice(), algorithm, false, ["sign"])
+      .then((k) => crypto.subtle.sign(algorithm, k, data.slice()))
+      .then(
+        (sig) => settle(host.host_done, 1, "", new Uint8Array(sig)),
+        (e) => settle(host.host_failed, message(e)),
+      );
+  }
+
   /** The client's body, at most `limit` bytes (413 past it). A body of declared length (the
    *  host refused it already if that is over the limit) is read whole; one without is read
    *  chunk by chunk, so it stops at the limit. */
@@ -439,6 +452,12 @@ export function makeRunner(host) {
           const ctx = requests.get(r.u32())?.ctx ?? lastCtx;
           const done = new Promise((resolve) => background.set(task, resolve));
           ctx?.waitUntil(done);
+          break;
+        }
+        case Kind.Sign: {
+          const op = r.u32();
+          const key = r.bytes();
+          doSign(op, key, r.bytes());
           break;
         }
         case Kind.Ended:

@@ -1,4 +1,5 @@
 use super::*;
+use futures::FutureExt;
 use serde_json::json;
 
 const SERVICE_ACCOUNT: &str = include_str!("../../../tests/fixtures/google-service-account.json");
@@ -12,12 +13,23 @@ fn account() -> GoogleCredentials {
 
 #[test]
 fn the_assertion_is_byte_for_byte_what_openssl_signs() {
-    assert_eq!(account().assertion(AT_2026_MS).unwrap(), OPENSSL_JWT.trim());
+    assert_eq!(
+        account()
+            .assertion(AT_2026_MS, &RsaCrateSigner)
+            .now_or_never()
+            .unwrap()
+            .unwrap(),
+        OPENSSL_JWT.trim()
+    );
 }
 
 #[test]
 fn the_assertion_names_the_account_the_scope_and_the_audience_for_an_hour() {
-    let jwt = account().assertion(AT_2026_MS + 5_000.0).unwrap();
+    let jwt = account()
+        .assertion(AT_2026_MS + 5_000.0, &RsaCrateSigner)
+        .now_or_never()
+        .unwrap()
+        .unwrap();
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3);
     let decode = |p: &str| -> Value {
@@ -42,7 +54,11 @@ fn the_assertion_names_the_account_the_scope_and_the_audience_for_an_hour() {
 
 #[test]
 fn the_token_request_is_the_jwt_bearer_grant_as_a_form() {
-    let r = account().token_request(AT_2026_MS).unwrap();
+    let r = account()
+        .token_request(AT_2026_MS, &RsaCrateSigner)
+        .now_or_never()
+        .unwrap()
+        .unwrap();
     assert_eq!(r.method, "POST");
     assert_eq!(r.url, "https://oauth2.googleapis.com/token");
     assert_eq!(
@@ -73,14 +89,22 @@ fn an_authorized_user_trades_its_refresh_token() {
     }))
     .unwrap();
     assert_eq!(c.project(), Some("billing-project"));
-    let r = c.token_request(AT_2026_MS).unwrap();
+    let r = c
+        .token_request(AT_2026_MS, &RsaCrateSigner)
+        .now_or_never()
+        .unwrap()
+        .unwrap();
     assert_eq!(r.url, DEFAULT_TOKEN_URI);
     assert_eq!(
         String::from_utf8(r.body).unwrap(),
         "grant_type=refresh_token&client_id=764086051850-x.apps.googleusercontent.com&client_secret=d-FL95Q19q7MQmFpd7hHD0Ty&refresh_token=1%2F%2F0g%20refresh%2Btoken%2F%3D"
     );
     assert!(!c.identity().contains("refresh"), "{}", c.identity());
-    assert!(c.assertion(AT_2026_MS).is_err());
+    assert!(c
+        .assertion(AT_2026_MS, &RsaCrateSigner)
+        .now_or_never()
+        .unwrap()
+        .is_err());
 }
 
 #[test]
@@ -112,7 +136,13 @@ fn an_inline_object_and_an_escaped_key_read_the_same() {
     sa["private_key"] = json!(escaped);
     let c = GoogleCredentials::parse(&sa).unwrap();
     assert_eq!(c.project(), Some("switchyard-test"));
-    assert_eq!(c.assertion(AT_2026_MS).unwrap(), OPENSSL_JWT.trim());
+    assert_eq!(
+        c.assertion(AT_2026_MS, &RsaCrateSigner)
+            .now_or_never()
+            .unwrap()
+            .unwrap(),
+        OPENSSL_JWT.trim()
+    );
 }
 
 #[test]
@@ -140,4 +170,25 @@ fn printing_credentials_shows_who_not_the_secrets() {
         !printed.contains("PRIVATE KEY") && !printed.contains("MII"),
         "{printed}"
     );
+}
+
+#[test]
+fn a_pkcs1_key_is_wrapped_into_pkcs8_and_signs_the_same() {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    let mut sa: Value = serde_json::from_str(SERVICE_ACCOUNT).unwrap();
+    let pkcs8 = pkcs8_der(sa["private_key"].as_str().unwrap()).unwrap();
+    let key = rsa::PrivateKey::from_pkcs8_der(&pkcs8).unwrap();
+    let pkcs1 = key.to_pkcs1_der().unwrap();
+    let body = Base64::encode_string(pkcs1.as_bytes());
+    sa["private_key"] = json!(format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----\n"
+    ));
+    let c = GoogleCredentials::parse(&sa).unwrap();
+    let jwt = c
+        .assertion(AT_2026_MS, &RsaCrateSigner)
+        .now_or_never()
+        .unwrap()
+        .unwrap();
+    assert_eq!(jwt, OPENSSL_JWT.trim());
 }

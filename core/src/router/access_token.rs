@@ -4,7 +4,7 @@
 
 use crate::error::{Error, ErrorClass};
 use crate::google_auth::{self, AccessToken, GoogleCredentials};
-use crate::ports::{Clock, LocalFuture, Upstream, UpstreamBody};
+use crate::ports::{Clock, LocalFuture, Rs256Signer, Upstream, UpstreamBody};
 use futures::future::{select, Either, FutureExt, Shared};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,13 +22,27 @@ enum Entry {
     Fetching(Fetch),
 }
 
-/// The tokens this isolate holds, by credentials.
-#[derive(Default)]
+/// The tokens this isolate holds, by credentials, and what signs a service account's requests
+/// for them.
 pub struct AccessTokens {
     entries: Rc<RefCell<HashMap<String, Entry>>>,
+    signer: Rc<dyn Rs256Signer>,
+}
+
+impl Default for AccessTokens {
+    fn default() -> Self {
+        AccessTokens::new(google_auth::default_signer())
+    }
 }
 
 impl AccessTokens {
+    pub fn new(signer: Rc<dyn Rs256Signer>) -> Self {
+        AccessTokens {
+            entries: Rc::default(),
+            signer,
+        }
+    }
+
     /// A token for `credentials` that is good for a while yet, fetched within `timeout_ms` if
     /// none is held.
     pub async fn get(
@@ -50,6 +64,7 @@ impl AccessTokens {
                 _ => {
                     let f = fetch(
                         credentials.clone(),
+                        self.signer.clone(),
                         upstream.clone(),
                         clock.clone(),
                         timeout_ms,
@@ -86,12 +101,13 @@ impl AccessTokens {
 /// One exchange at the token endpoint.
 fn fetch(
     credentials: GoogleCredentials,
+    signer: Rc<dyn Rs256Signer>,
     upstream: Rc<dyn Upstream>,
     clock: Rc<dyn Clock>,
     timeout_ms: u64,
 ) -> LocalFuture<Result<AccessToken, Error>> {
     Box::pin(async move {
-        let req = credentials.token_request(clock.now_ms())?;
+        let req = credentials.token_request(clock.now_ms(), &*signer).await?;
         let url = req.url.clone();
         let resp = match select(upstream.send(req), clock.sleep(timeout_ms)).await {
             Either::Left((Ok(r), _)) => r,
