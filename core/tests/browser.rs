@@ -404,10 +404,15 @@ fn sigv4_and_event_stream_in_wasm() {
 
 /// Vertex AI's RSA signer in wasm32 gives the signature OpenSSL gives (tests/fixtures/README.md).
 #[wasm_bindgen_test]
-fn the_google_jwt_signer_agrees_with_openssl_in_wasm() {
-    use switchyard_core::google_auth::GoogleCredentials;
+async fn the_google_jwt_signer_agrees_with_openssl_in_wasm() {
+    use switchyard_core::google_auth::{default_signer, GoogleCredentials};
     let sa = include_str!("../../tests/fixtures/google-service-account.json");
     let expected = include_str!("../../tests/fixtures/google-jwt-1767225600.txt");
     let c = GoogleCredentials::parse(&serde_json::Value::String(sa.to_string())).unwrap();
-    assert_eq!(c.assertion(1_767_225_600_000.0).unwrap(), expected.trim());
+    assert_eq!(
+        c.assertion(1_767_225_600_000.0, &*default_signer())
+            .await
+            .unwrap(),
+        expected.trim()
+    );
 }
