@@ -141,7 +141,7 @@ fn keys(body: &str, stored: Option<String>, now_ms: f64) -> Answer {
         Ok(b) => b.unwrap_or_default(),
         Err(e) => return Answer::error(500, format!("the saved book of keys does not read: {e}")),
     };
-    let changes = !matches!(op, KeyOp::Get { .. });
+    let changes = !matches!(op, KeyOp::Get { .. } | KeyOp::List);
     let reply = book.apply(op, now_ms);
     let save = if changes {
         match serde_json::to_string(&book) {

@@ -27,8 +27,8 @@ pub struct HttpResponse {
     pub body: HttpBody,
     /// Work for after the response (a cache write): the Worker runs it in `waitUntil`.
     pub background: Vec<crate::ports::LocalFuture<()>>,
-    /// For the log line only, never sent: how each group tried before the answer failed.
-    pub trace: Vec<String>,
+    /// For the log line and the request log only, never sent: the way through the router.
+    pub trace: crate::trace::Trace,
     /// For a stream: resolves when it ends, with a log line if something worth one happened
     /// after the response started (it was finished by another deployment). Run in `waitUntil`.
     pub stream_log: Option<crate::ports::LocalFuture<Option<String>>>,
@@ -46,7 +46,7 @@ impl HttpResponse {
             headers: vec![("content-type", "application/json".into())],
             body: HttpBody::Bytes(body),
             background: Vec::new(),
-            trace: Vec::new(),
+            trace: Default::default(),
             stream_log: None,
         }
     }

@@ -34,6 +34,7 @@ pub mod stored_response;
 pub mod stores;
 pub mod strict_json;
 pub mod tokens;
+pub mod trace;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -168,16 +168,17 @@ impl Router {
     /// `completion` / `acompletion`: a request (chat, or any endpoint's `ModelRequest`) routed
     /// through the model group's deployments with retries, fallbacks and cooldowns.
     pub async fn completion(&self, req: &ModelRequest) -> Result<Routed, Error> {
-        exec::completion(self, req, &mut Vec::new()).await
+        exec::completion(self, req, &mut crate::trace::Trace::default()).await
     }
 
-    /// [`Router::completion`], and how each group that failed on the way failed
-    /// (`group: class status`), for the log line.
+    /// [`Router::completion`], and its way through the router: how each group that failed on
+    /// the way failed (`group: class status`, for the log line) and every step (for the
+    /// request log).
     pub async fn completion_traced(
         &self,
         req: &ModelRequest,
-    ) -> (Result<Routed, Error>, Vec<String>) {
-        let mut trace = Vec::new();
+    ) -> (Result<Routed, Error>, crate::trace::Trace) {
+        let mut trace = crate::trace::Trace::default();
         let result = exec::completion(self, req, &mut trace).await;
         (result, trace)
     }

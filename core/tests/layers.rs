@@ -104,7 +104,8 @@ fn the_leaves_stay_leaves() {
         ("names", &[][..]),
         ("overlay", &[][..]),
         ("error", &[][..]),
-        ("http", &["error", "ports", "relay"][..]),
+        ("trace", &[][..]),
+        ("http", &["error", "ports", "relay", "trace"][..]),
     ] {
         let uses = edges.get(leaf).cloned().unwrap_or_default();
         let extra: Vec<&String> = uses

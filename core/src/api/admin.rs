@@ -136,7 +136,7 @@ async fn run(
                 super::metrics::prometheus(&router.usage_stats()).into_bytes(),
             ),
             background: Vec::new(),
-            trace: Vec::new(),
+            trace: Default::default(),
             stream_log: None,
         }),
     }

@@ -1,5 +1,5 @@
-//! LiteLLM's key routes (`/key/generate`, `/key/info`, `/key/update`, `/key/delete`), master
-//! key only.
+//! LiteLLM's key routes (`/key/generate`, `/key/info`, `/key/update`, `/key/delete`,
+//! `/key/list`), master key only. A route's `key` is the key itself or its hash (`token`).
 
 use super::Services;
 use crate::error::Error;
@@ -14,6 +14,7 @@ pub enum KeyRoute {
     Info,
     Update,
     Delete,
+    List,
 }
 
 fn ok(v: Value) -> HttpResponse {
@@ -86,12 +87,12 @@ pub async fn handle(
             let key = key_param(&json!({}), query)?;
             match store
                 .apply(KeyOp::Get {
-                    hash: keys::hash(&key),
+                    hash: keys::hash_of_param(&key),
                 })
                 .await?
             {
                 KeyReply::Record { record: Some(r) } => {
-                    Ok(ok(json!({"key": keys::mask(&key), "info": r.info()})))
+                    Ok(ok(json!({"key": r.masked, "info": r.info()})))
                 }
                 _ => Err(Error::invalid("No such key.", Some("key".to_string()))),
             }
@@ -101,13 +102,13 @@ pub async fn handle(
             let key = key_param(&v, "")?;
             match store
                 .apply(KeyOp::Update {
-                    hash: keys::hash(&key),
+                    hash: keys::hash_of_param(&key),
                     changes: v,
                 })
                 .await?
             {
                 KeyReply::Record { record: Some(r) } => {
-                    Ok(ok(json!({"key": keys::mask(&key), "info": r.info()})))
+                    Ok(ok(json!({"key": r.masked, "info": r.info()})))
                 }
                 KeyReply::Refused { refusal } => Err(refusal.error()),
                 _ => Err(Error::invalid("No such key.", Some("key".to_string()))),
@@ -127,7 +128,7 @@ pub async fn handle(
                 .ok_or_else(|| {
                     Error::invalid("'keys' must be a list of keys.", Some("keys".to_string()))
                 })?;
-            let hashes = list.iter().map(|k| keys::hash(k)).collect();
+            let hashes = list.iter().map(|k| keys::hash_of_param(k)).collect();
             match store.apply(KeyOp::Delete { hashes }).await? {
                 KeyReply::Deleted { count } => Ok(ok(json!({"deleted": count}))),
                 _ => Err(Error::Internal {
@@ -135,5 +136,23 @@ pub async fn handle(
                 }),
             }
         }
+        KeyRoute::List => match store.apply(KeyOp::List).await? {
+            KeyReply::Listed { keys } => {
+                let list: Vec<Value> = keys
+                    .into_iter()
+                    .map(|(hash, r)| {
+                        let mut v = r.info();
+                        if let Value::Object(o) = &mut v {
+                            o.insert("token".into(), Value::String(hash));
+                        }
+                        v
+                    })
+                    .collect();
+                Ok(ok(json!({"keys": list})))
+            }
+            _ => Err(Error::Internal {
+                message: "unexpected key store reply".into(),
+            }),
+        },
     }
 }

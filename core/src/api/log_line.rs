@@ -25,7 +25,7 @@ pub fn log_line(method: &str, path: &str, resp: &HttpResponse, latency_ms: f64) 
         "cost_usd": num("x-litellm-response-cost"),
         "cache": h("x-switchyard-cache"),
         "stream": resp.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")),
-        "failed": resp.trace,
+        "failed": resp.trace.failed,
     })
     .to_string()
 }

@@ -284,7 +284,7 @@ impl App {
             headers: Vec::new(),
             body: HttpBody::Bytes(Vec::new()),
             background: Vec::new(),
-            trace: Vec::new(),
+            trace: Default::default(),
             stream_log: None,
         };
         let Some(origin) = req.header("origin") else {

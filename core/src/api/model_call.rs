@@ -372,7 +372,7 @@ fn cached_response(
         headers,
         body,
         background: Vec::new(),
-        trace: Vec::new(),
+        trace: Default::default(),
         stream_log: None,
     }
 }

@@ -63,6 +63,7 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/key/info" => (Route::Keys(KeyRoute::Info), "GET"),
         "/key/update" => (Route::Keys(KeyRoute::Update), "POST"),
         "/key/delete" => (Route::Keys(KeyRoute::Delete), "POST"),
+        "/key/list" => (Route::Keys(KeyRoute::List), "GET"),
         "/health/readiness" => (Route::Readiness, "GET"),
         "/usage" => (Route::Admin(AdminRoute::Usage), "GET"),
         "/model/cost_map" => (Route::Admin(AdminRoute::CostMap), "GET"),

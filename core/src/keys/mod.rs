@@ -13,6 +13,17 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
+/// The hash a key route's `key` names: a key (`sk-...`) is hashed; 64 hex digits are taken
+/// as the hash itself (the `token` `/key/list` shows, as LiteLLM's routes accept), so the
+/// operator can manage a key whose secret was shown only once.
+pub fn hash_of_param(key: &str) -> String {
+    if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        key.to_ascii_lowercase()
+    } else {
+        hash(key)
+    }
+}
+
 pub fn hash(key: &str) -> String {
     Sha256::digest(key.as_bytes())
         .iter()
@@ -87,7 +98,9 @@ impl KeyRecord {
 impl KeyRecord {
     /// The record as `/key/info` shows it (no hash, no secret).
     pub fn info(&self) -> Value {
+        let (held, _) = self.held();
         json!({
+            "created_at": self.created_ms / 1000.0, "spend_held": held,
             "key_alias": self.key_alias, "key_name": self.masked, "models": self.models,
             "rpm_limit": self.rpm_limit, "tpm_limit": self.tpm_limit, "max_budget": self.max_budget,
             "spend": self.spend,
@@ -114,6 +127,8 @@ pub enum KeyOp {
     Delete {
         hashes: Vec<String>,
     },
+    /// Every key, by hash (for the console's list; records hold no secret).
+    List,
     /// Check a request against the key and count it, holding its expected cost and tokens.
     Admit {
         hash: String,
@@ -143,6 +158,10 @@ pub enum KeyReply {
     },
     Deleted {
         count: usize,
+    },
+    /// Every key as `(hash, record)`, oldest first.
+    Listed {
+        keys: Vec<(String, KeyRecord)>,
     },
     /// Admitted: the models the key may use (empty: all) and the hold to settle.
     Admitted {
@@ -336,6 +355,15 @@ impl KeyBook {
                     .filter(|h| self.keys.remove(*h).is_some())
                     .count(),
             },
+            KeyOp::List => {
+                let mut keys: Vec<(String, KeyRecord)> = self
+                    .keys
+                    .iter()
+                    .map(|(h, r)| (h.clone(), r.clone()))
+                    .collect();
+                keys.sort_by(|a, b| a.1.created_ms.total_cmp(&b.1.created_ms).then(a.0.cmp(&b.0)));
+                KeyReply::Listed { keys }
+            }
             KeyOp::Admit {
                 hash,
                 model,

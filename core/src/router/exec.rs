@@ -20,6 +20,7 @@ mod hedge;
 
 use super::attempt::{Answer, AnswerBody};
 use super::continuation::{Continuation, ContinuationPlan};
+use crate::trace::{Step, StepKind, Trace};
 use super::{RequestOptions, Routed, Router};
 use crate::config::{Config, Deployment, RoutingStrategy};
 use crate::error::{Error, ErrorClass};
@@ -30,9 +31,10 @@ use crate::state::Limits;
 use crate::tokens::estimate_request_tokens;
 use std::rc::Rc;
 
-/// What happened so far, for the response headers.
+/// What happened so far, for the response headers and the request log.
 #[derive(Default)]
 struct Tally {
+    trace: Trace,
     retries: u32,
     fallbacks: u32,
     /// A hedge went out (at most one per request).
@@ -42,11 +44,11 @@ struct Tally {
 }
 
 /// Runs `req`; every group that failed on the way (the requested one, fallbacks) is noted in
-/// `trace` as `group: class status` (no message: it could echo the prompt).
+/// `trace` as `group: class status` (no message: it could echo the prompt), and each step.
 pub(super) async fn completion(
     router: &Router,
     req: &ModelRequest,
-    trace: &mut Vec<String>,
+    trace: &mut Trace,
 ) -> Result<Routed, Error> {
     let mut config = router.config();
     // A library caller's request for an alias (the HTTP surface resolves its own before the
@@ -130,15 +132,17 @@ pub(super) async fn completion(
     let primary = match run.group(&req.model, &mut tally, escape).await {
         Ok(ok) => {
             router.record_tally(label, &tally.counts());
+            trace.steps = std::mem::take(&mut tally.trace.steps);
             return Ok(run.finish(ok, &req.model, tally, label));
         }
         Err(e) => {
-            trace.push(failure(&req.model, &e));
+            trace.failed.push(failure(&req.model, &e));
             e
         }
     };
     if opts.disable_fallbacks {
         router.record_tally(label, &tally.counts());
+        trace.steps = std::mem::take(&mut tally.trace.steps);
         return Err(primary);
     }
     let mut tried = vec![req.model.clone()];
@@ -154,6 +158,13 @@ pub(super) async fn completion(
         if !may_use(req, &config, &fallback) {
             // A key's allowlist holds for every group a request can reach, fallbacks too.
             if !refused.contains(&fallback) {
+                tally.trace.push(Step {
+                    group: fallback.clone(),
+                    deployment: None,
+                    kind: StepKind::FallbackSkipped,
+                    detail: "this API key may not use it".into(),
+                    ms: None,
+                });
                 refused.push(fallback);
             }
             continue;
@@ -166,12 +177,14 @@ pub(super) async fn completion(
         {
             Ok(ok) => {
                 router.record_tally(label, &tally.counts());
+                trace.steps = std::mem::take(&mut tally.trace.steps);
                 return Ok(run.finish(ok, &fallback, tally, label));
             }
-            Err(e) => trace.push(failure(&fallback, &e)),
+            Err(e) => trace.failed.push(failure(&fallback, &e)),
         }
     }
     router.record_tally(label, &tally.counts());
+    trace.steps = std::mem::take(&mut tally.trace.steps);
     if refused.is_empty() {
         Err(primary)
     } else {
@@ -202,8 +215,13 @@ pub(super) fn may_use(req: &ModelRequest, config: &Config, name: &str) -> bool {
 
 /// How a group failed, for the log line.
 fn failure(group: &str, e: &Error) -> String {
+    format!("{group}: {}", failure_detail(e))
+}
+
+/// An error as `class status`: never its message (an upstream's could echo the prompt).
+fn failure_detail(e: &Error) -> String {
     let class = e.class().map_or("error", ErrorClass::label);
-    format!("{group}: {class} {}", e.status())
+    format!("{class} {}", e.status())
 }
 
 impl Tally {
@@ -403,7 +421,13 @@ impl GroupRun<'_> {
             };
             let now = r.clock.now_ms();
             // A deployment named by its id obeys the same cooldowns and limits as its group.
-            let mut candidates = match routing::candidates(name, &pool, &*r.state, now, s, &facts) {
+            let mut left_out = Vec::new();
+            let picked =
+                routing::candidates_noting(name, &pool, &*r.state, now, s, &facts, &mut left_out);
+            for (id, why) in left_out {
+                tally.trace.skipped(name, &id, why);
+            }
+            let mut candidates = match picked {
                 Ok(c) => c,
                 Err(e) => return Err(last.unwrap_or(e)),
             };
@@ -434,6 +458,7 @@ impl GroupRun<'_> {
                 None => attempts.push((d.id.clone(), 1)),
             }
             // The first attempt of a group may be hedged, once per request.
+            let started = r.clock.now_ms();
             let hedge_after = match (tally.hedged, attempts.len(), self.hedgeable()) {
                 (false, 1, true) if retries == 0 => d
                     .hedge
@@ -444,6 +469,15 @@ impl GroupRun<'_> {
                 Some(after) => {
                     let raced = self.race(name, &pool, by_id, d, counted, after).await;
                     tally.hedged |= raced.hedged;
+                    if raced.hedged {
+                        tally.trace.push(Step {
+                            group: name.to_string(),
+                            deployment: raced.hedge_served.as_ref().map(|o| o.id.clone()),
+                            kind: StepKind::Hedged,
+                            detail: format!("a second call after {after} ms"),
+                            ms: None,
+                        });
+                    }
                     if let Some(id) = raced.hedge_failed {
                         failed.push(id);
                     }
@@ -453,6 +487,13 @@ impl GroupRun<'_> {
                             if !pool.iter().any(|p| p.id == other.id) {
                                 tally.fallbacks += 1;
                             }
+                            tally.trace.push(Step {
+                                group: other.group.clone(),
+                                deployment: Some(other.id.clone()),
+                                kind: StepKind::Served,
+                                detail: "the hedge".into(),
+                                ms: Some(r.clock.now_ms() - started),
+                            });
                             return Ok(Served {
                                 deployment: other,
                                 answer,
@@ -467,15 +508,30 @@ impl GroupRun<'_> {
                         .await
                 }
             };
+            let took = Some(r.clock.now_ms() - started);
             let e = match result {
                 Ok(answer) => {
+                    tally.trace.push(Step {
+                        group: name.to_string(),
+                        deployment: Some(d.id.clone()),
+                        kind: StepKind::Served,
+                        detail: String::new(),
+                        ms: took,
+                    });
                     return Ok(Served {
                         deployment: d.clone(),
                         answer,
-                    })
+                    });
                 }
                 Err(e) => e,
             };
+            tally.trace.push(Step {
+                group: name.to_string(),
+                deployment: Some(d.id.clone()),
+                kind: StepKind::Failed,
+                detail: failure_detail(&e),
+                ms: took,
+            });
             if !failed.contains(&d.id) {
                 failed.push(d.id.clone());
             }
@@ -502,6 +558,13 @@ impl GroupRun<'_> {
             tally.retries += 1;
             last = Some(e);
             if wait > 0 {
+                tally.trace.push(Step {
+                    group: name.to_string(),
+                    deployment: None,
+                    kind: StepKind::Waited,
+                    detail: "backoff before the retry".into(),
+                    ms: Some(wait as f64),
+                });
                 r.clock.sleep(wait).await;
             }
         }

@@ -4,7 +4,7 @@
 mod select;
 mod strategy;
 
-pub use select::{candidates, RequestFacts};
+pub use select::{candidates, candidates_noting, RequestFacts};
 pub use strategy::{pick, simple_shuffle, weighted_index};
 
 use crate::config::Deployment;

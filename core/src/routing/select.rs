@@ -39,7 +39,28 @@ pub fn candidates<'a>(
     settings: &RouterSettings,
     req: &RequestFacts<'_>,
 ) -> Result<Vec<Candidate<'a>>, Error> {
+    candidates_noting(group, deployments, state, now_ms, settings, req, &mut Vec::new())
+}
+
+/// [`candidates`], noting in `left_out` each deployment it leaves out and why (for the
+/// request log's attempt trace).
+pub fn candidates_noting<'a>(
+    group: &str,
+    deployments: &[&'a Deployment],
+    state: &dyn RouterState,
+    now_ms: f64,
+    settings: &RouterSettings,
+    req: &RequestFacts<'_>,
+    left_out: &mut Vec<(String, &'static str)>,
+) -> Result<Vec<Candidate<'a>>, Error> {
     let mut pool: Vec<&Deployment> = deployments.to_vec();
+    let mut note = |kept: &[&Deployment], before: &[&Deployment], why: &'static str| {
+        for d in before {
+            if !kept.iter().any(|k| k.id == d.id) {
+                left_out.push((d.id.clone(), why));
+            }
+        }
+    };
 
     if settings.tag_filtering {
         let tagged = |d: &&Deployment, t: &str| d.tags.iter().any(|x| x == t);
@@ -54,11 +75,13 @@ pub fn candidates<'a>(
                 .copied()
                 .filter(|d| req.tags.iter().any(|t| tagged(d, t)))
                 .collect();
-            pool = if !matching.is_empty() {
+            let next = if !matching.is_empty() {
                 matching
             } else {
                 defaults
             };
+            note(&next, &pool, "no matching tag");
+            pool = next;
             if pool.is_empty() {
                 return Err(Error::invalid(
                     format!(
@@ -69,14 +92,16 @@ pub fn candidates<'a>(
                 ));
             }
         } else if !defaults.is_empty() {
+            note(&defaults, &pool, "not tagged default");
             pool = defaults;
         }
     }
 
     if settings.pre_call_checks {
-        let before = pool.len();
+        let before = pool.clone();
         pool.retain(|d| cost::context_window(d).is_none_or(|w| w >= req.prompt_tokens));
-        if pool.is_empty() && before > 0 {
+        note(&pool, &before, "context window too small");
+        if pool.is_empty() && !before.is_empty() {
             return Err(Error::ContextWindowExceeded {
                 message: format!(
                     "This request has about {} prompt tokens, more than the context window of every deployment of `{group}`.",
@@ -102,6 +127,7 @@ pub fn candidates<'a>(
                 snap.cooldown_until_ms - now_ms,
                 "cooling down after failures",
             );
+            left_out.push((d.id.clone(), "cooling down after failures"));
             continue;
         }
         if let Some(max) = d.max_retries {
@@ -111,29 +137,32 @@ pub fn candidates<'a>(
                 .find(|(id, _)| *id == d.id)
                 .map_or(0, |(_, n)| *n);
             if tried > max {
+                left_out.push((d.id.clone(), "its max_retries used up"));
                 continue;
             }
         }
         if req.full.contains(&d.id) {
-            wait(
-                next_minute_ms.min(1_000.0),
-                "at its rpm or max_parallel_requests limit",
-            );
+            let why = "at its rpm or max_parallel_requests limit";
+            wait(next_minute_ms.min(1_000.0), why);
+            left_out.push((d.id.clone(), why));
             continue;
         }
         if d.max_parallel_requests.is_some_and(|m| snap.in_flight >= m) {
             wait(1_000.0, "at max_parallel_requests");
+            left_out.push((d.id.clone(), "at max_parallel_requests"));
             continue;
         }
         if limits_apply {
             if d.rpm.is_some_and(|rpm| snap.requests_this_minute + 1 > rpm) {
                 wait(next_minute_ms, "rpm limit reached");
+                left_out.push((d.id.clone(), "rpm limit reached"));
                 continue;
             }
             // Tokens are known only after a call, so a request is admitted while the minute's
             // count is under `tpm`; the call that crosses it is the last one that minute.
             if d.tpm.is_some_and(|tpm| snap.tokens_this_minute >= tpm) {
                 wait(next_minute_ms, "tpm limit reached");
+                left_out.push((d.id.clone(), "tpm limit reached"));
                 continue;
             }
         }
@@ -149,6 +178,9 @@ pub fn candidates<'a>(
     }
 
     if healthy.iter().any(|c| !req.failed.contains(&c.d.id)) {
+        for c in healthy.iter().filter(|c| req.failed.contains(&c.d.id)) {
+            left_out.push((c.d.id.clone(), "already failed this request"));
+        }
         healthy.retain(|c| !req.failed.contains(&c.d.id));
     }
     let lowest = healthy
@@ -156,6 +188,12 @@ pub fn candidates<'a>(
         .map(|c| c.d.order.unwrap_or(u32::MAX))
         .min()
         .unwrap_or(u32::MAX);
+    for c in healthy
+        .iter()
+        .filter(|c| c.d.order.unwrap_or(u32::MAX) != lowest)
+    {
+        left_out.push((c.d.id.clone(), "a lower priority (order)"));
+    }
     healthy.retain(|c| c.d.order.unwrap_or(u32::MAX) == lowest);
     Ok(healthy)
 }
