@@ -1,8 +1,10 @@
 //! The HTTP request and response as the core sees them: plain data, no platform type. The
 //! Worker converts its `Request` into an [`HttpRequest`] and an [`HttpResponse`] back.
 
-use crate::error::Error;
-use crate::relay::ClientStream;
+use crate::error::{Error, ErrorClass};
+use crate::relay::{ClientStream, StreamUsage};
+use std::cell::Cell;
+use std::rc::Rc;
 
 pub struct HttpRequest {
     pub method: String,
@@ -32,6 +34,22 @@ pub struct HttpResponse {
     /// For a stream: resolves when it ends, with a log line if something worth one happened
     /// after the response started (it was finished by another deployment). Run in `waitUntil`.
     pub stream_log: Option<crate::ports::LocalFuture<Option<String>>>,
+    /// For the request log only, never sent.
+    pub facts: LogFacts,
+}
+
+/// What the request log reads of a response besides its headers and trace.
+#[derive(Default)]
+pub struct LogFacts {
+    /// (prompt, completion) tokens of a complete answer.
+    pub usage: Option<(u64, u64)>,
+    /// A stream's (tokens, cost), set when it ends.
+    pub stream_usage: Option<StreamUsage>,
+    /// How many continuations a broken stream took.
+    pub continued: Option<Rc<Cell<u32>>>,
+    /// An error answer's class (`rate_limit`, `timeout`, ...) or code, and the router's own
+    /// message for it.
+    pub error: Option<(&'static str, String)>,
 }
 
 pub enum HttpBody {
@@ -48,12 +66,19 @@ impl HttpResponse {
             background: Vec::new(),
             trace: Default::default(),
             stream_log: None,
+            facts: LogFacts::default(),
         }
     }
 
     /// The one place an error becomes a response.
     pub fn from_error(e: &Error) -> Self {
         let mut r = HttpResponse::json(e.status(), e.body());
+        let class = e
+            .class()
+            .map(ErrorClass::label)
+            .or_else(|| e.code())
+            .unwrap_or_else(|| e.openai_type());
+        r.facts.error = Some((class, e.message()));
         if !e.client_should_retry() {
             r.headers.push(("x-should-retry", "false".into()));
         }

@@ -23,6 +23,7 @@ pub mod provider;
 pub mod redact;
 pub mod relay;
 pub mod request;
+pub mod request_log;
 pub mod retry;
 pub mod rng;
 pub mod router;

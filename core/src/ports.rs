@@ -159,6 +159,15 @@ pub trait KeyStore {
     fn apply(&self, op: KeyOp) -> LocalFuture<Result<KeyReply, Error>>;
 }
 
+/// Where the request log and its history live: a Durable Object (`log`) at the edge,
+/// memory otherwise. Written in batches after the responses (`stores::LogWriter`).
+pub trait RequestLogStore {
+    fn apply(
+        &self,
+        op: crate::request_log::LogOp,
+    ) -> LocalFuture<Result<crate::request_log::LogReply, Error>>;
+}
+
 /// The host's secrets and variables by name (`os.environ/NAME` in the config).
 pub trait Secrets {
     fn secret(&self, name: &str) -> Option<String>;

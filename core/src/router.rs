@@ -96,6 +96,8 @@ pub struct Routed {
     pub stream_usage: Option<StreamUsage>,
     /// The provider's `x-request-id`, passed on to the client.
     pub request_id: Option<String>,
+    /// (prompt, completion) tokens of a complete (non-streamed) answer.
+    pub usage: Option<(u64, u64)>,
 }
 
 pub enum RoutedBody {
@@ -198,6 +200,10 @@ impl Router {
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
+    }
+
+    pub fn clock(&self) -> &Rc<dyn Clock> {
+        &self.clock
     }
 
     /// The router's clock, in ms since the epoch.

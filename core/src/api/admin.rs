@@ -138,6 +138,7 @@ async fn run(
             background: Vec::new(),
             trace: Default::default(),
             stream_log: None,
+            facts: Default::default(),
         }),
     }
 }

@@ -16,7 +16,20 @@ pub enum Caller {
     Key {
         hash: String,
         models: Vec<String>,
+        /// Its alias, else its masked name (`sk-...abcd`): how the request log names it.
+        label: String,
     },
+}
+
+impl Caller {
+    /// How the request log names the caller: never a key.
+    pub fn label(&self) -> &str {
+        match self {
+            Caller::Open => "none",
+            Caller::Master => "master",
+            Caller::Key { label, .. } => label,
+        }
+    }
 }
 
 /// With a `master_key`, every API call must carry it, or a virtual key, as
@@ -57,6 +70,7 @@ pub(super) async fn authorize(
                 crate::keys::KeyReply::Record { record: Some(rec) } => Ok(Caller::Key {
                     hash,
                     models: rec.models,
+                    label: rec.key_alias.unwrap_or(rec.masked),
                 }),
                 _ => Err(incorrect()),
             }

@@ -7,17 +7,19 @@ mod admission;
 mod auth;
 mod keys;
 mod log_line;
+mod logs;
 mod messages;
 mod metrics;
 mod model_call;
 mod models;
+mod request_record;
 mod responses;
 mod routes;
 
 use crate::error::Error;
 use crate::ports::{CacheStore, Clock, KeyMinter, KeyStore, ResponseStore};
 use crate::router::Router;
-use crate::stores::{MemoryCache, MemoryKeys, MemoryResponses};
+use crate::stores::{LogWriter, MemoryCache, MemoryKeys, MemoryRequestLog, MemoryResponses};
 use auth::{authorize, require_master, Caller};
 use routes::{match_route, Route};
 use serde_json::json;
@@ -57,6 +59,8 @@ pub struct Services {
     pub responses: Rc<dyn ResponseStore>,
     /// Makes virtual keys; `None` (no secure random source): `/key/generate` refuses.
     pub minter: Option<Rc<dyn KeyMinter>>,
+    /// The request log, written after the responses.
+    pub log: Rc<LogWriter>,
 }
 
 impl Services {
@@ -65,8 +69,9 @@ impl Services {
         Services {
             cache: Rc::new(MemoryCache::new(clock.clone(), MEMORY_CACHE_ENTRIES)),
             responses: Rc::new(MemoryResponses::new(clock.clone(), MEMORY_RESPONSES)),
-            keys: Rc::new(MemoryKeys::new(clock)),
+            keys: Rc::new(MemoryKeys::new(clock.clone())),
             minter: None,
+            log: LogWriter::new(Rc::new(MemoryRequestLog::new(clock))),
         }
     }
 }
@@ -154,6 +159,7 @@ impl App {
     pub async fn finish(&self, req: HttpRequest, begun: Begun) -> HttpResponse {
         let origin = req.header("origin").map(str::to_string);
         let anthropic = messages::is_messages_path(&req.path);
+        let asked = self.logged(&req, &begun);
         let mut resp = match begun.0 {
             Ok(Stage::Preflight) => self.preflight(&req),
             Ok(stage) => match self.dispatch(req, stage).await {
@@ -165,10 +171,41 @@ impl App {
         if anthropic {
             messages::anthropic_error(&mut resp);
         }
+        if let (Some(asked), Ok(router)) = (asked, &self.router) {
+            let started = asked.at_ms;
+            let latency = router.now_ms() - started;
+            let record = request_record::record(asked, &resp, latency);
+            let clock = router.clock().clone();
+            let log = &self.services.log;
+            request_record::log(&mut resp, record, log, clock, started);
+        }
         if let Some(origin) = origin {
             self.add_cors(&origin, &mut resp);
         }
         resp
+    }
+
+    /// Who asked, for the request log, when `req` goes to a model endpoint (refused ones too;
+    /// admin, key and dashboard calls are not logged).
+    fn logged(&self, req: &HttpRequest, begun: &Begun) -> Option<request_record::Asked> {
+        let router = self.router.as_ref().ok()?;
+        let caller = match &begun.0 {
+            Ok(Stage::Authorized(route, caller)) if routes::is_model_call(route) => {
+                caller.label().to_string()
+            }
+            Err(_)
+                if match_route(&req.method, &req.path).is_ok_and(|r| routes::is_model_call(&r)) =>
+            {
+                "unauthorized".to_string()
+            }
+            _ => return None,
+        };
+        Some(request_record::Asked {
+            method: req.method.clone(),
+            path: req.path.clone(),
+            caller,
+            at_ms: router.now_ms(),
+        })
     }
 
     async fn dispatch(&self, req: HttpRequest, stage: Stage) -> Result<HttpResponse, Error> {
@@ -185,6 +222,11 @@ impl App {
             require_master(router, &caller)?;
             let query = req.path.split_once('?').map_or("", |(_, q)| q).to_string();
             return keys::handle(router, &self.services, op, &req.body, &query).await;
+        }
+        if let Route::Logs(op) = route {
+            require_master(router, &caller)?;
+            let query = req.path.split_once('?').map_or("", |(_, q)| q);
+            return logs::handle(&self.services, op, query).await;
         }
         if let Route::Admin(admin) = route {
             require_master(router, &caller)?;
@@ -219,11 +261,13 @@ impl App {
                 let query = req.path.split_once('?').map_or("", |(_, q)| q);
                 models::info(router, &caller, query)
             }
-            Route::Liveliness | Route::Readiness | Route::Admin(_) | Route::Keys(_) => {
-                Err(Error::Internal {
-                    message: "unreachable route".into(),
-                })
-            }
+            Route::Liveliness
+            | Route::Readiness
+            | Route::Admin(_)
+            | Route::Keys(_)
+            | Route::Logs(_) => Err(Error::Internal {
+                message: "unreachable route".into(),
+            }),
         }
     }
 
@@ -286,6 +330,7 @@ impl App {
             background: Vec::new(),
             trace: Default::default(),
             stream_log: None,
+            facts: Default::default(),
         };
         let Some(origin) = req.header("origin") else {
             return r;
@@ -317,3 +362,6 @@ impl App {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod logs_tests;

@@ -64,6 +64,13 @@ pub(super) async fn call(
     let mut background = Vec::new();
     background.extend(cache_store(router, &services.cache, plan.as_ref(), &routed));
     let stream_log = continuation_log(&routed, &call_id);
+    // Read before the charge, which takes the stream's usage for the key.
+    let facts = crate::http::LogFacts {
+        usage: routed.usage,
+        stream_usage: routed.stream_usage.clone(),
+        continued: routed.continued.clone(),
+        error: None,
+    };
     let (routed, settle_later) = charge(keys, key, routed).await;
     background.extend(settle_later);
     let headers = headers(&routed, call_id, plan.as_ref());
@@ -78,6 +85,7 @@ pub(super) async fn call(
         background,
         trace,
         stream_log,
+        facts,
     })
 }
 
@@ -374,5 +382,6 @@ fn cached_response(
         background: Vec::new(),
         trace: Default::default(),
         stream_log: None,
+        facts: Default::default(),
     }
 }

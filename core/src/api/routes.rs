@@ -2,6 +2,7 @@
 
 use super::admin::AdminRoute;
 use super::keys::KeyRoute;
+use super::logs::LogRoute;
 use super::responses::ResponsesRoute;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
@@ -25,6 +26,16 @@ pub(super) enum Route {
     Readiness,
     Admin(AdminRoute),
     Keys(KeyRoute),
+    /// The request log and the history (master key only).
+    Logs(LogRoute),
+}
+
+/// Whether requests to `route` go in the request log: model calls, not the API around them.
+pub(super) fn is_model_call(route: &Route) -> bool {
+    matches!(
+        route,
+        Route::Model(_) | Route::AzureModel(..) | Route::Messages | Route::Responses
+    )
 }
 
 pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
@@ -70,6 +81,8 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
         "/cost/reset" => (Route::Admin(AdminRoute::CostReset), "POST"),
         "/metrics/deployments" => (Route::Admin(AdminRoute::DeploymentMetrics), "GET"),
         "/metrics" => (Route::Admin(AdminRoute::Prometheus), "GET"),
+        "/request/log" => (Route::Logs(LogRoute::List), "GET"),
+        "/stats/history" => (Route::Logs(LogRoute::History), "GET"),
         other => match with_name(method, other) {
             Some(found) => found,
             None => {
@@ -93,6 +106,9 @@ pub(super) fn match_route(method: &str, path: &str) -> Result<Route, Error> {
 /// `openai/gpt-4o`, written as is or as `%2F`), `/v1/responses/{id}` and Azure's deployment
 /// paths.
 fn with_name(method: &str, path: &str) -> Option<(Route, &'static str)> {
+    if let Some(id) = path.strip_prefix("/request/log/") {
+        return Some((Route::Logs(LogRoute::Get(decode(id))), "GET"));
+    }
     if let Some(rest) = path
         .strip_prefix("/v1/responses/")
         .or_else(|| path.strip_prefix("/responses/"))
@@ -133,6 +149,16 @@ fn with_name(method: &str, path: &str) -> Option<(Route, &'static str)> {
         return None;
     }
     Some((Route::AzureModel(endpoint, decode(model)), "POST"))
+}
+
+/// The value of `name` in a query string (`a=1&b=x%20y`), decoded (`+` is a space); the
+/// first one when it is given twice.
+pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| decode(&v.replace('+', " ")))
 }
 
 /// `%XX` escapes in a path segment, decoded (an invalid one is kept as written).

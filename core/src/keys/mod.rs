@@ -361,7 +361,11 @@ impl KeyBook {
                     .iter()
                     .map(|(h, r)| (h.clone(), r.clone()))
                     .collect();
-                keys.sort_by(|a, b| a.1.created_ms.total_cmp(&b.1.created_ms).then(a.0.cmp(&b.0)));
+                keys.sort_by(|a, b| {
+                    a.1.created_ms
+                        .total_cmp(&b.1.created_ms)
+                        .then(a.0.cmp(&b.0))
+                });
                 KeyReply::Listed { keys }
             }
             KeyOp::Admit {

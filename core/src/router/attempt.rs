@@ -24,6 +24,8 @@ pub(super) struct Answer {
     pub stream_usage: Option<StreamUsage>,
     /// The provider's `x-request-id`, for the client (the SDKs' `_request_id`).
     pub request_id: Option<String>,
+    /// (prompt, completion) tokens of a complete answer.
+    pub usage: Option<(u64, u64)>,
 }
 
 pub(super) enum AnswerBody {
@@ -177,6 +179,7 @@ impl Calls {
                     cost: Some(cost),
                     stream_usage: None,
                     request_id,
+                    usage: Some((usage.prompt_tokens, usage.completion_tokens)),
                 })
             }
             UpstreamBody::Stream(stream) if req.endpoint == Endpoint::Speech => {
@@ -201,6 +204,7 @@ impl Calls {
                     cost: Some(spoken),
                     stream_usage: None,
                     request_id,
+                    usage: None,
                 })
             }
             UpstreamBody::Stream(stream) => {
@@ -243,6 +247,7 @@ impl Calls {
                     cost: None,
                     stream_usage: Some(usage_cell),
                     request_id,
+                    usage: None,
                 })
             }
         }

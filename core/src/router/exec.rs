@@ -20,7 +20,6 @@ mod hedge;
 
 use super::attempt::{Answer, AnswerBody};
 use super::continuation::{Continuation, ContinuationPlan};
-use crate::trace::{Step, StepKind, Trace};
 use super::{RequestOptions, Routed, Router};
 use crate::config::{Config, Deployment, RoutingStrategy};
 use crate::error::{Error, ErrorClass};
@@ -29,6 +28,7 @@ use crate::retry::backoff_ms;
 use crate::routing::{self, RequestFacts};
 use crate::state::Limits;
 use crate::tokens::estimate_request_tokens;
+use crate::trace::{Step, StepKind, Trace};
 use std::rc::Rc;
 
 /// What happened so far, for the response headers and the request log.
@@ -302,6 +302,7 @@ impl Served {
             response_cost: self.answer.cost,
             stream_usage: self.answer.stream_usage,
             request_id: self.answer.request_id,
+            usage: self.answer.usage,
         }
     }
 }

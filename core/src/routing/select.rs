@@ -39,7 +39,15 @@ pub fn candidates<'a>(
     settings: &RouterSettings,
     req: &RequestFacts<'_>,
 ) -> Result<Vec<Candidate<'a>>, Error> {
-    candidates_noting(group, deployments, state, now_ms, settings, req, &mut Vec::new())
+    candidates_noting(
+        group,
+        deployments,
+        state,
+        now_ms,
+        settings,
+        req,
+        &mut Vec::new(),
+    )
 }
 
 /// [`candidates`], noting in `left_out` each deployment it leaves out and why (for the

@@ -6,11 +6,14 @@
 //! - [`MemoryKeys`] and [`MemoryCache`]: the book of virtual keys and the response cache in
 //!   this isolate's memory;
 //! - [`MemoryResponses`]: stored responses (the Responses API's `store`) in this isolate's
-//!   memory.
+//!   memory;
+//! - [`MemoryRequestLog`]: the request log in this isolate's memory, and [`LogWriter`], which
+//!   writes records to any log store in batches.
 
 mod cache;
 mod keys;
 mod memory;
+mod request_log;
 mod responses;
 mod shard;
 mod shared;
@@ -18,6 +21,7 @@ mod shared;
 pub use cache::MemoryCache;
 pub use keys::MemoryKeys;
 pub use memory::MemoryState;
+pub use request_log::{LogWriter, MemoryRequestLog};
 pub use responses::MemoryResponses;
 pub use shard::ShardStore;
 pub use shared::{SharedView, SyncPlan};
