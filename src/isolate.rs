@@ -6,7 +6,7 @@ use crate::clock::HostClock;
 use crate::config_source::{HostEnv, KvReload};
 use crate::deployments_sync::DeploymentsSync;
 use crate::log;
-use crate::state_backend::{DurableBackend, DurableKeys, DurableResponses};
+use crate::state_backend::{DurableBackend, DurableKeys, DurableLog, DurableResponses};
 use crate::transport::FetchUpstream;
 use crate::{kv_cache, random};
 use std::cell::RefCell;
@@ -130,6 +130,7 @@ fn services(env: &HostEnv) -> Services {
     if env.durable {
         services.keys = Rc::new(DurableKeys);
         services.responses = Rc::new(DurableResponses);
+        services.log = switchyard_core::stores::LogWriter::new(Rc::new(DurableLog));
     }
     services.minter = Some(Rc::new(random::new_key));
     services

@@ -20,6 +20,7 @@ pub mod host;
 mod isolate;
 mod kv_cache;
 mod log;
+mod log_object;
 mod random;
 mod serve;
 mod signer;

@@ -1,12 +1,13 @@
 //! The ports over Durable Objects: the shared state, one object per model group
 //! (`group:<name>`, so no single object carries every request's outcomes); the book of keys
-//! (`keys`); stored responses, one object per owner (`responses:<owner>`). Each call is one
+//! (`keys`); the request log (`log`); stored responses, one object per owner (`responses:<owner>`). Each call is one
 //! [`Kind::Durable`] operation that JavaScript sends to the object by name.
 
 use crate::host::executor::{Op, Reply};
 use crate::host::wire::Kind;
 use switchyard_core::keys::{KeyOp, KeyReply};
-use switchyard_core::ports::{KeyStore, LocalFuture, ResponseStore, StateBackend};
+use switchyard_core::ports::{KeyStore, LocalFuture, RequestLogStore, ResponseStore, StateBackend};
+use switchyard_core::request_log::{LogOp, LogReply};
 use switchyard_core::state::{ShardReply, ShardRequest};
 use switchyard_core::stored_response::{ResponseOp, ResponseReply};
 use switchyard_core::Error;
@@ -72,6 +73,16 @@ impl KeyStore for DurableKeys {
     fn apply(&self, op: KeyOp) -> LocalFuture<Result<KeyReply, Error>> {
         let body = serde_json::to_string(&op).map_err(|e| internal("router state", e));
         Box::pin(async move { ask("keys", "/keys", body?).await })
+    }
+}
+
+/// The request log and its history in the `log` Durable Object.
+pub struct DurableLog;
+
+impl RequestLogStore for DurableLog {
+    fn apply(&self, op: LogOp) -> LocalFuture<Result<LogReply, Error>> {
+        let body = serde_json::to_string(&op).map_err(|e| internal("request log", e));
+        Box::pin(async move { ask("log", "/log", body?).await })
     }
 }
 

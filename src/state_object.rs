@@ -10,6 +10,8 @@
 //! book of virtual keys (`/keys`). Named `responses:<owner>`, it keeps that owner's stored
 //! responses in SQLite (`/responses`). Named `deployments`, it holds the model list changed at
 //! runtime (`GET`/`PUT /deployments`, versioned: a change must name the version it edits).
+//! Named `log`, it keeps the request log and its per-minute history (`/log`): in memory for
+//! the answers, in SQLite so it outlives the instance (`src/log_object.rs`).
 
 use crate::deployments_sync::DeploymentsChange;
 use serde::{Deserialize, Serialize};
@@ -59,7 +61,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn json<T: Serialize>(value: &T) -> Answer {
+    pub(crate) fn json<T: Serialize>(value: &T) -> Answer {
         match serde_json::to_string(value) {
             Ok(body) => Answer {
                 status: 200,
@@ -69,7 +71,7 @@ impl Answer {
             Err(e) => Answer::error(500, format!("could not write the answer: {e}")),
         }
     }
-    fn error(status: u16, body: String) -> Answer {
+    pub(crate) fn error(status: u16, body: String) -> Answer {
         Answer {
             status,
             body,
@@ -88,6 +90,8 @@ struct Object {
     shard: Option<ShardStore>,
     /// The stored-responses tables exist.
     responses_table: bool,
+    /// The request log, read from SQLite on the instance's first `/log`.
+    pub(crate) log: Option<switchyard_core::request_log::LogBook>,
 }
 
 thread_local! {
@@ -125,6 +129,8 @@ pub fn handle(
             "/deployments" => deployments(method, body, stored),
             "/responses" => responses(object, body, now_ms, sql)
                 .unwrap_or_else(|e| Answer::error(500, format!("stored responses: {e}"))),
+            "/log" => crate::log_object::handle(&mut object.log, body, now_ms, sql)
+                .unwrap_or_else(|e| Answer::error(500, format!("request log: {e}"))),
             _ => exchange(object, body, stored, now_ms),
         }
     })

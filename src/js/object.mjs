@@ -6,7 +6,7 @@
 
 /** The storage key a path keeps its value under (as `storage_key` in src/state_object.rs). */
 function storageKey(path) {
-  if (path === "/responses") return null;
+  if (path === "/responses" || path === "/log") return null;
   if (path === "/keys" || path === "/deployments") return path.slice(1);
   return "shard";
 }
