@@ -16,7 +16,7 @@ wasm_bindgen="${CARGO_HOME:-$HOME/.cargo}/bin/wasm-bindgen"
 # binaryen from npm (pinned in package-lock.json).
 wasm_opt="$root/node_modules/.bin/wasm-opt"
 
-# What the Worker is built from: the sources (the dashboard is embedded), the manifests and
+# What the Worker is built from: the sources (the console's files too), the manifests and
 # lockfiles, this script, the tools' versions and the build's environment.
 inputs() {
   find Cargo.toml Cargo.lock package-lock.json core/Cargo.toml src core/src www \
@@ -52,9 +52,14 @@ fi
 rm build/wb/index_bg.wasm
 # The runtime imports a .wasm module as a compiled WebAssembly.Module with a plain import.
 sed -i 's|^import source wasmModule from "./index_bg.wasm";|import wasmModule from "./index_bg.wasm";|' build/wb/index.js
+# The console's files as one module of texts (served by src/js/dashboard.mjs).
+node -e 'const fs = require("fs"); const files = {};
+for (const f of fs.readdirSync("www").sort()) files[f] = fs.readFileSync("www/" + f, "utf8");
+fs.writeFileSync("build/www.mjs", "export default " + JSON.stringify(files) + ";\n");'
 "$esbuild" src/js/entry.mjs --bundle --format=esm "${minify[@]}" --log-level=warning \
   --external:./index_bg.wasm '--external:cloudflare:*' \
-  --alias:switchyard-host=./build/wb/index.js --outfile=build/index.js
+  --alias:switchyard-host=./build/wb/index.js --alias:switchyard-www=./build/www.mjs \
+  --outfile=build/index.js
 # A source edited while this ran is not in the build: leave no digest, so the next run builds.
 if [ "$(inputs | sha256sum | cut -d' ' -f1)" = "$digest" ]; then
   echo "$digest" > build/.inputs

@@ -13,7 +13,6 @@
 mod clock;
 mod config_source;
 mod convert;
-mod dashboard;
 mod deployments_sync;
 pub mod exports;
 pub mod host;

@@ -5,7 +5,7 @@
 use crate::convert::{read_body, respond};
 use crate::host::executor::{current, now, spawn_background};
 use crate::isolate::Isolate;
-use crate::{dashboard, log};
+use crate::log;
 use std::rc::Rc;
 use switchyard_core::{App, HttpRequest, HttpResponse};
 
@@ -14,11 +14,6 @@ const SYNC_AFTER_START_MS: u64 = 50;
 
 pub async fn serve(isolate: Rc<Isolate>, mut req: HttpRequest) {
     let (task, _) = current();
-    if req.method == "GET" {
-        if let Some(page) = dashboard::serve(&req.path) {
-            return respond(task, page);
-        }
-    }
     if let Some(reload) = &isolate.reload {
         if let Some(text) = reload.first_load().await {
             isolate.replace_app(&text);
