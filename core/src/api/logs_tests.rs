@@ -264,3 +264,24 @@ fn history_counts_the_calls_per_deployment() {
     let bad = run(&app, req("GET", "/stats/history?window=7d", &[AUTH], ""));
     assert_eq!(bad.status, 400);
 }
+
+#[test]
+fn disable_spend_logs_keeps_no_log() {
+    let up = Rc::new(ScriptedUpstream::default());
+    up.push(
+        "http://a.test/v1/chat/completions",
+        Reply::json(200, ANSWER),
+    );
+    let config = CONFIG.replace(
+        r#""general_settings":{"master_key":"sk-master"}"#,
+        r#""general_settings":{"master_key":"sk-master","disable_spend_logs":true}"#,
+    );
+    assert_ne!(config, CONFIG);
+    let app = fixture().upstream(&up).app(&config);
+    let r = run(
+        &app,
+        req("POST", "/v1/chat/completions", &[AUTH], &chat(false)),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(log(&app, "")["matched"], 0);
+}

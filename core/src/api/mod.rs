@@ -189,6 +189,9 @@ impl App {
     /// admin, key and dashboard calls are not logged).
     fn logged(&self, req: &HttpRequest, begun: &Begun) -> Option<request_record::Asked> {
         let router = self.router.as_ref().ok()?;
+        if router.config().general.disable_spend_logs {
+            return None;
+        }
         let caller = match &begun.0 {
             Ok(Stage::Authorized(route, caller)) if routes::is_model_call(route) => {
                 caller.label().to_string()

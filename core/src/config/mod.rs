@@ -235,6 +235,8 @@ pub struct GeneralSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Write one JSON log line per request.
     pub request_log: bool,
+    /// Keep no request log or history for the console (LiteLLM's `disable_spend_logs`).
+    pub disable_spend_logs: bool,
     /// How long a client may take to send its body.
     pub request_body_timeout_ms: u64,
     /// How long a deployment's health check may take (`health_check_timeout`).
@@ -720,6 +722,7 @@ fn build(
         max_request_size_bytes: (size_mb * 1024.0 * 1024.0) as usize,
         cors_allowed_origins: gs.cors_allowed_origins.unwrap_or_default(),
         request_log: gs.request_log.unwrap_or(true),
+        disable_spend_logs: gs.disable_spend_logs.unwrap_or(false),
         request_body_timeout_ms: (body_timeout_s * 1000.0) as u64,
         health_check_timeout_ms: (positive(
             "health_check_timeout",

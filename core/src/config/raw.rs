@@ -306,6 +306,9 @@ pub struct RawGeneralSettings {
     /// One JSON log line per request (default true).
     #[serde(default)]
     pub request_log: Option<bool>,
+    /// No request log or history (default false): LiteLLM's switch for its spend logs.
+    #[serde(default)]
+    pub disable_spend_logs: Option<bool>,
     /// Seconds a client may take to send its request body (default 30): a slow-body client
     /// gets a 408 instead of holding the request open.
     #[serde(default)]

@@ -63,6 +63,7 @@ const BOOLEAN: &[&str] = &[
     "enable_tag_filtering",
     "hedge_after",
     "request_log",
+    "disable_spend_logs",
     "jitter",
     "hidden",
     "logprobs",
