@@ -34,6 +34,7 @@ export async function refreshOverview() {
       { name: "requests", values: col("requests") },
       { name: "errors", values: col("errors"), cls: "err" },
       { name: "refused", values: col("rejected"), cls: "warn" },
+      { name: "failed calls", values: col("failed_attempts"), cls: "alt" },
     ],
     format: (v) => fmt(v),
   });
@@ -53,6 +54,7 @@ export async function refreshOverview() {
         el("td", { text: t.deployment || "refused before routing" }),
         el("td", { class: "num", text: fmt(t.requests) }),
         el("td", { class: "num", text: fmt(t.errors) }),
+        el("td", { class: "num", text: fmt(t.failed_attempts) }),
         el("td", { class: "num", text: fmt(t.p50_ms) }),
         el("td", { class: "num", text: fmt(t.p95_ms) }),
         el("td", { class: "num", text: fmt(t.tokens) }),

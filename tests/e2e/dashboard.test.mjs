@@ -183,6 +183,10 @@ test("overview charts keep their history across a reload and in another browser"
   await second.selectOption("#ov-scope", "deployment:beta-1");
   await second.waitForFunction(() => /^3 requests/.test(document.querySelector("#ov-summary").textContent), null, { timeout: 10_000 });
   assert.ok((await second.locator("#ov-totals tbody tr").count()) >= 3);
+  // The flaky deployment's failed call shows in its row although a retry served the request.
+  const flakyRow = second.locator("#ov-totals tbody tr", { has: second.locator("td:text-is('alpha-flaky')") });
+  assert.equal(await flakyRow.locator("td").nth(4).textContent(), "1");
+  assert.equal(await flakyRow.locator("td").nth(2).textContent(), "0", "no request counted for it");
   await second.screenshot({ path: path.join(SHOTS, "console-overview.png"), fullPage: true });
   await fitsPhone(second);
   await second.setViewportSize({ width: 390, height: 844 });

@@ -7,6 +7,7 @@ use super::{
     HISTORY_MINUTES, LOG_CAPACITY,
 };
 use crate::state::minute_of;
+use crate::trace::StepKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -20,6 +21,10 @@ pub struct Bucket {
     pub requests: u64,
     pub errors: u64,
     pub rejected: u64,
+    /// Calls to this deployment that failed, whether or not the request then succeeded
+    /// elsewhere (a retry, a fallback): a deployment failing every call shows here.
+    #[serde(default)]
+    pub failed_attempts: u64,
     pub tokens: u64,
     pub cost: f64,
     pub latency: Histogram,
@@ -104,14 +109,23 @@ impl LogBook {
                 }
                 b.tokens += r.tokens;
                 b.cost += r.cost;
-                if r.deployment.is_some() {
+                // A cache hit says nothing of the deployment's speed.
+                if r.deployment.is_some() && r.cache.as_deref() != Some("hit") {
                     b.latency.observe(r.latency_ms);
-                }
-                if let Some(t) = r.ttft_ms {
-                    b.ttft.observe(t);
+                    if let Some(t) = r.ttft_ms {
+                        b.ttft.observe(t);
+                    }
                 }
                 if !touched.contains(&key) {
                     touched.push(key);
+                }
+                for s in r.steps.iter().filter(|s| s.kind == StepKind::Failed) {
+                    let Some(d) = &s.deployment else { continue };
+                    let key = (minute, s.group.clone(), d.clone());
+                    self.buckets.entry(key.clone()).or_default().failed_attempts += 1;
+                    if !touched.contains(&key) {
+                        touched.push(key);
+                    }
                 }
             }
             self.records.push_back(r);
@@ -180,6 +194,7 @@ impl LogBook {
                 });
             total.requests += b.requests;
             total.errors += b.errors;
+            total.failed_attempts += b.failed_attempts;
             total.tokens += b.tokens;
             total.cost += b.cost;
             hist.merge(&b.latency);
@@ -191,6 +206,7 @@ impl LogBook {
             };
             p.requests += b.requests;
             p.errors += b.errors;
+            p.failed_attempts += b.failed_attempts;
             p.rejected += b.rejected;
             p.tokens += b.tokens;
             p.cost += b.cost;

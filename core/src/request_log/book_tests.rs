@@ -160,6 +160,19 @@ fn history_counts_each_step_and_forgets_after_a_day() {
         .iter()
         .all(|p| ((p.t / MIN) as u64).is_multiple_of(15)));
     assert_eq!(history.points.iter().map(|p| p.requests).sum::<u64>(), 4);
+    // A call served by d2 after d1 failed it: d1's bucket counts the failed attempt, not a
+    // request.
+    let mut retried = rec(9, now, "g", Some("d2"), 200);
+    retried.steps = vec![crate::trace::Step {
+        group: "g".into(),
+        deployment: Some("d1".into()),
+        kind: crate::trace::StepKind::Failed,
+        detail: "timeout 504".into(),
+        ms: None,
+    }];
+    book.append(vec![retried], now);
+    let d1 = book.bucket(&(2_000, "g".into(), "d1".into())).unwrap();
+    assert_eq!((d1.requests, d1.failed_attempts), (0, 1));
     // A day later the buckets are gone.
     let (_, oldest) = book.append(Vec::new(), now + 1_441.0 * MIN);
     assert!(oldest > 2_000);

@@ -135,6 +135,8 @@ pub struct Point {
     pub errors: u64,
     /// ... of which refused before any deployment was called (keys, limits, bad input).
     pub rejected: u64,
+    /// Calls to a deployment that failed (the request may have been served by another).
+    pub failed_attempts: u64,
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub ttft_p50_ms: Option<f64>,
@@ -151,6 +153,7 @@ pub struct SeriesTotal {
     pub deployment: Option<String>,
     pub requests: u64,
     pub errors: u64,
+    pub failed_attempts: u64,
     pub tokens: u64,
     pub cost: f64,
     pub p50_ms: Option<f64>,
