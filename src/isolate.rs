@@ -119,6 +119,10 @@ fn shared_view(config: &Config) -> SharedView {
     )
 }
 
+/// How long an isolate gathers request-log records before it writes them to the `log` object:
+/// one object call per second per isolate, not one per request.
+const LOG_WRITE_EVERY_MS: u64 = 1_000;
+
 /// The cache in KV when it is bound, the book of keys and stored responses in Durable Objects
 /// when the state's binding exists (else in this isolate's memory), keys minted from the
 /// platform's secure random source.
@@ -130,7 +134,11 @@ fn services(env: &HostEnv) -> Services {
     if env.durable {
         services.keys = Rc::new(DurableKeys);
         services.responses = Rc::new(DurableResponses);
-        services.log = switchyard_core::stores::LogWriter::new(Rc::new(DurableLog));
+        services.log = switchyard_core::stores::LogWriter::new(
+            Rc::new(DurableLog),
+            Rc::new(HostClock),
+            LOG_WRITE_EVERY_MS,
+        );
     }
     services.minter = Some(Rc::new(random::new_key));
     services

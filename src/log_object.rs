@@ -1,7 +1,8 @@
 //! The `log` Durable Object's logic: the request log and its history held in memory (a
 //! [`LogBook`]) for the answers, and in two SQLite tables so they outlive the instance. An
-//! append writes its records and the minute buckets they changed, then drops what the book no
-//! longer keeps (records past the last 1,000, buckets older than a day).
+//! append writes its records as one row (a batch is an isolate's second of requests: one
+//! statement, not one per record) and the minute buckets they changed, then drops what the
+//! book no longer keeps (batches wholly past the last 1,000 records, buckets older than a day).
 
 use crate::state_object::{Answer, Sql, SqlValue};
 use serde_json::Value;
@@ -27,12 +28,12 @@ pub fn handle(
     };
     let reply = match op {
         LogOp::Append { records } => {
-            let rows: Vec<String> = records
-                .iter()
-                .filter_map(|r| serde_json::to_string(r).ok())
-                .collect();
+            let batch = (
+                records.len(),
+                serde_json::to_string(&records).map_err(|e| e.to_string())?,
+            );
             let (touched, oldest) = book.append(records, now_ms);
-            save(book, sql, rows, &touched, oldest)?;
+            save(book, sql, batch, &touched, oldest)?;
             switchyard_core::request_log::LogReply::Done
         }
         other => book.apply(other, now_ms),
@@ -42,7 +43,7 @@ pub fn handle(
 
 fn tables(sql: &dyn Sql) -> Result<(), String> {
     sql.exec(
-        "CREATE TABLE IF NOT EXISTS log_records (seq INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS log_batches (seq INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, records TEXT NOT NULL)",
         &[],
     )?;
     sql.exec(
@@ -54,16 +55,13 @@ fn tables(sql: &dyn Sql) -> Result<(), String> {
 
 fn load(sql: &dyn Sql) -> Result<LogBook, String> {
     tables(sql)?;
-    let rows = sql.exec(
-        "SELECT record FROM log_records ORDER BY seq DESC LIMIT ?",
-        &[SqlValue::Real(LOG_CAPACITY as f64)],
-    )?;
-    let mut records: Vec<RequestRecord> = rows
+    let rows = sql.exec("SELECT records FROM log_batches ORDER BY seq", &[])?;
+    let records: Vec<RequestRecord> = rows
         .iter()
-        .filter_map(|r| r.get("record").and_then(Value::as_str))
-        .filter_map(|t| serde_json::from_str(t).ok())
+        .filter_map(|r| r.get("records").and_then(Value::as_str))
+        .filter_map(|t| serde_json::from_str::<Vec<RequestRecord>>(t).ok())
+        .flatten()
         .collect();
-    records.reverse();
     let rows = sql.exec("SELECT minute, grp, deployment, data FROM log_buckets", &[])?;
     let buckets = rows
         .iter()
@@ -83,18 +81,17 @@ fn load(sql: &dyn Sql) -> Result<LogBook, String> {
 fn save(
     book: &LogBook,
     sql: &dyn Sql,
-    rows: Vec<String>,
+    (count, records): (usize, String),
     touched: &[BucketKey],
     oldest: u64,
 ) -> Result<(), String> {
-    for text in rows {
-        sql.exec(
-            "INSERT INTO log_records (record) VALUES (?)",
-            &[SqlValue::Text(text)],
-        )?;
-    }
     sql.exec(
-        "DELETE FROM log_records WHERE seq <= (SELECT MAX(seq) FROM log_records) - ?",
+        "INSERT INTO log_batches (n, records) VALUES (?, ?)",
+        &[SqlValue::Real(count as f64), SqlValue::Text(records)],
+    )?;
+    // The batches older than the newest that brings the count to the capacity.
+    sql.exec(
+        "DELETE FROM log_batches WHERE seq < (SELECT seq FROM (SELECT seq, SUM(n) OVER (ORDER BY seq DESC) AS kept FROM log_batches) WHERE kept >= ? ORDER BY seq DESC LIMIT 1)",
         &[SqlValue::Real(LOG_CAPACITY as f64)],
     )?;
     for key in touched {

@@ -116,6 +116,20 @@ test("the request log, the history and keys by token, across a restart of the ru
   const day = await call(url, "/stats/history?window=24h&deployment=chat-b");
   assert.equal(day.json.points.reduce((n, p) => n + p.requests, 0), 1);
 
+  // Past the capacity: the ring keeps the newest 1,000, and so does what a restart reads back.
+  const unauthorized = async () => (await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { authorization: "Bearer sk-nope" }, body: "{}" })).status;
+  for (let i = 0; i < 21; i++) assert.ok((await Promise.all(Array.from({ length: 50 }, unauthorized))).every((s) => s === 401));
+  const full = await logOf(url, "?limit=1000", 1000);
+  assert.equal(full.matched, 1000);
+  assert.equal(full.records.filter((r) => r.key === "unauthorized").length, 1000, "the oldest three went first");
+  await mf.dispose();
+  ({ mf, url } = await start(mock, dir));
+  cleanup.push(() => mf.dispose().catch(() => {}));
+  const reread = await logOf(url, "?limit=1000", 1000);
+  assert.equal(reread.matched, 1000);
+  assert.equal(new Set(full.records.map((r) => r.id)).size, 1000, "each record has its own id");
+  assert.deepEqual(reread.records.map((r) => r.id), full.records.map((r) => r.id));
+
   // Managed by its token: updated, then revoked.
   const upd = await call(url, "/key/update", { key: listed.token, rpm_limit: 7 });
   assert.equal(upd.json.info.rpm_limit, 7, upd.text);

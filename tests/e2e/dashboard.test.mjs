@@ -152,8 +152,26 @@ test("sign-in, deployments: add, edit where the user is, cooldown and live statu
   await page.close();
 });
 
+/** The history's request count once the log has written what it gathers (a second per batch). */
+async function settledHistory() {
+  const total = async () => {
+    const res = await fetch(`${r.url}/stats/history?window=1h`, { headers: { authorization: `Bearer ${MASTER}` } });
+    return (await res.json()).points.reduce((n, p) => n + p.requests, 0);
+  };
+  let last = -1;
+  for (let i = 0; i < 40; i++) {
+    const now = await total();
+    if (now === last) return now;
+    last = now;
+    await new Promise((res) => setTimeout(res, 1_200));
+  }
+  assert.fail("the history never settled");
+}
+
 test("overview charts keep their history across a reload and in another browser", async () => {
   for (let i = 0; i < 3; i++) assert.equal(await chat("beta"), 200);
+  const settled = await settledHistory();
+  assert.ok(settled >= 3);
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   await signIn(page);
   await page.waitForSelector("#ch-requests svg path.line");

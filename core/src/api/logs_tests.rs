@@ -152,6 +152,9 @@ fn refused_calls_are_logged_and_the_api_around_them_is_not() {
     let oldest = &listed["records"][1];
     assert_eq!(oldest["key"], "unauthorized");
     assert_eq!(oldest["status"], 401);
+    let id = oldest["id"].as_str().unwrap();
+    assert_eq!(id.len(), 32, "a refused request gets an id of its own");
+    assert_ne!(id, newest["id"].as_str().unwrap());
     assert_eq!(
         log(&app, "?status=4xx&limit=1")["records"]
             .as_array()

@@ -71,7 +71,7 @@ impl Services {
             responses: Rc::new(MemoryResponses::new(clock.clone(), MEMORY_RESPONSES)),
             keys: Rc::new(MemoryKeys::new(clock.clone())),
             minter: None,
-            log: LogWriter::new(Rc::new(MemoryRequestLog::new(clock))),
+            log: LogWriter::new(Rc::new(MemoryRequestLog::new(clock.clone())), clock, 0),
         }
     }
 }
@@ -174,7 +174,11 @@ impl App {
         if let (Some(asked), Ok(router)) = (asked, &self.router) {
             let started = asked.at_ms;
             let latency = router.now_ms() - started;
-            let record = request_record::record(asked, &resp, latency);
+            let mut record = request_record::record(asked, &resp, latency);
+            if record.id.is_empty() {
+                // Refused before a call id was given: one of its own, to find it by.
+                record.id = router.call_id();
+            }
             let clock = router.clock().clone();
             let log = &self.services.log;
             request_record::log(&mut resp, record, log, clock, started);

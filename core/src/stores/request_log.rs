@@ -28,20 +28,39 @@ impl RequestLogStore for MemoryRequestLog {
     }
 }
 
-/// Collects records and writes them in batches: one write at a time, each taking every
-/// record that arrived while the one before was out. Records beyond the log's capacity wait
-/// no longer: the oldest are dropped (a store that cannot keep up loses log lines, never
-/// memory).
+/// Collects records and writes them in batches: one write at a time, at most one per
+/// `every_ms`, each taking every record that arrived since the last. Records beyond the log's
+/// capacity wait no longer: the oldest are dropped (a store that cannot keep up loses log
+/// lines, never memory).
 pub struct LogWriter {
     store: Rc<dyn RequestLogStore>,
+    clock: Rc<dyn Clock>,
+    every_ms: u64,
     pending: RefCell<Vec<RequestRecord>>,
     writing: Cell<bool>,
 }
 
+/// Writes a job makes at most before it ends (a job lives in one request's background time;
+/// the next request's job takes over).
+const WRITES_PER_JOB: usize = 4;
+
+/// Lets go of the writer's turn however its job ends (finished, or dropped by the host).
+struct Turn(Rc<LogWriter>);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.0.writing.set(false);
+    }
+}
+
 impl LogWriter {
-    pub fn new(store: Rc<dyn RequestLogStore>) -> Rc<Self> {
+    /// A writer to `store` that waits `every_ms` before each write, gathering what arrives
+    /// meanwhile (0: writes at once, for a store in memory).
+    pub fn new(store: Rc<dyn RequestLogStore>, clock: Rc<dyn Clock>, every_ms: u64) -> Rc<Self> {
         Rc::new(LogWriter {
             store,
+            clock,
+            every_ms,
             pending: RefCell::new(Vec::new()),
             writing: Cell::new(false),
         })
@@ -59,16 +78,20 @@ impl LogWriter {
         pending.push(record);
     }
 
-    /// The work that writes what is pending, unless a write is already out (it takes these
-    /// records too) or nothing is.
+    /// The work that writes what is pending, unless a write is already on its way (it takes
+    /// these records too) or nothing is pending.
     pub fn flush(self: &Rc<Self>) -> Option<LocalFuture<()>> {
         if self.writing.get() || self.pending.borrow().is_empty() {
             return None;
         }
         self.writing.set(true);
-        let me = self.clone();
+        let turn = Turn(self.clone());
         Some(Box::pin(async move {
-            loop {
+            let me = &turn.0;
+            for _ in 0..WRITES_PER_JOB {
+                if me.every_ms > 0 {
+                    me.clock.sleep(me.every_ms).await;
+                }
                 let records = std::mem::take(&mut *me.pending.borrow_mut());
                 if records.is_empty() {
                     break;
@@ -76,7 +99,6 @@ impl LogWriter {
                 // A failed write loses its batch: the log is for looking, not for accounting.
                 let _ = me.store.apply(LogOp::Append { records }).await;
             }
-            me.writing.set(false);
         }))
     }
 }
@@ -120,14 +142,14 @@ mod tests {
 
     #[test]
     fn records_that_arrive_during_a_write_go_in_the_next_one() {
-        let clock = Rc::new(ManualClock::at(0.0));
+        let clock: Rc<dyn Clock> = Rc::new(ManualClock::at(0.0));
         let (open, gate) = futures::channel::oneshot::channel();
         let store = Rc::new(Slow {
-            inner: MemoryRequestLog::new(clock),
+            inner: MemoryRequestLog::new(clock.clone()),
             writes: Cell::new(0),
             gate: RefCell::new(Some(gate)),
         });
-        let writer = LogWriter::new(store.clone());
+        let writer = LogWriter::new(store.clone(), clock.clone(), 0);
         assert!(writer.flush().is_none(), "nothing to write");
         writer.push(record("a"));
         let mut first = writer.flush().expect("a write");
@@ -151,6 +173,41 @@ mod tests {
         };
         assert_eq!(matched, 3);
         writer.push(record("d"));
-        assert!(writer.flush().is_some(), "free again after the write");
+        let dropped = writer.flush().expect("free again after the write");
+        drop(dropped);
+        assert!(
+            writer.flush().is_some(),
+            "a job dropped unfinished lets go of its turn"
+        );
+    }
+
+    #[test]
+    fn a_delayed_writer_gathers_what_arrives_before_it_writes() {
+        let clock = ManualClock::timed_at(0.0);
+        let store = Rc::new(Slow {
+            inner: MemoryRequestLog::new(Rc::new(clock.clone())),
+            writes: Cell::new(0),
+            gate: RefCell::new(None),
+        });
+        let writer = LogWriter::new(store.clone(), Rc::new(clock.clone()), 1_000);
+        writer.push(record("a"));
+        let mut job = writer.flush().unwrap();
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(
+            job.as_mut().poll(&mut cx).is_pending(),
+            "waiting out its second"
+        );
+        for id in ["b", "c", "d"] {
+            writer.push(record(id));
+            assert!(writer.flush().is_none());
+        }
+        clock.run(job).unwrap();
+        assert_eq!(store.writes.get(), 1, "one write for all four");
+        assert_eq!(
+            *clock.slept.borrow(),
+            [1_000, 1_000],
+            "then one more look, and nothing"
+        );
     }
 }
