@@ -19,6 +19,12 @@ const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const SHOTS = process.env.SCREENSHOTS_DIR || path.join(root, "tests/artifacts");
 let r;
 let browser;
+/** Script errors and refused content (a Content-Security-Policy violation) on any page. */
+const problems = [];
+function watch(page) {
+  page.on("pageerror", (e) => problems.push(`${page.url()}: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && !/status of 4\d\d/.test(m.text()) && problems.push(`${page.url()}: ${m.text()}`));
+}
 
 before(async () => {
   r = await startRouter(
@@ -54,6 +60,7 @@ async function chat(model, key = MASTER) {
 }
 
 async function signIn(page) {
+  watch(page);
   const dialogs = [];
   page.on("dialog", (d) => {
     dialogs.push(d.message());
@@ -182,11 +189,15 @@ test("overview charts keep their history across a reload and in another browser"
     });
   await page.waitForFunction(() => /[1-9]\d* requests/.test(document.querySelector("#ov-summary").textContent));
   const before = await requestsNow();
-  // Hover shows the values at the pointer.
   const box = await page.locator("#ch-requests svg").boundingBox();
-  await page.mouse.move(box.x + box.width - 14, box.y + box.height / 2);
-  const tip = await page.locator("#ch-requests .tip").textContent();
-  assert.match(tip, /requests: [1-9]/);
+  // Hover shows the values at the pointer: moving left from the newest minute (which may have
+  // just begun, empty) to the minutes of the calls.
+  let tip = "";
+  for (let dx = 14; dx < box.width * 0.5 && !/requests: [1-9]/.test(tip); dx += 4) {
+    await page.mouse.move(box.x + box.width - dx, box.y + box.height / 2);
+    tip = await page.locator("#ch-requests .tip").textContent();
+  }
+  assert.match(tip, /^\d\d:\d\drequests: [1-9]\d*errors: \d+/);
   assert.match(await page.locator("#ch-requests svg").textContent(), /\d\d:\d\d/, "time on the x axis");
   assert.match(await page.locator("#ch-cost svg").textContent(), /\$/, "dollars on the cost axis");
   await page.reload();
@@ -256,6 +267,10 @@ test("a key created in the console, used, its spend shown, then revoked", async 
   const row = page.locator("#keys tbody tr", { has: page.locator(`td:text-is('${HOSTILE}')`) });
   await page.waitForFunction(() => /\$0\.0000\d+ \/ \$1/.test(document.querySelector("#keys tbody").textContent), null, { timeout: 15_000 });
   assert.match(await row.textContent(), /sk-\.\.\.[0-9a-f]{4}/);
+  // The spend bar is as long as the spend is of the budget (a few millionths: almost none).
+  const bar = await row.locator(".bar").boundingBox();
+  const fill = await row.locator(".bar span").boundingBox();
+  assert.ok(fill.width < bar.width * 0.05, `bar ${fill.width} of ${bar.width}`);
   assert.ok(!(await page.content()).includes(secret.slice(3, 40)) || (await page.locator("#k-secret").isVisible()), "the secret is shown only in its box");
   assert.equal(await page.evaluate(() => window.__xss), undefined);
   assert.equal(await page.locator("#keys img").count(), 0);
@@ -297,4 +312,8 @@ test("the playground streams an answer and shows the routing decision", async ()
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: path.join(SHOTS, "console-playground-phone.png"), fullPage: true });
   await page.close();
+});
+
+test("no page had a script error or refused content", () => {
+  assert.deepEqual(problems, []);
 });
