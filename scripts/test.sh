@@ -48,7 +48,7 @@ section "end-to-end stream tests again, upstream JSON with spaces (MOCK_JSON=spa
 MOCK_JSON=spaced node --test --test-concurrency=1 \
   tests/e2e/chat.test.mjs tests/e2e/faults.test.mjs tests/e2e/router.test.mjs \
   tests/e2e/cache.test.mjs tests/e2e/providers.test.mjs tests/e2e/soak.test.mjs \
-  tests/e2e/protocols.test.mjs
+  tests/e2e/protocols.test.mjs tests/e2e/console.test.mjs
 
 section "deploy artefact (wrangler deploy --dry-run)"
 rm -rf dist

@@ -5,6 +5,9 @@
 import { $, api, el, fmt, fmtCost, fmtMs, fmtTime, hostOf, post } from "./lib.js";
 
 const LIVE_MS = 5 * 60_000;
+// Records read for the live status and the last error: enough for minutes of traffic, small
+// enough to fetch every refresh.
+const RECENT = 300;
 let health = new Map(); // deployment id -> {ok, error, at}
 let showHistory = () => {};
 
@@ -83,7 +86,7 @@ function card(d, info, live) {
     el("div", { class: "muted origin", "data-origin": info?.origin || "config", text: `from ${info?.origin || "config"}` }),
     stats,
     el("div", { class: "muted small", "data-failures": "", text: `failures by class: ${byClass}` }),
-    el("div", { class: "muted small", "data-last-error": "", text: t?.lastError ? `last error ${fmtTime(t.lastError.at)}: ${t.lastError.detail}` : "no error in the log" }),
+    el("div", { class: "muted small", "data-last-error": "", text: t?.lastError ? `last error ${fmtTime(t.lastError.at)}: ${t.lastError.detail}` : `no error in the last ${RECENT} requests` }),
     el("div", { class: "muted small", text: h ? `health check ${fmtTime(h.at)}: ${h.ok ? "ok" : `failed: ${h.error || ""}`}` : "health: not checked" }),
     el("div", { class: "actions" }, edit, del, hist),
   );
@@ -129,7 +132,7 @@ function groupTally(t) {
 }
 
 export async function refreshDeployments() {
-  const [usage, info, log] = await Promise.all([api("/usage"), api("/v1/model/info"), api("/request/log?limit=1000")]);
+  const [usage, info, log] = await Promise.all([api("/usage"), api("/v1/model/info"), api(`/request/log?limit=${RECENT}`)]);
   if (!$("add").hidden && document.activeElement && $("add").contains(document.activeElement)) return; // not while typing
   const byId = new Map(info.data.map((m) => [m.model_info.id, m]));
   const live = liveTraffic(log.records, Date.now());

@@ -10,7 +10,7 @@ function query() {
     if ($(id).value) q.set(k, $(id).value);
   }
   q.set("limit", "200");
-  return q.toString().replace(/\+/g, "%20");
+  return q.toString();
 }
 
 function flags(r) {

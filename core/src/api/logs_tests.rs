@@ -288,3 +288,22 @@ fn disable_spend_logs_keeps_no_log() {
     assert_eq!(r.status, 200);
     assert_eq!(log(&app, "")["matched"], 0);
 }
+
+#[test]
+fn filter_values_are_decoded_as_browsers_encode_them() {
+    use super::routes::query_param;
+    // URLSearchParams writes a space as `+` and a `+` as `%2B`; encodeURIComponent a space as `%20`.
+    assert_eq!(
+        query_param("group=a+b%2Bc&x=1", "group").as_deref(),
+        Some("a b+c")
+    );
+    assert_eq!(
+        query_param("key=team%20%3Cb%3E", "key").as_deref(),
+        Some("team <b>")
+    );
+    assert_eq!(
+        query_param("groups=x&group=y", "group").as_deref(),
+        Some("y")
+    );
+    assert_eq!(query_param("group", "group"), None);
+}

@@ -174,7 +174,7 @@ impl App {
         if let (Some(asked), Ok(router)) = (asked, &self.router) {
             let started = asked.at_ms;
             let latency = router.now_ms() - started;
-            let mut record = request_record::record(asked, &resp, latency);
+            let mut record = request_record::record(asked, &mut resp, latency);
             if record.id.is_empty() {
                 // Refused before a call id was given: one of its own, to find it by.
                 record.id = router.call_id();

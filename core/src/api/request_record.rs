@@ -22,8 +22,9 @@ pub(super) struct Asked {
     pub at_ms: f64,
 }
 
-/// The record of `resp`, as far as it is known when the response is ready.
-pub(super) fn record(asked: Asked, resp: &HttpResponse, latency_ms: f64) -> RequestRecord {
+/// The record of `resp`, as far as it is known when the response is ready. Its steps move
+/// into the record (the log line reads only `trace.failed`).
+pub(super) fn record(asked: Asked, resp: &mut HttpResponse, latency_ms: f64) -> RequestRecord {
     let h = |k: &str| resp.header(k).map(str::to_string);
     let count = |k: &str| {
         resp.header(k)
@@ -83,7 +84,7 @@ pub(super) fn record(asked: Asked, resp: &HttpResponse, latency_ms: f64) -> Requ
         error_class,
         error,
         client_closed: false,
-        steps: resp.trace.steps.clone(),
+        steps: std::mem::take(&mut resp.trace.steps),
     }
 }
 
@@ -98,14 +99,14 @@ pub(super) fn log(
     clock: Rc<dyn Clock>,
     started_ms: f64,
 ) {
-    let HttpBody::Stream(_) = &resp.body else {
-        writer.push(record);
-        resp.background.extend(writer.flush());
-        return;
-    };
-    let HttpBody::Stream(inner) = std::mem::replace(&mut resp.body, HttpBody::Bytes(Vec::new()))
-    else {
-        return;
+    let inner = match std::mem::replace(&mut resp.body, HttpBody::Bytes(Vec::new())) {
+        HttpBody::Stream(inner) => inner,
+        bytes => {
+            resp.body = bytes;
+            writer.push(record);
+            resp.background.extend(writer.flush());
+            return;
+        }
     };
     let (done, ended) = futures::channel::oneshot::channel();
     record.stream = true;

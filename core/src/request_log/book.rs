@@ -162,78 +162,68 @@ impl LogBook {
         let end = minute_of(now_ms) + 1;
         let start = end.saturating_sub(minutes) / step * step;
         let n = (end - start).div_ceil(step) as usize;
-        let mut points: Vec<(Point, Histogram, Histogram)> = (0..n)
-            .map(|i| {
-                let t = (start + i as u64 * step) as f64 * 60_000.0;
-                (
-                    Point {
-                        t,
-                        ..Point::default()
-                    },
-                    Histogram::default(),
-                    Histogram::default(),
-                )
-            })
-            .collect();
-        let mut totals: BTreeMap<(String, String), (SeriesTotal, Histogram)> = BTreeMap::new();
+        // Each step and each series is a bucket too: the minutes' buckets added up.
+        let mut steps = vec![Bucket::default(); n];
+        let mut series: BTreeMap<(&str, &str), Bucket> = BTreeMap::new();
         let from: BucketKey = (start, String::new(), String::new());
         for ((minute, group, deployment), b) in self.buckets.range(from..) {
+            series.entry((group, deployment)).or_default().add(b);
             let wanted = q.group.as_deref().is_none_or(|g| g == group)
                 && q.deployment.as_deref().is_none_or(|d| d == deployment);
-            let (total, hist) = totals
-                .entry((group.clone(), deployment.clone()))
-                .or_insert_with(|| {
-                    (
-                        SeriesTotal {
-                            group: group.clone(),
-                            deployment: (!deployment.is_empty()).then(|| deployment.clone()),
-                            ..SeriesTotal::default()
-                        },
-                        Histogram::default(),
-                    )
-                });
-            total.requests += b.requests;
-            total.errors += b.errors;
-            total.failed_attempts += b.failed_attempts;
-            total.tokens += b.tokens;
-            total.cost += b.cost;
-            hist.merge(&b.latency);
-            if !wanted {
-                continue;
+            if let Some(s) = steps
+                .get_mut(((minute - start) / step) as usize)
+                .filter(|_| wanted)
+            {
+                s.add(b);
             }
-            let Some((p, lat, ttft)) = points.get_mut(((minute - start) / step) as usize) else {
-                continue;
-            };
-            p.requests += b.requests;
-            p.errors += b.errors;
-            p.failed_attempts += b.failed_attempts;
-            p.rejected += b.rejected;
-            p.tokens += b.tokens;
-            p.cost += b.cost;
-            lat.merge(&b.latency);
-            ttft.merge(&b.ttft);
         }
         History {
             step_ms: step as f64 * 60_000.0,
-            points: points
-                .into_iter()
-                .map(|(mut p, lat, ttft)| {
-                    p.p50_ms = lat.quantile(0.5);
-                    p.p95_ms = lat.quantile(0.95);
-                    p.ttft_p50_ms = ttft.quantile(0.5);
-                    p.ttft_p95_ms = ttft.quantile(0.95);
-                    p
+            points: steps
+                .iter()
+                .enumerate()
+                .map(|(i, b)| Point {
+                    t: (start + i as u64 * step) as f64 * 60_000.0,
+                    requests: b.requests,
+                    errors: b.errors,
+                    rejected: b.rejected,
+                    failed_attempts: b.failed_attempts,
+                    p50_ms: b.latency.quantile(0.5),
+                    p95_ms: b.latency.quantile(0.95),
+                    ttft_p50_ms: b.ttft.quantile(0.5),
+                    ttft_p95_ms: b.ttft.quantile(0.95),
+                    tokens: b.tokens,
+                    cost: b.cost,
                 })
                 .collect(),
-            totals: totals
-                .into_values()
-                .map(|(mut t, hist)| {
-                    t.p50_ms = hist.quantile(0.5);
-                    t.p95_ms = hist.quantile(0.95);
-                    t
+            totals: series
+                .into_iter()
+                .map(|((group, deployment), b)| SeriesTotal {
+                    group: group.to_string(),
+                    deployment: (!deployment.is_empty()).then(|| deployment.to_string()),
+                    requests: b.requests,
+                    errors: b.errors,
+                    failed_attempts: b.failed_attempts,
+                    tokens: b.tokens,
+                    cost: b.cost,
+                    p50_ms: b.latency.quantile(0.5),
+                    p95_ms: b.latency.quantile(0.95),
                 })
                 .collect(),
         }
+    }
+}
+
+impl Bucket {
+    fn add(&mut self, o: &Bucket) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.rejected += o.rejected;
+        self.failed_attempts += o.failed_attempts;
+        self.tokens += o.tokens;
+        self.cost += o.cost;
+        self.latency.merge(&o.latency);
+        self.ttft.merge(&o.ttft);
     }
 }
 

@@ -131,8 +131,7 @@ pub(super) async fn completion(
             .is_empty();
     let primary = match run.group(&req.model, &mut tally, escape).await {
         Ok(ok) => {
-            router.record_tally(label, &tally.counts());
-            trace.steps = std::mem::take(&mut tally.trace.steps);
+            tally.close(router, label, trace);
             return Ok(run.finish(ok, &req.model, tally, label));
         }
         Err(e) => {
@@ -141,8 +140,7 @@ pub(super) async fn completion(
         }
     };
     if opts.disable_fallbacks {
-        router.record_tally(label, &tally.counts());
-        trace.steps = std::mem::take(&mut tally.trace.steps);
+        tally.close(router, label, trace);
         return Err(primary);
     }
     let mut tried = vec![req.model.clone()];
@@ -176,15 +174,13 @@ pub(super) async fn completion(
             .await
         {
             Ok(ok) => {
-                router.record_tally(label, &tally.counts());
-                trace.steps = std::mem::take(&mut tally.trace.steps);
+                tally.close(router, label, trace);
                 return Ok(run.finish(ok, &fallback, tally, label));
             }
             Err(e) => trace.failed.push(failure(&fallback, &e)),
         }
     }
-    router.record_tally(label, &tally.counts());
-    trace.steps = std::mem::take(&mut tally.trace.steps);
+    tally.close(router, label, trace);
     if refused.is_empty() {
         Err(primary)
     } else {
@@ -225,6 +221,12 @@ fn failure_detail(e: &Error) -> String {
 }
 
 impl Tally {
+    /// The request is done: its counts go to the router's tallies, its steps to `trace`.
+    fn close(&mut self, router: &Router, label: &str, trace: &mut Trace) {
+        router.record_tally(label, &self.counts());
+        trace.steps = std::mem::take(&mut self.trace.steps);
+    }
+
     fn counts(&self) -> super::usage::GroupTally {
         super::usage::GroupTally {
             retries: self.retries.into(),
